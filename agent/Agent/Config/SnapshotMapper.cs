@@ -1,0 +1,184 @@
+using System.Security.Cryptography;
+using Google.Protobuf;
+using LoadBalancer.Api.V1;
+
+namespace LoadBalancer.Agent.Config;
+
+/// <summary>A snapshot the agent refuses whole (it NACKs it and keeps serving the previous one).</summary>
+public sealed class SnapshotRejectedException(string message) : Exception(message);
+
+/// <summary>
+/// Decodes, checks and maps a snapshot before any of it is applied: a snapshot that does not
+/// decode or is internally inconsistent is refused whole.
+/// </summary>
+public static class SnapshotMapper
+{
+    public static AgentConfig Decode(Snapshot snapshot, string expectedTier)
+    {
+        var hash = Convert.ToHexStringLower(SHA256.HashData(snapshot.Payload.Span));
+        if (!string.Equals(hash, snapshot.Hash, StringComparison.Ordinal))
+        {
+            throw new SnapshotRejectedException($"snapshot {snapshot.Revision}: payload hash {hash} does not match {snapshot.Hash}");
+        }
+
+        SnapshotData data;
+        try
+        {
+            data = SnapshotData.Parser.ParseFrom(snapshot.Payload);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new SnapshotRejectedException($"snapshot {snapshot.Revision} cannot be decoded: {ex.Message}");
+        }
+
+        if (!string.Equals(data.Tier, expectedTier, StringComparison.Ordinal))
+        {
+            throw new SnapshotRejectedException($"snapshot {snapshot.Revision} is for tier '{data.Tier}', this agent serves '{expectedTier}'");
+        }
+        return Map(snapshot.Revision, snapshot.Hash, data);
+    }
+
+    public static AgentConfig Map(long revision, string hash, SnapshotData data)
+    {
+        var pools = data.Pools.Select(MapPool).ToArray();
+        var certificates = data.Certificates
+            .Select(c => new CertificateConfig(c.Name, c.CertificatePem, c.PrivateKeyPem, c.FingerprintSha256))
+            .ToArray();
+        var listeners = data.Listeners.Select(MapListener).ToArray();
+        var config = new AgentConfig(revision, hash, data.Tier, listeners, pools, certificates);
+        Check(config);
+        return config;
+    }
+
+    private static void Check(AgentConfig config)
+    {
+        var pools = new Dictionary<string, PoolConfig>(StringComparer.Ordinal);
+        foreach (var pool in config.Pools)
+        {
+            if (!pools.TryAdd(pool.Name, pool))
+            {
+                throw new SnapshotRejectedException($"pool '{pool.Name}' appears twice");
+            }
+            foreach (var backend in pool.Backends)
+            {
+                if (backend.Port is < 1 or > 65535 || string.IsNullOrEmpty(backend.Host))
+                {
+                    throw new SnapshotRejectedException($"backend '{backend.Name}' of pool '{pool.Name}' has no valid address");
+                }
+            }
+        }
+
+        var certificates = config.Certificates.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var ports = new Dictionary<int, string>();
+        foreach (var listener in config.Listeners)
+        {
+            if (listener.Port is < 1 or > 65535)
+            {
+                throw new SnapshotRejectedException($"listener '{listener.Name}' has port {listener.Port}");
+            }
+            if (!ports.TryAdd(listener.Port, listener.Name))
+            {
+                throw new SnapshotRejectedException($"listeners '{ports[listener.Port]}' and '{listener.Name}' share port {listener.Port}");
+            }
+            switch (listener.Protocol)
+            {
+                case "tcp":
+                    RequirePool(listener.Name, listener.Pool);
+                    break;
+                case "http" or "https":
+                    foreach (var route in listener.Routes)
+                    {
+                        RequirePool(listener.Name, route.Pool);
+                    }
+                    break;
+                default:
+                    throw new SnapshotRejectedException($"listener '{listener.Name}' has unknown protocol '{listener.Protocol}'");
+            }
+            if (listener.IsHttps && listener.Certificates.Count == 0)
+            {
+                throw new SnapshotRejectedException($"https listener '{listener.Name}' has no certificate");
+            }
+            foreach (var certificate in listener.Certificates)
+            {
+                if (!certificates.Contains(certificate))
+                {
+                    throw new SnapshotRejectedException($"listener '{listener.Name}' names missing certificate '{certificate}'");
+                }
+            }
+        }
+
+        void RequirePool(string listener, string pool)
+        {
+            if (!pools.ContainsKey(pool))
+            {
+                throw new SnapshotRejectedException($"listener '{listener}' routes to missing pool '{pool}'");
+            }
+        }
+    }
+
+    private static ListenerConfig MapListener(SnapshotListener listener) => new(
+        listener.Name,
+        listener.Port,
+        listener.Protocol,
+        listener.Certificates.ToEquatableArray(),
+        listener.Routes
+            .Select(r => new RouteConfig(
+                r.Hosts.Select(h => h.ToLowerInvariant()).ToEquatableArray(),
+                string.IsNullOrEmpty(r.PathPrefix) ? "/" : r.PathPrefix,
+                r.Pool))
+            .ToEquatableArray(),
+        listener.Pool);
+
+    private static PoolConfig MapPool(SnapshotPool pool)
+    {
+        HealthCheckConfig? healthCheck = null;
+        if (pool.HealthCheck is { Type.Length: > 0 } hc)
+        {
+            healthCheck = new HealthCheckConfig(
+                hc.Type,
+                string.IsNullOrEmpty(hc.Path) ? "/" : hc.Path,
+                Positive(hc.IntervalMs, 5000),
+                Positive(hc.TimeoutMs, 2000),
+                Math.Max(1, hc.HealthyThreshold),
+                Math.Max(1, hc.UnhealthyThreshold),
+                hc.ExpectedStatus.Count == 0
+                    ? new EquatableArray<StatusRangeConfig>([new StatusRangeConfig(200, 399)])
+                    : hc.ExpectedStatus.Select(r => new StatusRangeConfig(r.From, r.To)).ToEquatableArray(),
+                hc.Port);
+        }
+
+        PassiveHealthConfig? passive = pool.PassiveHealth is { ConsecutiveFailures: > 0 } ph
+            ? new PassiveHealthConfig(ph.ConsecutiveFailures, Positive(ph.EjectionTimeMs, 30000))
+            : null;
+
+        SessionPersistenceConfig? persistence = pool.SessionPersistence is { Type.Length: > 0 } sp && sp.Type != "none"
+            ? new SessionPersistenceConfig(sp.Type, sp.CookieName, sp.HeaderName, TimeSpan.FromMilliseconds(sp.TtlMs), sp.HmacKey.ToByteArray().ToEquatableArray())
+            : null;
+
+        BackendTlsConfig? tls = pool.BackendTls is { } bt && (bt.CaPem.Length > 0 || bt.InsecureSkipVerify)
+            ? new BackendTlsConfig(bt.CaPem, bt.InsecureSkipVerify)
+            : null;
+
+        return new PoolConfig(
+            pool.Name,
+            string.IsNullOrEmpty(pool.Protocol) ? "http" : pool.Protocol,
+            string.IsNullOrEmpty(pool.Algorithm) ? "round-robin" : pool.Algorithm,
+            pool.HashOn,
+            healthCheck,
+            passive,
+            persistence,
+            Positive(pool.DrainTimeoutMs, 30000),
+            Math.Max(0, pool.Retries),
+            Positive(pool.ConnectTimeoutMs, 5000),
+            TimeSpan.FromMilliseconds(Math.Max(0, pool.RequestTimeoutMs)),
+            TimeSpan.FromMilliseconds(Math.Max(0, pool.IdleTimeoutMs)),
+            Math.Max(0, pool.MaxConnectionsPerBackend),
+            tls,
+            pool.Backends
+                .Select(b => new BackendConfig(b.Name, b.Host, b.Port, b.Weight <= 0 ? 1 : b.Weight, string.IsNullOrEmpty(b.State) ? "enabled" : b.State))
+                .ToEquatableArray());
+    }
+
+    private static TimeSpan Positive(long milliseconds, long fallback) =>
+        TimeSpan.FromMilliseconds(milliseconds > 0 ? milliseconds : fallback);
+}

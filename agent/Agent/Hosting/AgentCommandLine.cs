@@ -1,0 +1,90 @@
+using System.CommandLine;
+using System.Net;
+using LoadBalancer.Agent.Config;
+
+namespace LoadBalancer.Agent.Hosting;
+
+/// <summary>
+/// lb-agent --control-plane URL[,URL...] --tier NAME [--name NAME] [--token-file F] [--ca-file F]
+/// [--cache DIR] [--admin URL] [--bind ADDRESS]
+/// </summary>
+internal static class AgentCommandLine
+{
+    public static (AgentOptions? Options, int ExitCode) Parse(string[] args)
+    {
+        var controlPlane = new Option<string[]>("--control-plane")
+        {
+            Description = "Control plane URL; repeat it or separate with commas to give several, tried in turn",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var tier = new Option<string>("--tier") { Description = "Tier this agent serves (edge, internal, data, ...)", Required = true };
+        var name = new Option<string?>("--name") { Description = "Agent name (default: HOST-TIER)" };
+        var tokenFile = new Option<string?>("--token-file") { Description = "File holding the agent's bearer token" };
+        var caFile = new Option<string?>("--ca-file") { Description = "CA certificate (PEM) that the control plane's certificate must chain to" };
+        var cache = new Option<string?>("--cache") { Description = "Folder for the last-known-good snapshot (default: ./lb-agent-cache/NAME)" };
+        var admin = new Option<string>("--admin") { Description = "URL of the admin endpoint (/healthz, /readyz, /config)", DefaultValueFactory = _ => "http://127.0.0.1:9900" };
+        var bind = new Option<string>("--bind") { Description = "Address the listeners open on", DefaultValueFactory = _ => "0.0.0.0" };
+
+        var root = new RootCommand("lb-agent: the load-balancing proxy of one tier")
+        {
+            controlPlane, tier, name, tokenFile, caFile, cache, admin, bind,
+        };
+        var result = root.Parse(args);
+        if (result.Errors.Count > 0 || result.Action is not null && result.Tokens.Any(t => t.Value is "--help" or "-h" or "-?"))
+        {
+            if (result.Errors.Count == 0)
+            {
+                result.Invoke();
+                return (null, 0);
+            }
+            foreach (var error in result.Errors)
+            {
+                Console.Error.WriteLine("lb-agent: " + error.Message);
+            }
+            Console.Error.WriteLine("Run lb-agent --help for usage.");
+            return (null, 2);
+        }
+
+        var urls = new List<Uri>();
+        foreach (var value in result.GetValue(controlPlane)!.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+            {
+                Console.Error.WriteLine($"lb-agent: --control-plane: '{value}' is not an http(s) URL");
+                return (null, 2);
+            }
+            urls.Add(uri);
+        }
+
+        var tierValue = result.GetValue(tier)!.Trim().ToLowerInvariant();
+        if (!IsDnsLabel(tierValue))
+        {
+            Console.Error.WriteLine($"lb-agent: --tier: '{tierValue}' must be a DNS label (lowercase letters, digits, '-')");
+            return (null, 2);
+        }
+        if (!IPAddress.TryParse(result.GetValue(bind), out var bindAddress))
+        {
+            Console.Error.WriteLine($"lb-agent: --bind: '{result.GetValue(bind)}' is not an IP address");
+            return (null, 2);
+        }
+
+        var nameValue = result.GetValue(name) ?? $"{Environment.MachineName.ToLowerInvariant()}-{tierValue}";
+        return (new AgentOptions
+        {
+            ControlPlanes = urls,
+            Tier = tierValue,
+            Name = nameValue,
+            TokenFile = result.GetValue(tokenFile),
+            CaFile = result.GetValue(caFile),
+            CacheDirectory = result.GetValue(cache) ?? Path.Combine("lb-agent-cache", nameValue),
+            AdminUrl = result.GetValue(admin)!,
+            BindAddress = bindAddress,
+        }, 0);
+    }
+
+    private static bool IsDnsLabel(string value) =>
+        value.Length is > 0 and <= 63
+        && value.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-')
+        && value[0] != '-' && value[^1] != '-';
+}

@@ -1,0 +1,75 @@
+using LoadBalancer.Agent.Cache;
+using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.Listeners;
+using LoadBalancer.Agent.Pools;
+using LoadBalancer.Agent.Proxy;
+using LoadBalancer.Agent.Sync;
+
+namespace LoadBalancer.Agent.Hosting;
+
+internal static class AgentServiceExtensions
+{
+    public static IServiceCollection AddAgent(this IServiceCollection services, AgentOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddHttpForwarder();
+        services.AddSingleton<PoolRegistry>();
+        services.AddSingleton<HttpProxyHandler>();
+        services.AddSingleton<IListenerEndpointConfigurator, ListenerEndpointConfigurator>();
+        services.AddSingleton<ListenerManager>();
+        services.AddSingleton<ConfigApplier>();
+        services.AddSingleton<SnapshotCache>();
+        services.AddHostedService<SyncClient>();
+        services.AddHostedService<ListenerShutdown>();
+        return services;
+    }
+
+    public static WebApplication MapAdmin(this WebApplication app)
+    {
+        var applier = app.Services.GetRequiredService<ConfigApplier>();
+        var listeners = app.Services.GetRequiredService<ListenerManager>();
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", () => applier.HasConfig
+            ? Results.Text($"ready: revision {applier.Current.Revision}\n")
+            : Results.Text("not ready: no snapshot yet\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/config", () =>
+        {
+            var config = applier.Current;
+            return Results.Json(new
+            {
+                config.Revision,
+                config.Hash,
+                config.Tier,
+                listeners = config.Listeners.Select(l => new
+                {
+                    l.Name,
+                    l.Port,
+                    l.Protocol,
+                    certificates = l.Certificates.ToArray(),
+                    routes = l.Routes.Select(r => new { hosts = r.Hosts.ToArray(), r.PathPrefix, r.Pool }),
+                    l.Pool,
+                    outcome = listeners.Outcomes.FirstOrDefault(o => o.Name == l.Name),
+                }),
+                pools = config.Pools.Select(p => new
+                {
+                    p.Name,
+                    p.Protocol,
+                    p.Algorithm,
+                    backends = p.Backends.Select(b => new { b.Name, b.Host, b.Port, b.Weight, b.State }),
+                }),
+                // Never the private keys: names and fingerprints only.
+                certificates = config.Certificates.Select(c => new { c.Name, c.Fingerprint }),
+            });
+        });
+        return app;
+    }
+}
+
+/// <summary>On SIGTERM: stop accepting, let in-flight requests finish (bounded), then exit.</summary>
+internal sealed class ListenerShutdown(ListenerManager listeners) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => listeners.StopAllAsync(TimeSpan.FromSeconds(10));
+}

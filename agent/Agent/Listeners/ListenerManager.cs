@@ -1,0 +1,279 @@
+using System.Net;
+using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.Proxy;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace LoadBalancer.Agent.Listeners;
+
+/// <summary>Whether one listener of the snapshot is being served, and if not, why.</summary>
+public sealed record ListenerOutcome(string Name, bool Programmed, string Reason);
+
+/// <summary>
+/// Opens, updates and closes the listeners of the applied snapshot. Each listener has its own
+/// Kestrel server (Kestrel cannot add endpoints to a running server), so a listener that fails
+/// to bind fails alone, and an unchanged one is never touched. Failed listeners are retried
+/// with backoff until they come up or leave the snapshot.
+/// </summary>
+internal sealed partial class ListenerManager : IAsyncDisposable
+{
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Dictionary<string, ListenerRuntime> _running = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FailedListener> _failed = new(StringComparer.Ordinal);
+    private readonly IServiceProvider _services;
+    private readonly IConnectionListenerFactory _transport;
+    private readonly IHttpContextFactory _contextFactory;
+    private readonly HttpProxyHandler _httpHandler;
+    private readonly IListenerEndpointConfigurator _endpoints;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly IPAddress _bindAddress;
+    private readonly CancellationTokenSource _stopping = new();
+    private IReadOnlyList<ListenerConfig> _desired = [];
+    private Task? _retryLoop;
+
+    public ListenerManager(
+        IServiceProvider services,
+        IConnectionListenerFactory transport,
+        IHttpContextFactory contextFactory,
+        HttpProxyHandler httpHandler,
+        IListenerEndpointConfigurator endpoints,
+        ILoggerFactory loggerFactory,
+        AgentOptions options)
+    {
+        _services = services;
+        _transport = transport;
+        _contextFactory = contextFactory;
+        _httpHandler = httpHandler;
+        _endpoints = endpoints;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<ListenerManager>();
+        _bindAddress = options.BindAddress;
+    }
+
+    /// <summary>Raised when a previously failed listener came up by itself (the agent re-reports).</summary>
+    public event Action? OutcomesChanged;
+
+    public IReadOnlyList<ListenerOutcome> Outcomes { get; private set; } = [];
+
+    public async Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(IReadOnlyList<ListenerConfig> listeners, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _desired = listeners;
+            var wanted = listeners.Select(l => l.Name).ToHashSet(StringComparer.Ordinal);
+
+            foreach (var name in _running.Keys.Where(n => !wanted.Contains(n)).ToList())
+            {
+                var runtime = _running[name];
+                _running.Remove(name);
+                Log.ListenerStopping(_logger, name, runtime.Config.Port);
+                await runtime.StopAsync(StopGrace).ConfigureAwait(false);
+                await runtime.DisposeAsync().ConfigureAwait(false);
+            }
+            foreach (var name in _failed.Keys.Where(n => !wanted.Contains(n)).ToList())
+            {
+                _failed.Remove(name);
+            }
+
+            var outcomes = new List<ListenerOutcome>(listeners.Count);
+            foreach (var config in listeners)
+            {
+                outcomes.Add(await ApplyOneAsync(config, cancellationToken).ConfigureAwait(false));
+            }
+            Outcomes = outcomes;
+            EnsureRetryLoop();
+            return outcomes;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<ListenerOutcome> ApplyOneAsync(ListenerConfig config, CancellationToken cancellationToken)
+    {
+        _running.TryGetValue(config.Name, out var existing);
+        if (existing is not null && existing.Config == config)
+        {
+            return new ListenerOutcome(config.Name, true, string.Empty);
+        }
+
+        if (existing is not null && _endpoints.CanUpdateInPlace(existing.Config, config))
+        {
+            _endpoints.UpdateInPlace(existing.State, config);
+            existing.Update(config);
+            Log.ListenerUpdated(_logger, config.Name, config.Port);
+            return new ListenerOutcome(config.Name, true, string.Empty);
+        }
+
+        // Make before break: the new form must be up before the old one goes.
+        var (started, error) = await StartAsync(config, cancellationToken).ConfigureAwait(false);
+        if (started is null)
+        {
+            var attempts = _failed.TryGetValue(config.Name, out var failed) ? failed.Attempts : 0;
+            _failed[config.Name] = new FailedListener(config, error, attempts, DateTime.UtcNow + Backoff(attempts));
+            Log.ListenerFailed(_logger, config.Name, config.Port, error);
+            return new ListenerOutcome(config.Name, false, error);
+        }
+
+        _failed.Remove(config.Name);
+        _running[config.Name] = started;
+        if (existing is not null)
+        {
+            await existing.StopAsync(StopGrace).ConfigureAwait(false);
+            await existing.DisposeAsync().ConfigureAwait(false);
+        }
+        Log.ListenerStarted(_logger, config.Name, config.Protocol, _bindAddress.ToString(), config.Port);
+        return new ListenerOutcome(config.Name, true, string.Empty);
+    }
+
+    private async Task<(ListenerRuntime? Runtime, string Error)> StartAsync(ListenerConfig config, CancellationToken cancellationToken)
+    {
+        var state = new ListenerState(config);
+        var options = new KestrelServerOptions
+        {
+            ApplicationServices = _services,
+            AddServerHeader = false,
+        };
+        options.Limits.MaxRequestBodySize = null;
+        options.Limits.MinRequestBodyDataRate = null;
+
+        try
+        {
+            options.Listen(_bindAddress, config.Port, listen => _endpoints.Configure(listen, config, state));
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or System.Security.Cryptography.CryptographicException)
+        {
+            return (null, ex.Message);
+        }
+
+        var server = new KestrelServer(Options.Create(options), _transport, _loggerFactory);
+        var application = new ListenerHttpApplication(context => _httpHandler.HandleAsync(context, state.Routes), _contextFactory);
+        try
+        {
+            await server.StartAsync(application, cancellationToken).ConfigureAwait(false);
+            return (new ListenerRuntime(config, server, state), string.Empty);
+        }
+        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+        {
+            server.Dispose();
+            var reason = ex is AddressInUseException || ex.InnerException is AddressInUseException
+                ? $"port {config.Port} on {_bindAddress} is already in use"
+                : $"cannot listen on {_bindAddress}:{config.Port}: {ex.GetBaseException().Message}";
+            return (null, reason);
+        }
+    }
+
+    private void EnsureRetryLoop()
+    {
+        _retryLoop ??= Task.Run(() => RetryLoopAsync(_stopping.Token));
+    }
+
+    private async Task RetryLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+                var changed = false;
+                await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    foreach (var failed in _failed.Values.Where(f => f.NextAttempt <= DateTime.UtcNow).ToList())
+                    {
+                        var (started, error) = await StartAsync(failed.Config, cancellationToken).ConfigureAwait(false);
+                        if (started is null)
+                        {
+                            _failed[failed.Config.Name] = failed with { Error = error, Attempts = failed.Attempts + 1, NextAttempt = DateTime.UtcNow + Backoff(failed.Attempts + 1) };
+                            continue;
+                        }
+                        _failed.Remove(failed.Config.Name);
+                        if (_running.Remove(failed.Config.Name, out var old))
+                        {
+                            await old.StopAsync(StopGrace).ConfigureAwait(false);
+                            await old.DisposeAsync().ConfigureAwait(false);
+                        }
+                        _running[failed.Config.Name] = started;
+                        Log.ListenerRecovered(_logger, failed.Config.Name, failed.Config.Port);
+                        changed = true;
+                    }
+                    if (changed)
+                    {
+                        Outcomes = _desired
+                            .Select(l => _failed.TryGetValue(l.Name, out var f)
+                                ? new ListenerOutcome(l.Name, false, f.Error)
+                                : new ListenerOutcome(l.Name, true, string.Empty))
+                            .ToList();
+                    }
+                }
+                finally
+                {
+                    _gate.Release();
+                }
+                if (changed)
+                {
+                    OutcomesChanged?.Invoke();
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private static TimeSpan Backoff(int attempts) =>
+        TimeSpan.FromMilliseconds(Math.Min(30_000, 500 * Math.Pow(2, Math.Min(attempts, 10))) * (0.8 + (Random.Shared.NextDouble() * 0.4)));
+
+    /// <summary>Stops accepting, lets in-flight requests finish within the grace period, then closes.</summary>
+    public async Task StopAllAsync(TimeSpan grace)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_running.Values.Select(r => r.StopAsync(grace))).ConfigureAwait(false);
+            foreach (var runtime in _running.Values)
+            {
+                await runtime.DisposeAsync().ConfigureAwait(false);
+            }
+            _running.Clear();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAllAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private sealed record FailedListener(ListenerConfig Config, string Error, int Attempts, DateTime NextAttempt);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Listener {Listener} serving {Protocol} on {Address}:{Port}")]
+        public static partial void ListenerStarted(ILogger logger, string listener, string protocol, string address, int port);
+
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Listener {Listener} on port {Port} updated in place")]
+        public static partial void ListenerUpdated(ILogger logger, string listener, int port);
+
+        [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Listener {Listener} on port {Port} stopping")]
+        public static partial void ListenerStopping(ILogger logger, string listener, int port);
+
+        [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Listener {Listener} on port {Port} failed: {Reason}; retrying with backoff")]
+        public static partial void ListenerFailed(ILogger logger, string listener, int port, string reason);
+
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Listener {Listener} on port {Port} came up after retrying")]
+        public static partial void ListenerRecovered(ILogger logger, string listener, int port);
+    }
+}

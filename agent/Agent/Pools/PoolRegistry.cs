@@ -1,0 +1,133 @@
+using System.Collections.Frozen;
+using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.LoadBalancing;
+
+namespace LoadBalancer.Agent.Pools;
+
+/// <summary>
+/// Holds every pool of the applied snapshot. Readers (the request path) take the current map
+/// without a lock; an apply swaps in a new map. A pool that did not change keeps its runtime
+/// object, so its counters, balancer state and connections are untouched.
+/// </summary>
+public sealed partial class PoolRegistry(ILogger<PoolRegistry> logger, TimeProvider time)
+{
+    private FrozenDictionary<string, PoolRuntime> _pools = FrozenDictionary<string, PoolRuntime>.Empty;
+
+    /// <summary>Raised after an apply with the pools now in force; health checking follows it.</summary>
+    public event Action<IReadOnlyCollection<PoolRuntime>>? PoolsChanged;
+
+    public IReadOnlyCollection<PoolRuntime> Pools => Volatile.Read(ref _pools).Values;
+
+    public PoolRuntime? Find(string name) =>
+        Volatile.Read(ref _pools).TryGetValue(name, out var pool) ? pool : null;
+
+    public void Apply(IReadOnlyList<PoolConfig> configs)
+    {
+        var current = Volatile.Read(ref _pools);
+        var next = new Dictionary<string, PoolRuntime>(StringComparer.Ordinal);
+        var retired = new List<HttpMessageInvoker>();
+
+        foreach (var config in configs)
+        {
+            current.TryGetValue(config.Name, out var previous);
+            if (previous is not null && previous.Config == config)
+            {
+                next[config.Name] = previous;
+                continue;
+            }
+            next[config.Name] = Build(config, previous, retired);
+            Log.PoolApplied(logger, config.Name, config.Algorithm, config.Backends.Count);
+        }
+
+        foreach (var (name, pool) in current)
+        {
+            if (!next.ContainsKey(name) && pool.HttpClient is not null)
+            {
+                retired.Add(pool.HttpClient);
+            }
+        }
+
+        Volatile.Write(ref _pools, next.ToFrozenDictionary(StringComparer.Ordinal));
+        PoolsChanged?.Invoke(next.Values);
+
+        if (retired.Count > 0)
+        {
+            // Requests already forwarded keep their client until they finish; dispose it later.
+            var delay = configs.Count == 0 ? TimeSpan.FromSeconds(30) : configs.Max(c => c.DrainTimeout) + TimeSpan.FromSeconds(5);
+            _ = DisposeLaterAsync(retired, delay);
+        }
+    }
+
+    private PoolRuntime Build(PoolConfig config, PoolRuntime? previous, List<HttpMessageInvoker> retired)
+    {
+        var previousBackends = previous?.Backends.ToDictionary(b => (b.Name, b.Host, b.Port)) ?? [];
+        var backends = new BackendState[config.Backends.Count];
+        for (var i = 0; i < backends.Length; i++)
+        {
+            var spec = config.Backends[i];
+            if (!previousBackends.TryGetValue((spec.Name, spec.Host, spec.Port), out var state))
+            {
+                state = new BackendState(config.Name, spec.Name, spec.Host, spec.Port, spec.Weight)
+                {
+                    // Until active checks exist for the pool, a backend is presumed healthy.
+                    Health = config.HealthCheck is null ? BackendHealth.Healthy : BackendHealth.Unknown,
+                };
+            }
+            state.Weight = spec.Weight;
+            state.AdminState = spec.State switch
+            {
+                "draining" => BackendAdminState.Draining,
+                "disabled" => BackendAdminState.Disabled,
+                _ => BackendAdminState.Enabled,
+            };
+            if (config.HealthCheck is null)
+            {
+                state.Health = BackendHealth.Healthy;
+            }
+            backends[i] = state;
+        }
+
+        var balancer = LoadBalancerFactory.Create(
+            new LoadBalancingOptions(config.Algorithm, config.HashOn),
+            backends,
+            previous?.Balancer);
+
+        HttpMessageInvoker? client = null;
+        if (config.Protocol != "tcp")
+        {
+            if (previous?.HttpClient is not null && PoolRuntime.TransportKey(previous.Config) == PoolRuntime.TransportKey(config))
+            {
+                client = previous.HttpClient;
+            }
+            else
+            {
+                if (previous?.HttpClient is not null)
+                {
+                    retired.Add(previous.HttpClient);
+                }
+                client = PoolRuntime.CreateHttpClient(config);
+            }
+        }
+        else if (previous?.HttpClient is not null)
+        {
+            retired.Add(previous.HttpClient);
+        }
+
+        return new PoolRuntime(config, backends, balancer, client);
+    }
+
+    private async Task DisposeLaterAsync(List<HttpMessageInvoker> clients, TimeSpan delay)
+    {
+        await Task.Delay(delay, time).ConfigureAwait(false);
+        foreach (var client in clients)
+        {
+            client.Dispose();
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Pool {Pool} applied: {Algorithm}, {Backends} backends")]
+        public static partial void PoolApplied(ILogger logger, string pool, string algorithm, int backends);
+    }
+}

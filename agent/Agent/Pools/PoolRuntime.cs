@@ -1,0 +1,82 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.LoadBalancing;
+
+namespace LoadBalancer.Agent.Pools;
+
+/// <summary>
+/// The live state of one pool: its config, its backends' runtime state, the balancer and the
+/// HTTP client used to reach the backends. Replaced as a whole when the pool's config changes;
+/// the backend states and balancer state are carried over.
+/// </summary>
+public sealed class PoolRuntime
+{
+    internal PoolRuntime(PoolConfig config, BackendState[] backends, ILoadBalancer balancer, HttpMessageInvoker? httpClient)
+    {
+        Config = config;
+        Backends = backends;
+        Balancer = balancer;
+        HttpClient = httpClient;
+    }
+
+    public PoolConfig Config { get; }
+
+    public string Name => Config.Name;
+
+    public BackendState[] Backends { get; }
+
+    public ILoadBalancer Balancer { get; }
+
+    /// <summary>Null for tcp pools.</summary>
+    public HttpMessageInvoker? HttpClient { get; }
+
+    /// <summary>
+    /// The client handler settings that matter; a pool whose settings did not change keeps its
+    /// connection pool.
+    /// </summary>
+    internal static (TimeSpan ConnectTimeout, BackendTlsConfig? Tls, string Protocol) TransportKey(PoolConfig config) =>
+        (config.ConnectTimeout, config.BackendTls, config.Protocol);
+
+    internal static HttpMessageInvoker CreateHttpClient(PoolConfig config)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = System.Net.DecompressionMethods.None,
+            UseCookies = false,
+            EnableMultipleHttp2Connections = true,
+            ConnectTimeout = config.ConnectTimeout,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            ActivityHeadersPropagator = null,
+        };
+        if (config.Protocol == "https")
+        {
+            handler.SslOptions = BackendTlsOptions(config.BackendTls);
+        }
+        return new HttpMessageInvoker(handler, disposeHandler: true);
+    }
+
+    private static SslClientAuthenticationOptions BackendTlsOptions(BackendTlsConfig? tls)
+    {
+        var options = new SslClientAuthenticationOptions();
+        if (tls is { InsecureSkipVerify: true })
+        {
+            // Asked for explicitly in the pool spec (and shown in its status).
+            options.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
+        }
+        else if (tls is { CaPem.Length: > 0 })
+        {
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPem(tls.CaPem);
+            options.CertificateChainPolicy = new X509ChainPolicy
+            {
+                TrustMode = X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = X509RevocationMode.NoCheck,
+            };
+            options.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
+        }
+        return options;
+    }
+}

@@ -1,0 +1,39 @@
+using Yarp.ReverseProxy.Forwarder;
+
+namespace LoadBalancer.Agent.Proxy;
+
+/// <summary>
+/// Keeps the client's Host header (backends behind a load balancer expect the public name) and
+/// adds the X-Forwarded-* headers so backends learn the client address and scheme.
+/// </summary>
+internal sealed class ForwardingTransformer : HttpTransformer
+{
+    public static ForwardingTransformer Instance { get; } = new();
+
+    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    {
+        await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+
+        var request = httpContext.Request;
+        if (request.Host.HasValue)
+        {
+            proxyRequest.Headers.Host = request.Host.Value;
+        }
+
+        var headers = proxyRequest.Headers;
+        var remote = httpContext.Connection.RemoteIpAddress?.ToString();
+        if (remote is not null)
+        {
+            var existing = request.Headers["X-Forwarded-For"].ToString();
+            headers.Remove("X-Forwarded-For");
+            headers.TryAddWithoutValidation("X-Forwarded-For", existing.Length == 0 ? remote : existing + ", " + remote);
+        }
+        headers.Remove("X-Forwarded-Proto");
+        headers.TryAddWithoutValidation("X-Forwarded-Proto", request.Scheme);
+        if (request.Host.HasValue)
+        {
+            headers.Remove("X-Forwarded-Host");
+            headers.TryAddWithoutValidation("X-Forwarded-Host", request.Host.Value);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.Channels;
+using Grpc.Core;
+using Grpc.Net.Client;
+using LoadBalancer.Agent.Cache;
+using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.Listeners;
+using LoadBalancer.Api.V1;
+
+namespace LoadBalancer.Agent.Sync;
+
+/// <summary>
+/// Keeps the agent in step with the control plane over one bidirectional stream: says Hello
+/// with the revision it serves, applies each snapshot, ACKs (with listener outcomes) or NACKs
+/// it, and reconnects with capped exponential backoff and jitter, trying each control-plane URL
+/// in turn. The data plane never waits for it: the cached snapshot is served first.
+/// </summary>
+internal sealed partial class SyncClient(
+    AgentOptions options,
+    ConfigApplier applier,
+    ListenerManager listeners,
+    SnapshotCache cache,
+    ILogger<SyncClient> logger) : BackgroundService
+{
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
+
+    private Channel<AgentMessage>? _outbox;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await ServeFromCacheAsync(stoppingToken).ConfigureAwait(false);
+        listeners.OutcomesChanged += OnOutcomesChanged;
+
+        var failures = 0;
+        var index = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var url = options.ControlPlanes[index % options.ControlPlanes.Count];
+            try
+            {
+                await RunStreamAsync(url, () => failures = 0, stoppingToken).ConfigureAwait(false);
+                Log.StreamEnded(logger, url);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException or InvalidOperationException or OperationCanceledException)
+            {
+                Log.StreamFailed(logger, url, ex.GetBaseException().Message);
+            }
+            finally
+            {
+                _outbox = null;
+            }
+
+            failures++;
+            index++;
+            // Full jitter over a capped exponential: agents that lost the same control plane
+            // do not all come back in the same instant.
+            var cap = Math.Min(MaxBackoff.TotalMilliseconds, 250 * Math.Pow(2, Math.Min(failures, 10)));
+            var delay = TimeSpan.FromMilliseconds((cap / 2) + (Random.Shared.NextDouble() * cap / 2));
+            try
+            {
+                await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ServeFromCacheAsync(CancellationToken cancellationToken)
+    {
+        var cached = cache.Load();
+        if (cached is null)
+        {
+            return;
+        }
+        try
+        {
+            var config = SnapshotMapper.Decode(cached, options.Tier);
+            await applier.ApplyAsync(config, cancellationToken).ConfigureAwait(false);
+            Log.ServingFromCache(logger, cached.Revision);
+        }
+        catch (SnapshotRejectedException ex)
+        {
+            Log.CacheRejected(logger, ex.Message);
+        }
+    }
+
+    private async Task RunStreamAsync(Uri url, Action connected, CancellationToken cancellationToken)
+    {
+        using var channel = GrpcChannel.ForAddress(url, new GrpcChannelOptions
+        {
+            HttpHandler = CreateHandler(),
+            MaxReceiveMessageSize = 64 * 1024 * 1024,
+        });
+        var client = new AgentSync.AgentSyncClient(channel);
+        var headers = new Metadata();
+        if (options.TokenFile is { } tokenFile)
+        {
+            headers.Add("authorization", "Bearer " + (await File.ReadAllTextAsync(tokenFile, cancellationToken).ConfigureAwait(false)).Trim());
+        }
+
+        using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var call = client.Sync(headers, cancellationToken: streamCancellation.Token);
+        var outbox = Channel.CreateUnbounded<AgentMessage>(new UnboundedChannelOptions { SingleReader = true });
+        var writer = WriteOutboxAsync(call.RequestStream, outbox.Reader, streamCancellation.Token);
+
+        var current = applier.Current;
+        outbox.Writer.TryWrite(new AgentMessage
+        {
+            Hello = new Hello
+            {
+                Name = options.Name,
+                Tier = options.Tier,
+                SoftwareVersion = AgentOptions.SoftwareVersion,
+                Revision = current.Revision,
+                SnapshotHash = current.Hash,
+            },
+        });
+        _outbox = outbox;
+
+        try
+        {
+            await foreach (var message in call.ResponseStream.ReadAllAsync(streamCancellation.Token).ConfigureAwait(false))
+            {
+                connected();
+                switch (message.MessageCase)
+                {
+                    case ControlPlaneMessage.MessageOneofCase.Snapshot:
+                        await HandleSnapshotAsync(message.Snapshot, outbox.Writer, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case ControlPlaneMessage.MessageOneofCase.Bookmark:
+                        Log.UpToDate(logger, message.Bookmark.Revision);
+                        outbox.Writer.TryWrite(AckFor(applier.Current, listeners.Outcomes));
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            outbox.Writer.TryComplete();
+            await streamCancellation.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await writer.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or RpcException or InvalidOperationException or IOException)
+            {
+                // The stream is already gone; nothing left to send.
+            }
+        }
+    }
+
+    private async Task HandleSnapshotAsync(Snapshot snapshot, ChannelWriter<AgentMessage> outbox, CancellationToken cancellationToken)
+    {
+        var current = applier.Current;
+        if (snapshot.Revision < current.Revision)
+        {
+            Log.OlderSnapshotIgnored(logger, snapshot.Revision, current.Revision);
+            return;
+        }
+
+        AgentConfig config;
+        try
+        {
+            config = SnapshotMapper.Decode(snapshot, options.Tier);
+        }
+        catch (SnapshotRejectedException ex)
+        {
+            Log.SnapshotRejected(logger, snapshot.Revision, ex.Message);
+            outbox.TryWrite(new AgentMessage { Nack = new Nack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash, Error = ex.Message } });
+            return;
+        }
+
+        var outcomes = await applier.ApplyAsync(config, cancellationToken).ConfigureAwait(false);
+        cache.Save(snapshot);
+        outbox.TryWrite(AckFor(config, outcomes));
+    }
+
+    private static AgentMessage AckFor(AgentConfig config, IReadOnlyList<ListenerOutcome> outcomes)
+    {
+        var ack = new Ack { Revision = config.Revision, SnapshotHash = config.Hash };
+        foreach (var outcome in outcomes)
+        {
+            ack.Listeners.Add(new ListenerResult { Name = outcome.Name, Programmed = outcome.Programmed, Reason = outcome.Reason });
+        }
+        return new AgentMessage { Ack = ack };
+    }
+
+    private void OnOutcomesChanged()
+    {
+        _outbox?.Writer.TryWrite(AckFor(applier.Current, listeners.Outcomes));
+    }
+
+    private static async Task WriteOutboxAsync(IClientStreamWriter<AgentMessage> stream, ChannelReader<AgentMessage> outbox, CancellationToken cancellationToken)
+    {
+        await foreach (var message in outbox.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await stream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        await stream.CompleteAsync().ConfigureAwait(false);
+    }
+
+    private SocketsHttpHandler CreateHandler()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            // Detects a dead control plane on an idle stream, so the agent reconnects elsewhere.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            EnableMultipleHttp2Connections = true,
+        };
+        if (options.CaFile is { } caFile)
+        {
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPemFile(caFile);
+            handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                CertificateChainPolicy = new X509ChainPolicy
+                {
+                    TrustMode = X509ChainTrustMode.CustomRootTrust,
+                    RevocationMode = X509RevocationMode.NoCheck,
+                },
+            };
+            handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
+        }
+        return handler;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 6001, Level = LogLevel.Information, Message = "Serving revision {Revision} from the local cache")]
+        public static partial void ServingFromCache(ILogger logger, long revision);
+
+        [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "The cached snapshot was refused: {Reason}")]
+        public static partial void CacheRejected(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 6003, Level = LogLevel.Warning, Message = "Sync stream to {Url} failed: {Reason}; reconnecting with backoff")]
+        public static partial void StreamFailed(ILogger logger, Uri url, string reason);
+
+        [LoggerMessage(EventId = 6004, Level = LogLevel.Information, Message = "Sync stream to {Url} ended; reconnecting")]
+        public static partial void StreamEnded(ILogger logger, Uri url);
+
+        [LoggerMessage(EventId = 6005, Level = LogLevel.Warning, Message = "Snapshot {Revision} rejected (NACK): {Reason}")]
+        public static partial void SnapshotRejected(ILogger logger, long revision, string reason);
+
+        [LoggerMessage(EventId = 6006, Level = LogLevel.Warning, Message = "Ignored snapshot {Revision} older than the served {Current}")]
+        public static partial void OlderSnapshotIgnored(ILogger logger, long revision, long current);
+
+        [LoggerMessage(EventId = 6007, Level = LogLevel.Information, Message = "Revision {Revision} is current")]
+        public static partial void UpToDate(ILogger logger, long revision);
+    }
+}
