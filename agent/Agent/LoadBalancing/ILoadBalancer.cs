@@ -15,6 +15,7 @@ public readonly struct PickContext
 
     public ulong HashKey { get; }
 
+    /// <summary>False for <see cref="None"/>: hash algorithms then fall back to a random pick.</summary>
     public bool HasHashKey { get; }
 
     public static PickContext None => default;
@@ -32,4 +33,11 @@ public interface ILoadBalancer
 
     /// <summary>Returns null only when the pool has no enabled backend at all.</summary>
     BackendState? Pick(in PickContext context);
+
+    /// <summary>
+    /// Same as <see cref="Pick(in PickContext)"/>; <paramref name="failedOpen"/> is true when no
+    /// backend was available and the pick was made among all enabled backends regardless of
+    /// health, so the caller can log and count the event.
+    /// </summary>
+    BackendState? Pick(in PickContext context, out bool failedOpen);
 }

@@ -1,46 +1,38 @@
 namespace LoadBalancer.Agent.LoadBalancing;
 
 /// <summary>Each available backend in turn.</summary>
-internal sealed class RoundRobinLoadBalancer : ILoadBalancer
+internal sealed class RoundRobinLoadBalancer : LoadBalancerBase
 {
-    private readonly BackendState[] _backends;
-    private int _next = -1;
+    private PaddedCounter _counter;
 
-    public RoundRobinLoadBalancer(BackendState[] backends)
+    /// <param name="counter">The previous balancer's counter, so a snapshot update does not restart the rotation.</param>
+    public RoundRobinLoadBalancer(LoadBalancingOptions options, BackendState[] backends, int counter = 0)
+        : base(options, backends)
     {
-        _backends = backends;
+        _counter.Value = counter;
     }
 
-    public IReadOnlyList<BackendState> Backends => _backends;
+    internal int Counter => Volatile.Read(ref _counter.Value);
 
-    public BackendState? Pick(in PickContext context)
+    protected override BackendState? PickCore(in PickContext context, bool failOpen)
     {
         var backends = _backends;
-        var count = backends.Length;
-        if (count == 0)
+        if (backends.Length == 0)
         {
             return null;
         }
 
-        var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)count);
-        for (var i = 0; i < count; i++)
+        // The counter wraps after 2^32 picks; the uint modulo keeps the position valid across the wrap.
+        var position = (int)((uint)(Interlocked.Increment(ref _counter.Value) - 1) % (uint)backends.Length);
+        var candidate = backends[position];
+        if (Eligibility.IsEligible(candidate, failOpen))
         {
-            var candidate = backends[(start + i) % count];
-            if (candidate.IsAvailable)
-            {
-                return candidate;
-            }
+            return candidate;
         }
 
-        // Fail open: nobody is healthy, so spread over every enabled backend.
-        for (var i = 0; i < count; i++)
-        {
-            var candidate = backends[(start + i) % count];
-            if (candidate.AdminState == BackendAdminState.Enabled)
-            {
-                return candidate;
-            }
-        }
-        return null;
+        // The turn of an unavailable backend goes to a random available one: handing it to the
+        // next backend in the list would give that one a double share.
+        var index = Eligibility.RandomEligible(backends, failOpen, exclude: -1);
+        return index < 0 ? null : backends[index];
     }
 }

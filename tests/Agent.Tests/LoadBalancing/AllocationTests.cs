@@ -1,0 +1,42 @@
+using LoadBalancer.Agent.LoadBalancing;
+
+namespace LoadBalancer.Agent.Tests.LoadBalancing;
+
+public sealed class AllocationTests
+{
+    [Theory]
+    [MemberData(nameof(TestPools.AllAlgorithms), MemberType = typeof(TestPools))]
+    public void Pick_AfterWarmUp_AllocatesNothing(string algorithm)
+    {
+        var backends = TestPools.Weighted([3, 1, 2, 5, 1, 1, 4, 2]);
+        backends[2].Health = BackendHealth.Unhealthy;
+        backends[5].AdminState = BackendAdminState.Draining;
+        var balancer = TestPools.Create(algorithm, backends);
+        var failOpenPool = TestPools.Healthy(3);
+        foreach (var backend in failOpenPool)
+        {
+            backend.Health = BackendHealth.Unhealthy;
+        }
+        var failOpen = TestPools.Create(algorithm, failOpenPool);
+
+        PickMany(balancer, failOpen, 1_000);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        PickMany(balancer, failOpen, 10_000);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+    }
+
+    private static void PickMany(ILoadBalancer balancer, ILoadBalancer failOpen, int picks)
+    {
+        for (var i = 0; i < picks; i++)
+        {
+            var context = i % 3 == 0 ? PickContext.None : new PickContext((ulong)i * 2654435761UL);
+            var picked = balancer.Pick(in context)!;
+            picked.Enter();
+            picked.RecordLatency(TimeSpan.FromMicroseconds(50 + (i % 7)));
+            picked.Leave();
+            failOpen.Pick(in context, out _);
+        }
+    }
+}
