@@ -23,7 +23,7 @@ internal sealed partial class ConfigApplier(PoolRegistry pools, ListenerManager 
         try
         {
             pools.Apply(config.Pools);
-            var outcomes = await listeners.ApplyAsync(config.Listeners, cancellationToken).ConfigureAwait(false);
+            var outcomes = await listeners.ApplyAsync(config.Listeners, config.Certificates, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _current, config);
             var failed = outcomes.Count(o => !o.Programmed);
             Log.Applied(logger, config.Revision, config.Listeners.Count, config.Pools.Count, failed);

@@ -4,6 +4,8 @@ using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Agent.Pools;
 using LoadBalancer.Agent.Proxy;
 using LoadBalancer.Agent.Sync;
+using LoadBalancer.Agent.Tcp;
+using LoadBalancer.Agent.Tls;
 
 namespace LoadBalancer.Agent.Hosting;
 
@@ -16,7 +18,9 @@ internal static class AgentServiceExtensions
         services.AddHttpForwarder();
         services.AddSingleton<PoolRegistry>();
         services.AddSingleton<HttpProxyHandler>();
-        services.AddSingleton<IListenerEndpointConfigurator, ListenerEndpointConfigurator>();
+        services.AddSingleton<ListenerEndpointConfigurator>();
+        services.AddSingleton<TcpProxyHandler>();
+        services.AddSingleton<CertificateLoader>();
         services.AddSingleton<ListenerManager>();
         services.AddSingleton<ConfigApplier>();
         services.AddSingleton<SnapshotCache>();
@@ -60,6 +64,7 @@ internal static class AgentServiceExtensions
                 }),
                 // Never the private keys: names and fingerprints only.
                 certificates = config.Certificates.Select(c => new { c.Name, c.Fingerprint }),
+                served = listeners.ServedCertificates.Select(s => new { listener = s.Listener, certificate = s.Certificate, fingerprint = s.Fingerprint }),
             });
         });
         return app;

@@ -1,37 +1,43 @@
 using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.Tcp;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace LoadBalancer.Agent.Listeners;
 
 /// <summary>Sets up the Kestrel endpoint of a listener for its protocol (http, https, tcp).</summary>
-internal interface IListenerEndpointConfigurator
+internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy)
 {
-    void Configure(ListenOptions listen, ListenerConfig config, ListenerState state);
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>True when the change can be applied to the running server (routes, certificates).</summary>
-    bool CanUpdateInPlace(ListenerConfig running, ListenerConfig next);
-
-    void UpdateInPlace(ListenerState state, ListenerConfig next);
-}
-
-internal sealed class ListenerEndpointConfigurator : IListenerEndpointConfigurator
-{
-    public void Configure(ListenOptions listen, ListenerConfig config, ListenerState state)
+    public void Configure(ListenOptions listen, ListenerState state)
     {
-        switch (config.Protocol)
+        switch (state.Config.Protocol)
         {
             case "http":
                 listen.Protocols = HttpProtocols.Http1;
                 break;
+            case "https":
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
+                // The map is read at each handshake, so a rotation needs no restart and open
+                // connections keep the certificate they negotiated.
+                listen.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    HandshakeTimeout = HandshakeTimeout,
+                    OnConnection = context => ValueTask.FromResult(
+                        (state.Tls ?? throw new InvalidOperationException("https listener without certificates")).SelectOptions(context.ClientHelloInfo.ServerName)),
+                });
+                break;
+            case "tcp":
+                listen.Run(connection => tcpProxy.HandleAsync(connection, state));
+                break;
             default:
-                throw new InvalidOperationException($"protocol '{config.Protocol}' is not supported by this agent yet");
+                throw new InvalidOperationException($"unknown listener protocol '{state.Config.Protocol}'");
         }
     }
 
-    public bool CanUpdateInPlace(ListenerConfig running, ListenerConfig next) =>
-        running.Port == next.Port && running.Protocol == next.Protocol && running.Protocol == "http";
-
-    public void UpdateInPlace(ListenerState state, ListenerConfig next)
-    {
-    }
+    /// <summary>True when the change can be applied to the running server (routes, certificates, pool).</summary>
+    public static bool CanUpdateInPlace(ListenerConfig running, ListenerConfig next) =>
+        running.Port == next.Port && running.Protocol == next.Protocol;
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Proxy;
+using LoadBalancer.Agent.Tls;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -27,7 +28,8 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     private readonly IConnectionListenerFactory _transport;
     private readonly IHttpContextFactory _contextFactory;
     private readonly HttpProxyHandler _httpHandler;
-    private readonly IListenerEndpointConfigurator _endpoints;
+    private readonly ListenerEndpointConfigurator _endpoints;
+    private readonly CertificateLoader _certificates;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly IPAddress _bindAddress;
@@ -40,7 +42,8 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         IConnectionListenerFactory transport,
         IHttpContextFactory contextFactory,
         HttpProxyHandler httpHandler,
-        IListenerEndpointConfigurator endpoints,
+        ListenerEndpointConfigurator endpoints,
+        CertificateLoader certificates,
         ILoggerFactory loggerFactory,
         AgentOptions options)
     {
@@ -49,6 +52,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         _contextFactory = contextFactory;
         _httpHandler = httpHandler;
         _endpoints = endpoints;
+        _certificates = certificates;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<ListenerManager>();
         _bindAddress = options.BindAddress;
@@ -59,7 +63,24 @@ internal sealed partial class ListenerManager : IAsyncDisposable
 
     public IReadOnlyList<ListenerOutcome> Outcomes { get; private set; } = [];
 
-    public async Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(IReadOnlyList<ListenerConfig> listeners, CancellationToken cancellationToken)
+    /// <summary>The certificates each running https listener serves now (name, fingerprint).</summary>
+    public IReadOnlyList<(string Listener, string Certificate, string Fingerprint)> ServedCertificates
+    {
+        get
+        {
+            lock (_running)
+            {
+                return _running.Values
+                    .SelectMany(r => r.State.Tls?.Certificates.Select(c => (r.Config.Name, c.Name, c.Fingerprint)) ?? [])
+                    .ToList();
+            }
+        }
+    }
+
+    public async Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(
+        IReadOnlyList<ListenerConfig> listeners,
+        IReadOnlyList<CertificateConfig> certificates,
+        CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -70,21 +91,25 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             foreach (var name in _running.Keys.Where(n => !wanted.Contains(n)).ToList())
             {
                 var runtime = _running[name];
-                _running.Remove(name);
+                lock (_running)
+                {
+                    _running.Remove(name);
+                }
                 Log.ListenerStopping(_logger, name, runtime.Config.Port);
                 await runtime.StopAsync(StopGrace).ConfigureAwait(false);
-                await runtime.DisposeAsync().ConfigureAwait(false);
             }
             foreach (var name in _failed.Keys.Where(n => !wanted.Contains(n)).ToList())
             {
                 _failed.Remove(name);
             }
 
+            var byName = certificates.ToDictionary(c => c.Name, StringComparer.Ordinal);
             var outcomes = new List<ListenerOutcome>(listeners.Count);
             foreach (var config in listeners)
             {
-                outcomes.Add(await ApplyOneAsync(config, cancellationToken).ConfigureAwait(false));
+                outcomes.Add(await ApplyOneAsync(config, byName, cancellationToken).ConfigureAwait(false));
             }
+            _certificates.Retain(certificates);
             Outcomes = outcomes;
             EnsureRetryLoop();
             return outcomes;
@@ -95,57 +120,77 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         }
     }
 
-    private async Task<ListenerOutcome> ApplyOneAsync(ListenerConfig config, CancellationToken cancellationToken)
+    private async Task<ListenerOutcome> ApplyOneAsync(ListenerConfig config, Dictionary<string, CertificateConfig> certificates, CancellationToken cancellationToken)
     {
         _running.TryGetValue(config.Name, out var existing);
-        if (existing is not null && existing.Config == config)
+
+        SniCertificateMap? tls = null;
+        if (config.IsHttps)
+        {
+            try
+            {
+                tls = new SniCertificateMap(config.Certificates.Select(name => _certificates.Load(certificates[name])).ToList());
+            }
+            catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or InvalidOperationException or ArgumentException or KeyNotFoundException)
+            {
+                // The platform could not load a certificate: this listener keeps its previous form.
+                var reason = $"certificate cannot be loaded: {ex.Message}";
+                Log.ListenerFailed(_logger, config.Name, config.Port, reason);
+                return new ListenerOutcome(config.Name, false, reason);
+            }
+        }
+
+        if (existing is not null && existing.Config == config && existing.State.TlsVersion == ListenerState.TlsVersionOf(tls))
         {
             return new ListenerOutcome(config.Name, true, string.Empty);
         }
 
-        if (existing is not null && _endpoints.CanUpdateInPlace(existing.Config, config))
+        if (existing is not null && ListenerEndpointConfigurator.CanUpdateInPlace(existing.Config, config))
         {
-            _endpoints.UpdateInPlace(existing.State, config);
-            existing.Update(config);
+            existing.State.Update(config, tls);
             Log.ListenerUpdated(_logger, config.Name, config.Port);
             return new ListenerOutcome(config.Name, true, string.Empty);
         }
 
         // Make before break: the new form must be up before the old one goes.
-        var (started, error) = await StartAsync(config, cancellationToken).ConfigureAwait(false);
+        var state = new ListenerState(config, tls);
+        var (started, error) = await StartAsync(state, cancellationToken).ConfigureAwait(false);
         if (started is null)
         {
             var attempts = _failed.TryGetValue(config.Name, out var failed) ? failed.Attempts : 0;
-            _failed[config.Name] = new FailedListener(config, error, attempts, DateTime.UtcNow + Backoff(attempts));
+            _failed[config.Name] = new FailedListener(state, error, attempts, DateTime.UtcNow + Backoff(attempts));
             Log.ListenerFailed(_logger, config.Name, config.Port, error);
             return new ListenerOutcome(config.Name, false, error);
         }
 
         _failed.Remove(config.Name);
-        _running[config.Name] = started;
+        lock (_running)
+        {
+            _running[config.Name] = started;
+        }
         if (existing is not null)
         {
             await existing.StopAsync(StopGrace).ConfigureAwait(false);
-            await existing.DisposeAsync().ConfigureAwait(false);
         }
         Log.ListenerStarted(_logger, config.Name, config.Protocol, _bindAddress.ToString(), config.Port);
         return new ListenerOutcome(config.Name, true, string.Empty);
     }
 
-    private async Task<(ListenerRuntime? Runtime, string Error)> StartAsync(ListenerConfig config, CancellationToken cancellationToken)
+    private async Task<(ListenerRuntime? Runtime, string Error)> StartAsync(ListenerState state, CancellationToken cancellationToken)
     {
-        var state = new ListenerState(config);
+        var config = state.Config;
         var options = new KestrelServerOptions
         {
             ApplicationServices = _services,
             AddServerHeader = false,
         };
+        // A proxy streams bodies of any size; backends enforce their own limits.
         options.Limits.MaxRequestBodySize = null;
         options.Limits.MinRequestBodyDataRate = null;
 
         try
         {
-            options.Listen(_bindAddress, config.Port, listen => _endpoints.Configure(listen, config, state));
+            options.Listen(_bindAddress, config.Port, listen => _endpoints.Configure(listen, state));
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or System.Security.Cryptography.CryptographicException)
         {
@@ -157,7 +202,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         try
         {
             await server.StartAsync(application, cancellationToken).ConfigureAwait(false);
-            return (new ListenerRuntime(config, server, state), string.Empty);
+            return (new ListenerRuntime(server, state), string.Empty);
         }
         catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
         {
@@ -187,20 +232,25 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 {
                     foreach (var failed in _failed.Values.Where(f => f.NextAttempt <= DateTime.UtcNow).ToList())
                     {
-                        var (started, error) = await StartAsync(failed.Config, cancellationToken).ConfigureAwait(false);
+                        var (started, error) = await StartAsync(failed.State, cancellationToken).ConfigureAwait(false);
+                        var name = failed.State.Config.Name;
                         if (started is null)
                         {
-                            _failed[failed.Config.Name] = failed with { Error = error, Attempts = failed.Attempts + 1, NextAttempt = DateTime.UtcNow + Backoff(failed.Attempts + 1) };
+                            _failed[name] = failed with { Error = error, Attempts = failed.Attempts + 1, NextAttempt = DateTime.UtcNow + Backoff(failed.Attempts + 1) };
                             continue;
                         }
-                        _failed.Remove(failed.Config.Name);
-                        if (_running.Remove(failed.Config.Name, out var old))
+                        _failed.Remove(name);
+                        ListenerRuntime? old;
+                        lock (_running)
+                        {
+                            _running.Remove(name, out old);
+                            _running[name] = started;
+                        }
+                        if (old is not null)
                         {
                             await old.StopAsync(StopGrace).ConfigureAwait(false);
-                            await old.DisposeAsync().ConfigureAwait(false);
                         }
-                        _running[failed.Config.Name] = started;
-                        Log.ListenerRecovered(_logger, failed.Config.Name, failed.Config.Port);
+                        Log.ListenerRecovered(_logger, name, failed.State.Config.Port);
                         changed = true;
                     }
                     if (changed)
@@ -238,12 +288,13 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            await Task.WhenAll(_running.Values.Select(r => r.StopAsync(grace))).ConfigureAwait(false);
-            foreach (var runtime in _running.Values)
+            List<ListenerRuntime> running;
+            lock (_running)
             {
-                await runtime.DisposeAsync().ConfigureAwait(false);
+                running = [.. _running.Values];
+                _running.Clear();
             }
-            _running.Clear();
+            await Task.WhenAll(running.Select(r => r.StopAsync(grace))).ConfigureAwait(false);
         }
         finally
         {
@@ -257,7 +308,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed record FailedListener(ListenerConfig Config, string Error, int Attempts, DateTime NextAttempt);
+    private sealed record FailedListener(ListenerState State, string Error, int Attempts, DateTime NextAttempt);
 
     private static partial class Log
     {

@@ -1,63 +1,69 @@
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Proxy;
+using LoadBalancer.Agent.Tls;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace LoadBalancer.Agent.Listeners;
 
 /// <summary>
-/// One running listener: its own Kestrel server bound to the listener's port. Route changes are
-/// swapped in without touching the server, so open connections are never disturbed by them.
+/// One running listener: its own Kestrel server bound to the listener's port. Route and
+/// certificate changes are swapped into its state without touching the server, so open
+/// connections are never disturbed by them.
 /// </summary>
-internal sealed class ListenerRuntime(ListenerConfig config, KestrelServer server, ListenerState state) : IAsyncDisposable
+internal sealed class ListenerRuntime(KestrelServer server, ListenerState state)
 {
-    public ListenerConfig Config { get; private set; } = config;
-
     public ListenerState State { get; } = state;
 
-    public KestrelServer Server { get; } = server;
-
-    public void Update(ListenerConfig config)
-    {
-        Config = config;
-        State.Routes = new RouteTable(config.Routes);
-        State.Config = config;
-    }
+    public ListenerConfig Config => State.Config;
 
     public async Task StopAsync(TimeSpan grace)
     {
         using var cts = new CancellationTokenSource(grace);
         try
         {
-            await Server.StopAsync(cts.Token).ConfigureAwait(false);
+            await server.StopAsync(cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
             // Grace period over: remaining connections are aborted by Dispose.
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Server.Dispose();
-        await Task.CompletedTask.ConfigureAwait(false);
+        server.Dispose();
     }
 }
 
-/// <summary>The part of a listener that its request and connection handlers read on every call.</summary>
-internal sealed class ListenerState(ListenerConfig config)
+/// <summary>
+/// The part of a listener that its request, handshake and connection handlers read on every
+/// call; each field is replaced whole, never mutated.
+/// </summary>
+internal sealed class ListenerState
 {
-    private RouteTable _routes = new(config.Routes);
-    private ListenerConfig _config = config;
+    private RouteTable _routes;
+    private ListenerConfig _config;
+    private SniCertificateMap? _tls;
 
-    public RouteTable Routes
+    public ListenerState(ListenerConfig config, SniCertificateMap? tls)
     {
-        get => Volatile.Read(ref _routes);
-        set => Volatile.Write(ref _routes, value);
+        _config = config;
+        _routes = new RouteTable(config.Routes);
+        _tls = tls;
     }
 
-    public ListenerConfig Config
+    public RouteTable Routes => Volatile.Read(ref _routes);
+
+    public ListenerConfig Config => Volatile.Read(ref _config);
+
+    public SniCertificateMap? Tls => Volatile.Read(ref _tls);
+
+    /// <summary>The certificate versions served, to tell a rotation from no change.</summary>
+    public string TlsVersion => TlsVersionOf(Tls);
+
+    public static string TlsVersionOf(SniCertificateMap? tls) =>
+        tls is null ? string.Empty : string.Join(',', tls.Certificates.Select(c => c.Name + ":" + c.Fingerprint));
+
+    public void Update(ListenerConfig config, SniCertificateMap? tls)
     {
-        get => Volatile.Read(ref _config);
-        set => Volatile.Write(ref _config, value);
+        Volatile.Write(ref _routes, new RouteTable(config.Routes));
+        Volatile.Write(ref _tls, tls);
+        Volatile.Write(ref _config, config);
     }
 }

@@ -1,0 +1,240 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using LoadBalancer.Agent.Listeners;
+using LoadBalancer.Agent.LoadBalancing;
+using LoadBalancer.Agent.Pools;
+using Microsoft.AspNetCore.Connections;
+
+namespace LoadBalancer.Agent.Tcp;
+
+/// <summary>
+/// The L4 path: a Kestrel connection handler that picks a backend with the pool's balancer
+/// (the same core as HTTP), connects within connectTimeout (trying another backend on failure,
+/// up to retries, before the client sees anything), then pumps bytes both ways until either
+/// side closes. A client's half-close is passed on to the backend.
+/// </summary>
+internal sealed partial class TcpProxyHandler(PoolRegistry pools, ILogger<TcpProxyHandler> logger)
+{
+    private const int BufferSize = 64 * 1024;
+
+    public async Task HandleAsync(ConnectionContext client, ListenerState state)
+    {
+        var config = state.Config;
+        var pool = pools.Find(config.Pool);
+        if (pool is null)
+        {
+            client.Abort(new ConnectionAbortedException("pool is not available"));
+            return;
+        }
+
+        var context = PickContextFor(client.RemoteEndPoint);
+        var attempts = 1 + pool.Config.Retries;
+        BackendState? failed = null;
+        for (var attempt = 0; attempt < attempts; attempt++)
+        {
+            var backend = PickAvoiding(pool, context, failed);
+            if (backend is null)
+            {
+                Log.NoBackend(logger, config.Name, pool.Name);
+                client.Abort(new ConnectionAbortedException("no backend available"));
+                return;
+            }
+
+            var socket = await ConnectAsync(backend, pool.Config.ConnectTimeout, client.ConnectionClosed).ConfigureAwait(false);
+            if (socket is null)
+            {
+                failed = backend;
+                continue;
+            }
+
+            backend.Enter();
+            try
+            {
+                await PumpAsync(client, socket, pool.Config.IdleTimeout).ConfigureAwait(false);
+            }
+            finally
+            {
+                backend.Leave();
+                socket.Dispose();
+            }
+            return;
+        }
+        client.Abort(new ConnectionAbortedException("no backend accepted the connection"));
+    }
+
+    private static PickContext PickContextFor(EndPoint? remote)
+    {
+        if (remote is IPEndPoint ip)
+        {
+            Span<byte> bytes = stackalloc byte[16];
+            if (ip.Address.TryWriteBytes(bytes, out var written))
+            {
+                return new PickContext(StableHash.Hash(bytes[..written]));
+            }
+        }
+        return PickContext.None;
+    }
+
+    private static BackendState? PickAvoiding(PoolRuntime pool, in PickContext context, BackendState? failed)
+    {
+        var backend = pool.Balancer.Pick(context);
+        if (failed is null || backend != failed)
+        {
+            return backend;
+        }
+        // A hash key maps to the failed backend every time: fall back to an unkeyed pick.
+        for (var i = 0; i < pool.Backends.Length; i++)
+        {
+            var next = pool.Balancer.Pick(PickContext.None);
+            if (next is not null && next != failed)
+            {
+                return next;
+            }
+        }
+        return backend;
+    }
+
+    private async Task<Socket?> ConnectAsync(BackendState backend, TimeSpan timeout, CancellationToken clientClosed)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(clientClosed);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await socket.ConnectAsync(backend.Host, backend.Port, cts.Token).ConfigureAwait(false);
+            return socket;
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            Log.ConnectFailed(logger, backend.Pool, backend.Name, ex is OperationCanceledException ? "timeout" : ex.Message);
+            socket.Dispose();
+            return null;
+        }
+    }
+
+    private static async Task PumpAsync(ConnectionContext client, Socket backend, TimeSpan idleTimeout)
+    {
+        using var idle = new IdleWatch(idleTimeout, client, backend);
+        var toBackend = ClientToBackendAsync(client.Transport.Input, backend, idle);
+        var toClient = BackendToClientAsync(backend, client.Transport.Output, idle);
+        var first = await Task.WhenAny(toBackend, toClient).ConfigureAwait(false);
+        if (first == toClient)
+        {
+            // The backend closed: nothing more can be answered, so end the client side too.
+            client.Transport.Input.CancelPendingRead();
+        }
+        await Task.WhenAll(toBackend, toClient).ConfigureAwait(false);
+    }
+
+    private static async Task ClientToBackendAsync(PipeReader input, Socket backend, IdleWatch idle)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync().ConfigureAwait(false);
+                var buffer = result.Buffer;
+                foreach (var segment in buffer)
+                {
+                    await backend.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
+                }
+                idle.Touch();
+                input.AdvanceTo(buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+            // Half-close: the client is done sending; the backend may still answer.
+            backend.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or ConnectionResetException or IOException or InvalidOperationException)
+        {
+            // Either side went away; the other direction ends on its own.
+        }
+        finally
+        {
+            await input.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task BackendToClientAsync(Socket backend, PipeWriter output, IdleWatch idle)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (true)
+            {
+                var read = await backend.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+                idle.Touch();
+                var flush = await output.WriteAsync(buffer.AsMemory(0, read)).ConfigureAwait(false);
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or ConnectionResetException or IOException or InvalidOperationException)
+        {
+            // Either side went away; the other direction ends on its own.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            await output.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Closes both sides when nothing moved for idleTimeout (off when zero).</summary>
+    private sealed class IdleWatch : IDisposable
+    {
+        private readonly Timer? _timer;
+        private long _lastActivity = Environment.TickCount64;
+
+        public IdleWatch(TimeSpan timeout, ConnectionContext client, Socket backend)
+        {
+            if (timeout <= TimeSpan.Zero)
+            {
+                return;
+            }
+            var period = TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds / 4, 50, 5000));
+            _timer = new Timer(
+                _ =>
+                {
+                    if (Environment.TickCount64 - Volatile.Read(ref _lastActivity) >= timeout.TotalMilliseconds)
+                    {
+                        client.Abort(new ConnectionAbortedException("idle timeout"));
+                        backend.Dispose();
+                    }
+                },
+                null,
+                period,
+                period);
+        }
+
+        public void Touch()
+        {
+            if (_timer is not null)
+            {
+                Volatile.Write(ref _lastActivity, Environment.TickCount64);
+            }
+        }
+
+        public void Dispose() => _timer?.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 7001, Level = LogLevel.Warning, Message = "Connect to {Pool}/{Backend} failed: {Reason}")]
+        public static partial void ConnectFailed(ILogger logger, string pool, string backend, string reason);
+
+        [LoggerMessage(EventId = 7002, Level = LogLevel.Warning, Message = "Listener {Listener}: no backend of {Pool} available")]
+        public static partial void NoBackend(ILogger logger, string listener, string pool);
+    }
+}
