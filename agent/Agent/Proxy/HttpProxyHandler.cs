@@ -39,11 +39,12 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         var scheme = pool.Config.Protocol == "https" ? "https://" : "http://";
         var attempts = 1 + pool.Config.Retries;
         var canRetry = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true;
+        var pickContext = HttpHashKeys.For(context, pool);
         BackendState? failed = null;
 
         for (var attempt = 0; attempt < attempts; attempt++)
         {
-            var backend = PickAvoiding(pool, failed);
+            var backend = PickAvoiding(pool, pickContext, failed);
             if (backend is null)
             {
                 await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "no backend available").ConfigureAwait(false);
@@ -83,14 +84,14 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         }
     }
 
-    private static BackendState? PickAvoiding(PoolRuntime pool, BackendState? failed)
+    private static BackendState? PickAvoiding(PoolRuntime pool, in PickContext pickContext, BackendState? failed)
     {
-        var backend = pool.Balancer.Pick(PickContext.None);
+        var backend = pool.Balancer.Pick(pickContext);
         if (failed is null || backend != failed)
         {
             return backend;
         }
-        // A few more picks usually find another backend; the balancer stays the judge of which.
+        // A hash key maps to the failed backend every time: retry with unkeyed picks.
         for (var i = 0; i < pool.Backends.Length; i++)
         {
             var next = pool.Balancer.Pick(PickContext.None);

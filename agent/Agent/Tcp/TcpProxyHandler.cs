@@ -29,7 +29,7 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, ILogger<TcpPro
             return;
         }
 
-        var context = PickContextFor(client.RemoteEndPoint);
+        var context = Proxy.HttpHashKeys.ForAddress((client.RemoteEndPoint as IPEndPoint)?.Address);
         var attempts = 1 + pool.Config.Retries;
         BackendState? failed = null;
         for (var attempt = 0; attempt < attempts; attempt++)
@@ -62,19 +62,6 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, ILogger<TcpPro
             return;
         }
         client.Abort(new ConnectionAbortedException("no backend accepted the connection"));
-    }
-
-    private static PickContext PickContextFor(EndPoint? remote)
-    {
-        if (remote is IPEndPoint ip)
-        {
-            Span<byte> bytes = stackalloc byte[16];
-            if (ip.Address.TryWriteBytes(bytes, out var written))
-            {
-                return new PickContext(StableHash.Hash(bytes[..written]));
-            }
-        }
-        return PickContext.None;
     }
 
     private static BackendState? PickAvoiding(PoolRuntime pool, in PickContext context, BackendState? failed)
