@@ -1,0 +1,136 @@
+using System.Collections.Concurrent;
+using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Store;
+using Microsoft.EntityFrameworkCore;
+
+namespace LoadBalancer.ControlPlane.Sync;
+
+/// <summary>
+/// Records what each agent is and has applied: connected, last seen, applied revision, listener
+/// outcomes, last NACK. Observed state, last writer wins, outside the revision and change log.
+/// </summary>
+public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, ILogger<AgentRegistry> logger)
+{
+    // The stream currently speaking for each agent name; a newer stream supersedes an older one.
+    private readonly ConcurrentDictionary<string, AgentConnection> _connections = new(StringComparer.Ordinal);
+
+    public int ConnectedCount(string tier) => _connections.Values.Count(c => c.Tier == tier);
+
+    public async Task<AgentConnection> ConnectAsync(Hello hello, string peer, CancellationToken cancellationToken)
+    {
+        var connection = new AgentConnection(hello.Name, hello.Tier);
+        if (_connections.TryGetValue(hello.Name, out var previous))
+        {
+            Log.Superseded(logger, hello.Name);
+            await previous.Superseded.CancelAsync().ConfigureAwait(false);
+        }
+        _connections[hello.Name] = connection;
+
+        var now = time.GetUtcNow().UtcDateTime;
+        await UpdateAsync(hello.Name, agent =>
+        {
+            agent.Tier = hello.Tier;
+            agent.Connected = true;
+            agent.ConnectedAt = now;
+            agent.LastSeen = now;
+            agent.SoftwareVersion = hello.SoftwareVersion;
+            agent.Peer = peer;
+        }, cancellationToken).ConfigureAwait(false);
+        Log.Connected(logger, hello.Name, hello.Tier, peer, hello.Revision);
+        return connection;
+    }
+
+    public Task RecordAckAsync(AgentConnection connection, Ack ack, CancellationToken cancellationToken) =>
+        UpdateAsync(connection.Name, agent =>
+        {
+            agent.LastSeen = time.GetUtcNow().UtcDateTime;
+            agent.AppliedRevision = ack.Revision;
+            agent.AppliedHash = ack.SnapshotHash;
+            agent.SetListenerResults(ack.Listeners.Select(l => new ListenerResultRecord(l.Name, l.Programmed, string.IsNullOrEmpty(l.Reason) ? null : l.Reason, ack.Revision)));
+        }, cancellationToken);
+
+    public Task RecordNackAsync(AgentConnection connection, Nack nack, CancellationToken cancellationToken)
+    {
+        Log.Nacked(logger, connection.Name, nack.Revision, nack.Error);
+        return UpdateAsync(connection.Name, agent =>
+        {
+            agent.LastSeen = time.GetUtcNow().UtcDateTime;
+            agent.LastNackError = $"revision {nack.Revision}: {nack.Error}";
+        }, cancellationToken);
+    }
+
+    public Task TouchAsync(AgentConnection connection, CancellationToken cancellationToken) =>
+        UpdateAsync(connection.Name, agent => agent.LastSeen = time.GetUtcNow().UtcDateTime, cancellationToken);
+
+    public async Task DisconnectAsync(AgentConnection connection)
+    {
+        // Only the stream that still speaks for the agent may mark it disconnected.
+        if (!_connections.TryRemove(new KeyValuePair<string, AgentConnection>(connection.Name, connection)))
+        {
+            return;
+        }
+        await UpdateAsync(connection.Name, agent =>
+        {
+            agent.Connected = false;
+            agent.LastSeen = time.GetUtcNow().UtcDateTime;
+        }, CancellationToken.None).ConfigureAwait(false);
+        Log.Disconnected(logger, connection.Name);
+    }
+
+    /// <summary>After a restart no stream is open, whatever the table says.</summary>
+    public async Task MarkAllDisconnectedAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+        await db.Agents.Where(a => a.Connected).ExecuteUpdateAsync(s => s.SetProperty(a => a.Connected, false), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task UpdateAsync(string name, Action<AgentEntity> change, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+            var agent = await db.Agents.SingleOrDefaultAsync(a => a.Name == name, cancellationToken).ConfigureAwait(false);
+            if (agent is null)
+            {
+                agent = new AgentEntity { Name = name };
+                db.Agents.Add(agent);
+            }
+            change(agent);
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateException ex)
+        {
+            // Observed state is best effort: the next report overwrites it anyway.
+            Log.WriteFailed(logger, name, ex.GetBaseException().Message);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Agent {Agent} (tier {Tier}) connected from {Peer}, serving revision {Revision}")]
+        public static partial void Connected(ILogger logger, string agent, string tier, string peer, long revision);
+
+        [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Agent {Agent} disconnected")]
+        public static partial void Disconnected(ILogger logger, string agent);
+
+        [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Agent {Agent} rejected revision {Revision}: {Error}")]
+        public static partial void Nacked(ILogger logger, string agent, long revision, string error);
+
+        [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "A new stream of agent {Agent} supersedes the previous one")]
+        public static partial void Superseded(ILogger logger, string agent);
+
+        [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Cannot record the state of agent {Agent}: {Reason}")]
+        public static partial void WriteFailed(ILogger logger, string agent, string reason);
+    }
+}
+
+/// <summary>One open sync stream of an agent.</summary>
+public sealed class AgentConnection(string name, string tier)
+{
+    public string Name { get; } = name;
+
+    public string Tier { get; } = tier;
+
+    /// <summary>Cancelled when a newer stream of the same agent takes over.</summary>
+    public CancellationTokenSource Superseded { get; } = new();
+}

@@ -1,0 +1,141 @@
+using Grpc.Core;
+using LoadBalancer.Api.V1;
+using Google.Protobuf.WellKnownTypes;
+
+namespace LoadBalancer.ControlPlane.Sync;
+
+/// <summary>
+/// The server side of the agent stream: a thin adapter between the gRPC stream, the tier
+/// snapshot cache and the agent registry.
+/// </summary>
+public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
+{
+    private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(15);
+
+    public override async Task Sync(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<ControlPlaneMessage> responseStream, ServerCallContext context)
+    {
+        var hello = await ReadHelloAsync(requestStream, context.CancellationToken).ConfigureAwait(false);
+        var connection = await agents.ConnectAsync(hello, context.Peer, context.CancellationToken).ConfigureAwait(false);
+        using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, connection.Superseded.Token);
+        var token = streamCancellation.Token;
+        snapshots.Track(hello.Tier);
+
+        try
+        {
+            var receiving = ReceiveAsync(requestStream, connection, token);
+            var sending = SendAsync(responseStream, connection, hello, token);
+            await Task.WhenAny(receiving, sending).ConfigureAwait(false);
+            await streamCancellation.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(receiving, sending).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The agent went away, a newer stream took over, or the server is stopping.
+        }
+        catch (IOException)
+        {
+            // The connection broke mid-write.
+        }
+        finally
+        {
+            await agents.DisconnectAsync(connection).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<Hello> ReadHelloAsync(IAsyncStreamReader<AgentMessage> requestStream, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(HelloTimeout);
+        bool received;
+        try
+        {
+            received = await requestStream.MoveNext(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.DeadlineExceeded, "no Hello within 10 seconds"));
+        }
+        if (!received || requestStream.Current.MessageCase != AgentMessage.MessageOneofCase.Hello)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "the first message of a sync stream must be Hello"));
+        }
+        var hello = requestStream.Current.Hello;
+        hello.Name = hello.Name.Trim().ToLowerInvariant();
+        hello.Tier = hello.Tier.Trim().ToLowerInvariant();
+        if (!IsDnsLabel(hello.Name) || !IsDnsLabel(hello.Tier))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "hello.name and hello.tier must be DNS labels (lowercase letters, digits, '-', at most 63)"));
+        }
+        return hello;
+    }
+
+    private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, CancellationToken cancellationToken)
+    {
+        while (await requestStream.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            var message = requestStream.Current;
+            switch (message.MessageCase)
+            {
+                case AgentMessage.MessageOneofCase.Ack:
+                    await agents.RecordAckAsync(connection, message.Ack, cancellationToken).ConfigureAwait(false);
+                    break;
+                case AgentMessage.MessageOneofCase.Nack:
+                    await agents.RecordNackAsync(connection, message.Nack, cancellationToken).ConfigureAwait(false);
+                    break;
+                case AgentMessage.MessageOneofCase.Health:
+                    await agents.TouchAsync(connection, cancellationToken).ConfigureAwait(false);
+                    break;
+                default:
+                    Log.UnexpectedMessage(logger, connection.Name, message.MessageCase.ToString());
+                    break;
+            }
+        }
+    }
+
+    private async Task SendAsync(IServerStreamWriter<ControlPlaneMessage> responseStream, AgentConnection connection, Hello hello, CancellationToken cancellationToken)
+    {
+        var knownHash = hello.SnapshotHash;
+        var knownRevision = hello.Revision;
+        var current = snapshots.Get(connection.Tier);
+        if (current is not null && current.Hash == knownHash)
+        {
+            // Resumed: the agent already has this tier's content.
+            await responseStream.WriteAsync(new ControlPlaneMessage { Bookmark = new Bookmark { Revision = current.Revision, Hash = current.Hash } }, cancellationToken).ConfigureAwait(false);
+        }
+
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var next = snapshots.WaitForChangeAsync(connection.Tier, knownHash, cancellationToken);
+            var tick = Task.Delay(KeepAliveInterval, cancellationToken);
+            if (await Task.WhenAny(next, tick).ConfigureAwait(false) == tick)
+            {
+                await tick.ConfigureAwait(false);
+                await responseStream.WriteAsync(new ControlPlaneMessage { KeepAlive = new KeepAlive { SentAt = Timestamp.FromDateTime(DateTime.UtcNow) } }, cancellationToken).ConfigureAwait(false);
+                await agents.TouchAsync(connection, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            var snapshot = await next.ConfigureAwait(false);
+            knownHash = snapshot.Hash;
+            if (snapshot.Revision < knownRevision)
+            {
+                // Never move an agent backwards; it keeps what it has until something newer exists.
+                continue;
+            }
+            knownRevision = snapshot.Revision;
+            await responseStream.WriteAsync(snapshot.Message, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static bool IsDnsLabel(string value) =>
+        value.Length is > 0 and <= 63
+        && value.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-')
+        && value[0] != '-' && value[^1] != '-';
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Agent {Agent} sent an unexpected {Message}")]
+        public static partial void UnexpectedMessage(ILogger logger, string agent, string message);
+    }
+}

@@ -1,0 +1,111 @@
+using System.Collections.Concurrent;
+using LoadBalancer.Api.V1;
+
+namespace LoadBalancer.ControlPlane.Sync;
+
+/// <summary>One tier's compiled snapshot, serialized once and sent as is to every agent of the tier.</summary>
+public sealed record TierSnapshot(string Tier, long Revision, string Hash, ControlPlaneMessage Message);
+
+/// <summary>
+/// Where the publisher puts each tier's latest snapshot and where agent streams wait for it:
+/// the one small seam between building snapshots and serving streams.
+/// </summary>
+public sealed class TierSnapshotCache : Management.ITierStatusSource
+{
+    private readonly ConcurrentDictionary<string, Slot> _slots = new(StringComparer.Ordinal);
+    private readonly object _tiersGate = new();
+    private TaskCompletionSource _tiersChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public TierSnapshot? Get(string tier) => _slots.TryGetValue(tier, out var slot) ? slot.Current : null;
+
+    (long Revision, string Hash)? Management.ITierStatusSource.Get(string tier) =>
+        Get(tier) is { } snapshot ? (snapshot.Revision, snapshot.Hash) : null;
+
+    public IReadOnlyCollection<string> Tiers => _slots.Keys.ToList();
+
+    /// <summary>Makes sure a tier is compiled even when it has no listener yet (an agent of it connected).</summary>
+    public void Track(string tier)
+    {
+        if (_slots.TryAdd(tier, new Slot()))
+        {
+            TaskCompletionSource changed;
+            lock (_tiersGate)
+            {
+                changed = _tiersChanged;
+                _tiersChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            changed.TrySetResult();
+        }
+    }
+
+    /// <summary>Completes when a tier nobody compiled yet is tracked.</summary>
+    public Task TiersChanged
+    {
+        get
+        {
+            lock (_tiersGate)
+            {
+                return _tiersChanged.Task;
+            }
+        }
+    }
+
+    public void Publish(TierSnapshot snapshot)
+    {
+        var slot = _slots.GetOrAdd(snapshot.Tier, _ => new Slot());
+        slot.Set(snapshot);
+    }
+
+    /// <summary>Waits for a snapshot of the tier that differs from <paramref name="knownHash"/>.</summary>
+    public async Task<TierSnapshot> WaitForChangeAsync(string tier, string? knownHash, CancellationToken cancellationToken)
+    {
+        var slot = _slots.GetOrAdd(tier, _ => new Slot());
+        while (true)
+        {
+            var (current, changed) = slot.Read();
+            if (current is not null && !string.Equals(current.Hash, knownHash, StringComparison.Ordinal))
+            {
+                return current;
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private sealed class Slot
+    {
+        private readonly object _gate = new();
+        private TierSnapshot? _current;
+        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TierSnapshot? Current
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _current;
+                }
+            }
+        }
+
+        public (TierSnapshot? Current, Task Changed) Read()
+        {
+            lock (_gate)
+            {
+                return (_current, _changed.Task);
+            }
+        }
+
+        public void Set(TierSnapshot snapshot)
+        {
+            TaskCompletionSource changed;
+            lock (_gate)
+            {
+                _current = snapshot;
+                changed = _changed;
+                _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            changed.TrySetResult();
+        }
+    }
+}
