@@ -1,0 +1,156 @@
+using Google.Protobuf.WellKnownTypes;
+using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Store;
+using LoadBalancer.ControlPlane.Validation;
+using Microsoft.EntityFrameworkCore;
+
+namespace LoadBalancer.ControlPlane.Management;
+
+/// <summary>
+/// Computes server-written status from the resources and the observed agent rows, read once per request.
+/// </summary>
+internal sealed class StatusBuilder
+{
+    private readonly List<(ListenerEntity Entity, ListenerSpec Spec)> _listeners;
+    private readonly List<BackendEntity> _backends;
+    private readonly List<AgentEntity> _agents;
+    private readonly DateTime _nowUtc;
+
+    private StatusBuilder(List<(ListenerEntity, ListenerSpec)> listeners, List<BackendEntity> backends, List<AgentEntity> agents, DateTime nowUtc)
+    {
+        _listeners = listeners;
+        _backends = backends;
+        _agents = agents;
+        _nowUtc = nowUtc;
+    }
+
+    public static async Task<StatusBuilder> LoadAsync(LbDbContext db, DateTime nowUtc, CancellationToken cancellationToken)
+    {
+        var listeners = await db.Listeners.AsNoTracking().OrderBy(l => l.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var backends = await db.Backends.AsNoTracking().OrderBy(b => b.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var agents = await db.Agents.AsNoTracking().OrderBy(a => a.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return new StatusBuilder(listeners.Select(l => (l, ProtoJson.Parse<ListenerSpec>(l.SpecJson))).ToList(), backends, agents, nowUtc);
+    }
+
+    public Pool Fill(Pool pool)
+    {
+        var name = pool.Metadata.Name;
+        var backends = _backends.Where(b => b.Pool == name).Select(b => ProtoJson.Parse<BackendSpec>(b.SpecJson)).ToList();
+        var status = new PoolStatus
+        {
+            BackendsTotal = backends.Count,
+            BackendsEnabled = backends.Count(b => b.State.Length == 0 || b.State == "enabled"),
+        };
+        status.UsedByTiers.AddRange(_listeners
+            .Where(l => l.Spec.Pool == name || l.Spec.Routes.Any(r => r.Pool == name))
+            .Select(l => l.Spec.Tier)
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal));
+        pool.Status = status;
+        return pool;
+    }
+
+    public static Backend Fill(Backend backend)
+    {
+        // Per-agent health arrives with the health reports of the sync service; until then it is unknown.
+        backend.Status = new BackendStatus { Health = "unknown" };
+        return backend;
+    }
+
+    public Listener Fill(Listener listener, ListenerEntity entity)
+    {
+        var status = new ListenerStatus();
+        var pending = new List<string>();
+        var failed = new List<string>();
+        foreach (var agent in _agents.Where(a => a.Connected && a.Tier == entity.Tier))
+        {
+            var agentStatus = new ListenerAgentStatus { Agent = agent.Name, Revision = agent.AppliedRevision };
+            if (agent.AppliedRevision < entity.ResourceVersion)
+            {
+                agentStatus.Reason = $"agent has applied revision {agent.AppliedRevision}; this listener is at revision {entity.ResourceVersion}";
+                pending.Add(agent.Name);
+            }
+            else
+            {
+                // Agents list the listeners they could not program; a listener missing from the list was programmed.
+                var result = agent.GetListenerResults().FirstOrDefault(r => r.Name == entity.Name);
+                agentStatus.Programmed = result?.Programmed ?? true;
+                agentStatus.Reason = result?.Reason ?? "";
+                if (!agentStatus.Programmed)
+                {
+                    failed.Add($"{agent.Name}: {agentStatus.Reason}");
+                }
+            }
+            if (agentStatus.Programmed)
+            {
+                status.AgentsProgrammed++;
+            }
+            status.AgentsTotal++;
+            status.Agents.Add(agentStatus);
+        }
+        var transition = Timestamp.FromDateTime(entity.UpdatedAt);
+        status.Conditions.Add(new Condition
+        {
+            Type = "Accepted",
+            Status = "True",
+            Reason = "Accepted",
+            Message = "the listener passed validation",
+            ObservedGeneration = entity.Generation,
+            LastTransitionTime = transition,
+        });
+        var programmed = new Condition { Type = "Programmed", ObservedGeneration = entity.Generation, LastTransitionTime = transition };
+        if (status.AgentsTotal == 0)
+        {
+            (programmed.Status, programmed.Reason, programmed.Message) = ("False", "NoAgents", $"no agent of tier {entity.Tier} is connected");
+        }
+        else if (failed.Count > 0)
+        {
+            (programmed.Status, programmed.Reason, programmed.Message) = ("False", "Failed", $"{status.AgentsProgrammed} of {status.AgentsTotal} agents programmed it; " + string.Join("; ", failed));
+        }
+        else if (pending.Count > 0)
+        {
+            (programmed.Status, programmed.Reason, programmed.Message) = ("False", "Pending", $"{status.AgentsProgrammed} of {status.AgentsTotal} agents programmed it; waiting for {string.Join(", ", pending)}");
+        }
+        else
+        {
+            (programmed.Status, programmed.Reason, programmed.Message) = ("True", "Programmed", $"all {status.AgentsTotal} connected agents programmed it");
+        }
+        status.Conditions.Add(programmed);
+        listener.Status = status;
+        return listener;
+    }
+
+    public Certificate Fill(Certificate certificate, CertificateEntity entity)
+    {
+        var status = certificate.Status ?? new CertificateStatus();
+        var tiers = _listeners
+            .Where(l => l.Spec.Protocol == "https" && l.Spec.Certificates.Contains(entity.Name))
+            .Select(l => l.Spec.Tier)
+            .ToHashSet(StringComparer.Ordinal);
+        foreach (var agent in _agents.Where(a => a.Connected && tiers.Contains(a.Tier)))
+        {
+            status.AgentsTotal++;
+            if (agent.AppliedRevision >= entity.ResourceVersion)
+            {
+                status.AgentsServing++;
+            }
+        }
+        var remaining = entity.NotAfter - _nowUtc;
+        var condition = new Condition { Type = "Valid", ObservedGeneration = entity.Generation, LastTransitionTime = Timestamp.FromDateTime(entity.UpdatedAt) };
+        if (remaining <= TimeSpan.Zero)
+        {
+            (condition.Status, condition.Reason, condition.Message) = ("False", "Expired", $"expired at {entity.NotAfter:yyyy-MM-ddTHH:mm:ssZ}");
+        }
+        else if (remaining < CertificateInspector.ExpiryWarningWindow)
+        {
+            (condition.Status, condition.Reason, condition.Message) = ("True", "ExpiringSoon", $"expires at {entity.NotAfter:yyyy-MM-ddTHH:mm:ssZ}, in {(int)remaining.TotalDays} day(s); rotate it");
+        }
+        else
+        {
+            (condition.Status, condition.Reason, condition.Message) = ("True", "Valid", $"valid until {entity.NotAfter:yyyy-MM-ddTHH:mm:ssZ}");
+        }
+        status.Conditions.Add(condition);
+        certificate.Status = status;
+        return certificate;
+    }
+}

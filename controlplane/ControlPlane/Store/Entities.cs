@@ -1,0 +1,120 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace LoadBalancer.ControlPlane.Store;
+
+/// <summary>Columns shared by every user-written resource (metadata plus the spec as protobuf JSON).</summary>
+public abstract class ResourceEntity
+{
+    public string Name { get; set; } = "";
+    public string Uid { get; set; } = "";
+
+    /// <summary>The global revision of the last write of this resource (optimistic concurrency token).</summary>
+    public long ResourceVersion { get; set; }
+
+    /// <summary>Bumped only when the spec changes.</summary>
+    public long Generation { get; set; }
+
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public string LabelsJson { get; set; } = "{}";
+
+    /// <summary>The proto spec in protobuf JSON form; never holds a private key.</summary>
+    public string SpecJson { get; set; } = "{}";
+}
+
+public sealed class PoolEntity : ResourceEntity
+{
+    /// <summary>32 random bytes made on create; agents of a tier sign persistence cookies with it.</summary>
+    public byte[] SessionKey { get; set; } = [];
+}
+
+public sealed class BackendEntity : ResourceEntity
+{
+    public string Pool { get; set; } = "";
+}
+
+public sealed class ListenerEntity : ResourceEntity
+{
+    public string Tier { get; set; } = "";
+    public int Port { get; set; }
+}
+
+public sealed class CertificateEntity : ResourceEntity
+{
+    /// <summary>The private key PEM sealed by <see cref="Security.SecretProtector"/> with the certificate name as associated data.</summary>
+    public byte[] EncryptedPrivateKey { get; set; } = [];
+
+    public string Subject { get; set; } = "";
+    public string DnsNamesJson { get; set; } = "[]";
+    public string Issuer { get; set; } = "";
+    public DateTime NotBefore { get; set; }
+    public DateTime NotAfter { get; set; }
+
+    /// <summary>Lowercase hex SHA-256 of the leaf certificate's DER bytes.</summary>
+    public string FingerprintSha256 { get; set; } = "";
+}
+
+/// <summary>The single-row global revision counter (Id is always 1).</summary>
+public sealed class RevisionEntity
+{
+    public int Id { get; set; }
+    public long Value { get; set; }
+}
+
+public sealed class ChangeLogEntry
+{
+    public long Id { get; set; }
+    public long Revision { get; set; }
+    public string Kind { get; set; } = "";
+    public string Name { get; set; } = "";
+
+    /// <summary>create | update | delete</summary>
+    public string Operation { get; set; } = "";
+
+    public DateTime At { get; set; }
+}
+
+/// <summary>
+/// Observed state of one agent, written by the sync service (last writer wins, outside the
+/// revision and change log). The management API only reads and deletes these rows.
+/// </summary>
+public sealed class AgentEntity
+{
+    public string Name { get; set; } = "";
+    public string Tier { get; set; } = "";
+    public bool Connected { get; set; }
+    public DateTime? ConnectedAt { get; set; }
+    public DateTime LastSeen { get; set; }
+    public string SoftwareVersion { get; set; } = "";
+    public string Peer { get; set; } = "";
+    public long AppliedRevision { get; set; }
+    public string AppliedHash { get; set; } = "";
+    public string? LastNackError { get; set; }
+
+    /// <summary>JSON array of <see cref="ListenerResultRecord"/>; use <see cref="GetListenerResults"/> / <see cref="SetListenerResults"/>.</summary>
+    public string ListenerResultsJson { get; set; } = "[]";
+
+    public IReadOnlyList<ListenerResultRecord> GetListenerResults()
+    {
+        if (string.IsNullOrWhiteSpace(ListenerResultsJson))
+        {
+            return [];
+        }
+        return JsonSerializer.Deserialize(ListenerResultsJson, StoreJsonContext.Default.ListListenerResultRecord) ?? [];
+    }
+
+    public void SetListenerResults(IEnumerable<ListenerResultRecord> results)
+    {
+        ListenerResultsJson = JsonSerializer.Serialize(results.ToList(), StoreJsonContext.Default.ListListenerResultRecord);
+    }
+}
+
+/// <summary>What one agent reported for one listener at the revision it acknowledged.</summary>
+public sealed record ListenerResultRecord(string Name, bool Programmed, string? Reason, long Revision);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(List<ListenerResultRecord>))]
+[JsonSerializable(typeof(SortedDictionary<string, string>))]
+[JsonSerializable(typeof(List<string>))]
+internal sealed partial class StoreJsonContext : JsonSerializerContext;

@@ -1,0 +1,208 @@
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace LoadBalancer.ControlPlane.Validation;
+
+/// <summary>What the control plane records about a certificate chain (its status fields).</summary>
+public sealed record CertificateInfo(
+    string Subject,
+    IReadOnlyList<string> DnsNames,
+    string Issuer,
+    DateTime NotBefore,
+    DateTime NotAfter,
+    string FingerprintSha256,
+    byte[] LeafPublicKeyInfo);
+
+/// <summary>
+/// Parses and checks certificate chains and private keys. Errors never quote key material.
+/// </summary>
+public static class CertificateInspector
+{
+    public const int MaxCertificatePemBytes = 256 * 1024;
+    public const int MaxPrivateKeyPemBytes = 64 * 1024;
+    public const int MinRsaKeyBits = 2048;
+    public static readonly TimeSpan ExpiryWarningWindow = TimeSpan.FromDays(30);
+
+    /// <summary>Checks the chain; returns its info, or null after adding violations for <paramref name="field"/>.</summary>
+    public static CertificateInfo? InspectChain(string pem, DateTime nowUtc, Violations violations, string field)
+    {
+        if (pem.Length > MaxCertificatePemBytes)
+        {
+            violations.Add(field, $"must be at most {MaxCertificatePemBytes / 1024} KiB");
+            return null;
+        }
+        var certificates = new List<X509Certificate2>();
+        try
+        {
+            var collection = new X509Certificate2Collection();
+            collection.ImportFromPem(pem);
+            certificates.AddRange(collection);
+        }
+        catch (CryptographicException ex)
+        {
+            violations.Add(field, $"is not a valid PEM certificate chain ({ex.Message})");
+            return null;
+        }
+        if (certificates.Count == 0)
+        {
+            violations.Add(field, "contains no PEM certificate (-----BEGIN CERTIFICATE-----)");
+            return null;
+        }
+        try
+        {
+            var leaf = certificates[0];
+            var ok = true;
+            for (var i = 0; i + 1 < certificates.Count; i++)
+            {
+                if (!certificates[i].IssuerName.RawData.AsSpan().SequenceEqual(certificates[i + 1].SubjectName.RawData))
+                {
+                    violations.Add(field, $"certificate {i + 1} ({certificates[i].Subject}) is not issued by certificate {i + 2} ({certificates[i + 1].Subject}); order must be leaf first, then each issuer");
+                    ok = false;
+                }
+            }
+            var constraints = leaf.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault();
+            if (constraints is { CertificateAuthority: true })
+            {
+                violations.Add(field, "the first (leaf) certificate is a CA certificate; put the server certificate first");
+                ok = false;
+            }
+            var notBefore = leaf.NotBefore.ToUniversalTime();
+            var notAfter = leaf.NotAfter.ToUniversalTime();
+            if (notAfter <= nowUtc)
+            {
+                violations.Add(field, $"the leaf certificate expired at {notAfter:yyyy-MM-ddTHH:mm:ssZ}");
+                ok = false;
+            }
+            if (notBefore > nowUtc)
+            {
+                violations.Add(field, $"the leaf certificate is not valid before {notBefore:yyyy-MM-ddTHH:mm:ssZ}");
+                ok = false;
+            }
+            using (var rsa = leaf.GetRSAPublicKey())
+            {
+                if (rsa is not null && rsa.KeySize < MinRsaKeyBits)
+                {
+                    violations.Add(field, $"the leaf's RSA key has {rsa.KeySize} bits; at least {MinRsaKeyBits} are required");
+                    ok = false;
+                }
+            }
+            if (leaf.GetRSAPublicKey() is null && leaf.GetECDsaPublicKey() is null)
+            {
+                violations.Add(field, "the leaf's key must be RSA or ECDSA");
+                ok = false;
+            }
+            if (!ok)
+            {
+                return null;
+            }
+            return new CertificateInfo(
+                leaf.Subject,
+                ReadDnsNames(leaf),
+                leaf.Issuer,
+                notBefore,
+                notAfter,
+                Convert.ToHexStringLower(SHA256.HashData(leaf.RawData)),
+                leaf.PublicKey.ExportSubjectPublicKeyInfo());
+        }
+        finally
+        {
+            foreach (var certificate in certificates)
+            {
+                certificate.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Checks that <paramref name="keyPem"/> is an RSA or ECDSA private key matching the leaf's public key.</summary>
+    public static bool CheckPrivateKey(string keyPem, CertificateInfo leaf, Violations violations, string field)
+    {
+        if (keyPem.Length > MaxPrivateKeyPemBytes)
+        {
+            violations.Add(field, $"must be at most {MaxPrivateKeyPemBytes / 1024} KiB");
+            return false;
+        }
+        if (!PemEncoding.TryFind(keyPem, out var fields))
+        {
+            violations.Add(field, "is not a PEM private key");
+            return false;
+        }
+        var label = keyPem.AsSpan()[fields.Label].ToString();
+        if (label is not ("PRIVATE KEY" or "RSA PRIVATE KEY" or "EC PRIVATE KEY"))
+        {
+            violations.Add(field, label == "ENCRYPTED PRIVATE KEY"
+                ? "encrypted private keys are not supported; provide an unencrypted PKCS#1, PKCS#8 or SEC1 key"
+                : $"a PEM block labelled '{label}' is not a private key (PKCS#1, PKCS#8 or SEC1 expected)");
+            return false;
+        }
+        byte[]? publicKeyInfo = TryExport(() => RSA.Create(), keyPem, label is "PRIVATE KEY" or "RSA PRIVATE KEY")
+            ?? TryExport(() => ECDsa.Create(), keyPem, label is "PRIVATE KEY" or "EC PRIVATE KEY");
+        if (publicKeyInfo is null)
+        {
+            violations.Add(field, "cannot be parsed as an RSA or ECDSA private key");
+            return false;
+        }
+        if (!publicKeyInfo.AsSpan().SequenceEqual(leaf.LeafPublicKeyInfo))
+        {
+            violations.Add(field, "does not match the public key of the leaf certificate");
+            return false;
+        }
+        return true;
+    }
+
+    private static byte[]? TryExport(Func<AsymmetricAlgorithm> create, string pem, bool applicable)
+    {
+        if (!applicable)
+        {
+            return null;
+        }
+        using var key = create();
+        try
+        {
+            key.ImportFromPem(pem);
+            return key.ExportSubjectPublicKeyInfo();
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The SubjectPublicKeyInfo of the leaf of an already validated chain.</summary>
+    public static byte[] LeafPublicKeyInfo(string pem)
+    {
+        var collection = new X509Certificate2Collection();
+        collection.ImportFromPem(pem);
+        try
+        {
+            return collection[0].PublicKey.ExportSubjectPublicKeyInfo();
+        }
+        finally
+        {
+            foreach (var certificate in collection)
+            {
+                certificate.Dispose();
+            }
+        }
+    }
+
+    private static List<string> ReadDnsNames(X509Certificate2 leaf)
+    {
+        var names = new List<string>();
+        foreach (var extension in leaf.Extensions)
+        {
+            if (extension is X509SubjectAlternativeNameExtension san)
+            {
+                try
+                {
+                    names.AddRange(san.EnumerateDnsNames().Select(n => n.ToLowerInvariant()));
+                }
+                catch (Exception ex) when (ex is CryptographicException or AsnContentException)
+                {
+                    // A malformed SAN leaves the list empty; the chain itself was accepted by the platform.
+                }
+            }
+        }
+        return names;
+    }
+}
