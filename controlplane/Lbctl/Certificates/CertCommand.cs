@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using LoadBalancer.Api.V1;
+using LoadBalancer.Cli.Cli;
+
+namespace LoadBalancer.Cli.Certificates;
+
+/// <summary><c>lbctl cert rotate NAME --cert F --key F</c>: new PEMs, same name and labels.</summary>
+internal static class CertCommand
+{
+    public static Command Create(CommandRunner runner)
+    {
+        var command = new Command("cert", "Certificate operations");
+        command.Aliases.Add("certificate");
+        command.Subcommands.Add(RotateCommand(runner));
+        return command;
+    }
+
+    private static Command RotateCommand(CommandRunner runner)
+    {
+        var nameArgument = new Argument<string>("NAME") { Description = "Certificate name" };
+        var certFile = new Option<string>("--cert") { Description = "PEM file: the new certificate, leaf first, then its chain", Required = true, HelpName = "FILE" };
+        var keyFile = new Option<string>("--key") { Description = "PEM file: the new private key", Required = true, HelpName = "FILE" };
+
+        var command = new Command("rotate", "Replace a certificate and its key; listeners using it pick it up");
+        command.Arguments.Add(nameArgument);
+        command.Options.Add(certFile);
+        command.Options.Add(keyFile);
+        runner.SetAction(command, async (parseResult, context, cancellationToken) =>
+        {
+            var name = parseResult.GetValue(nameArgument)!;
+            var directory = context.Environment.CurrentDirectory;
+            var certificatePem = ReadPem(Path.GetFullPath(parseResult.GetValue(certFile)!, directory), "certificate");
+            var privateKeyPem = ReadPem(Path.GetFullPath(parseResult.GetValue(keyFile)!, directory), "private key");
+
+            var updated = await ConflictRetry.RunAsync(async () =>
+            {
+                var certificate = await context.Client.GetCertificateAsync(new GetRequest { Name = name }, cancellationToken: cancellationToken);
+                certificate.Spec = new CertificateSpec { CertificatePem = certificatePem, PrivateKeyPem = privateKeyPem };
+                certificate.Status = null;
+                return await context.Client.UpdateCertificateAsync(new WriteCertificateRequest { Certificate = certificate }, cancellationToken: cancellationToken);
+            }, cancellationToken);
+
+            var fingerprint = updated.Status?.FingerprintSha256 is { Length: > 0 } f ? f : LocalFingerprint(certificatePem);
+            context.Out.WriteLine($"certificate/{name} rotated (fingerprint {fingerprint})");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static string ReadPem(string path, string what)
+    {
+        try
+        {
+            var text = File.ReadAllText(path);
+            return text.Length > 0 ? text : throw new CliException($"{what} file {path} is empty");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot read {what} file {path}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Fallback when the server's answer carries no status: the leaf's SHA-256, as the server computes it.</summary>
+    private static string LocalFingerprint(string certificatePem)
+    {
+        try
+        {
+            using var leaf = X509Certificate2.CreateFromPem(certificatePem);
+            return leaf.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
+        }
+        catch (CryptographicException)
+        {
+            return "unknown";
+        }
+    }
+}

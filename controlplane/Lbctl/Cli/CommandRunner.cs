@@ -1,0 +1,104 @@
+using System.CommandLine;
+using Grpc.Core;
+using LoadBalancer.Cli.Connection;
+using LoadBalancer.Cli.Output;
+using LoadBalancer.Cli.Yaml;
+
+namespace LoadBalancer.Cli.Cli;
+
+/// <summary>
+/// Runs a verb's body with a <see cref="CliContext"/> and turns every failure into its
+/// message and exit code, so that verbs only describe the happy path.
+/// </summary>
+internal sealed class CommandRunner(CliEnvironment environment, GlobalOptions globals, Func<IReadOnlyList<string>, int> printHelp)
+{
+    public CliEnvironment Environment => environment;
+
+    public void SetAction(Command command, Func<ParseResult, CliContext, CancellationToken, Task<int>> body) =>
+        command.SetAction((parseResult, cancellationToken) => RunAsync(parseResult, body, cancellationToken));
+
+    private async Task<int> RunAsync(ParseResult parseResult, Func<ParseResult, CliContext, CancellationToken, Task<int>> body, CancellationToken cancellationToken)
+    {
+        using var context = new CliContext(environment, globals.Read(parseResult));
+        var err = environment.Err;
+        try
+        {
+            return await body(parseResult, context, cancellationToken);
+        }
+        catch (RpcException ex)
+        {
+            var server = context.ResolvedSettings?.Server ?? new Uri(ConnectionResolver.DefaultServer);
+            return ErrorPrinter.PrintRpcError(ex, err, server);
+        }
+        catch (ManifestException ex)
+        {
+            err.WriteLine($"error: {ex.Message}");
+            return ExitCodes.Refused;
+        }
+        catch (CliException ex)
+        {
+            err.WriteLine($"error: {ex.Message}");
+            return ExitCodes.Refused;
+        }
+        catch (UsageException ex)
+        {
+            err.WriteLine($"error: {ex.Message}");
+            err.WriteLine();
+            printHelp(CommandPath(parseResult));
+            return ExitCodes.Usage;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            err.WriteLine("interrupted");
+            return 130;
+        }
+    }
+
+    private static List<string> CommandPath(ParseResult parseResult)
+    {
+        var path = new List<string>();
+        for (var result = parseResult.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            if (result.Parent is not null)
+            {
+                path.Insert(0, result.Command.Name);
+            }
+        }
+        return path;
+    }
+}
+
+/// <summary>The connection flags, valid before or after the verb.</summary>
+internal sealed class GlobalOptions
+{
+    public Option<string?> Server { get; } = new("--server", "-s")
+    {
+        Description = "Control plane URL (default: LBCTL_SERVER, the config file, then http://127.0.0.1:7400)",
+        Recursive = true,
+        HelpName = "URL",
+    };
+
+    public Option<string?> TokenFile { get; } = new("--token-file")
+    {
+        Description = "File holding the bearer token sent with every call",
+        Recursive = true,
+        HelpName = "FILE",
+    };
+
+    public Option<string?> CaFile { get; } = new("--ca-file")
+    {
+        Description = "PEM CA certificate the https server must chain to",
+        Recursive = true,
+        HelpName = "FILE",
+    };
+
+    public void AddTo(RootCommand root)
+    {
+        root.Options.Add(Server);
+        root.Options.Add(TokenFile);
+        root.Options.Add(CaFile);
+    }
+
+    public ConnectionFlags Read(ParseResult parseResult) =>
+        new(parseResult.GetValue(Server), parseResult.GetValue(TokenFile), parseResult.GetValue(CaFile));
+}

@@ -1,0 +1,28 @@
+using System.CommandLine;
+using LoadBalancer.Cli.Resources;
+
+namespace LoadBalancer.Cli.Cli;
+
+/// <summary>The KIND argument shared by get, describe and delete: an unknown kind is a parse (usage) error.</summary>
+internal static class KindArgument
+{
+    public static Argument<ResourceKind?> Create(bool optional = false) => new("KIND")
+    {
+        Description = $"Resource kind: {ResourceKinds.CommandLineNames}",
+        Arity = optional ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne,
+        CustomParser = result =>
+        {
+            if (result.Tokens.Count == 0)
+            {
+                return null;
+            }
+            var text = result.Tokens[0].Value;
+            var kind = ResourceKinds.FromCommandLine(text);
+            if (kind is null)
+            {
+                result.AddError($"unknown resource kind \"{text}\"; expected one of {ResourceKinds.CommandLineNames}");
+            }
+            return kind;
+        },
+    };
+}

@@ -1,0 +1,49 @@
+using System.CommandLine;
+using LoadBalancer.Cli.Apply;
+using LoadBalancer.Cli.Backends;
+using LoadBalancer.Cli.Certificates;
+using LoadBalancer.Cli.Config;
+using LoadBalancer.Cli.Delete;
+using LoadBalancer.Cli.Describe;
+using LoadBalancer.Cli.Get;
+using LoadBalancer.Cli.Status;
+
+namespace LoadBalancer.Cli.Cli;
+
+/// <summary>Builds the command tree and runs one command line.</summary>
+internal static class LbctlApp
+{
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, CliEnvironment environment, CancellationToken cancellationToken = default)
+    {
+        var root = Build(environment);
+        var parseResult = root.Parse(args);
+        if (parseResult.Errors.Count > 0)
+        {
+            // System.CommandLine prints the errors and the command's help (both to stderr
+            // here) and returns 1; the contract's exit code for usage errors is 2.
+            await parseResult.InvokeAsync(new InvocationConfiguration { Output = environment.Err, Error = environment.Err }, cancellationToken);
+            return ExitCodes.Usage;
+        }
+        return await parseResult.InvokeAsync(new InvocationConfiguration { Output = environment.Out, Error = environment.Err }, cancellationToken);
+    }
+
+    public static RootCommand Build(CliEnvironment environment)
+    {
+        var globals = new GlobalOptions();
+        var root = new RootCommand("lbctl controls the load balancer's control plane: apply manifests, inspect and change resources.");
+        globals.AddTo(root);
+
+        var runner = new CommandRunner(environment, globals, path =>
+            root.Parse([.. path, "--help"]).Invoke(new InvocationConfiguration { Output = environment.Err, Error = environment.Err }));
+
+        root.Subcommands.Add(ApplyCommand.Create(runner));
+        root.Subcommands.Add(GetCommand.Create(runner));
+        root.Subcommands.Add(DescribeCommand.Create(runner));
+        root.Subcommands.Add(DeleteCommand.Create(runner));
+        root.Subcommands.Add(BackendCommand.Create(runner));
+        root.Subcommands.Add(CertCommand.Create(runner));
+        root.Subcommands.Add(StatusCommand.Create(runner));
+        root.Subcommands.Add(ConfigCommand.Create(runner));
+        return root;
+    }
+}

@@ -1,0 +1,52 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+using LoadBalancer.Cli.Cli;
+
+namespace LoadBalancer.Cli.Connection;
+
+/// <summary>Creates the gRPC channel to the control plane from resolved settings.</summary>
+internal static class ChannelFactory
+{
+    public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
+    public static (GrpcChannel Channel, CallInvoker Invoker) Create(ConnectionSettings settings)
+    {
+        var token = settings.TokenFile is null ? null : ReadToken(settings.TokenFile);
+
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            EnableMultipleHttp2Connections = true,
+        };
+        if (settings.CaFile is not null && settings.Server.Scheme == Uri.UriSchemeHttps)
+        {
+            var roots = CaPinning.LoadRoots(settings.CaFile);
+            handler.SslOptions.RemoteCertificateValidationCallback =
+                (_, certificate, chain, errors) => CaPinning.Validate(certificate, chain, errors, roots);
+        }
+
+        // http:// speaks HTTP/2 without TLS (h2c) with prior knowledge, which is what the
+        // control plane serves until TLS is switched on.
+        var channel = GrpcChannel.ForAddress(settings.Server, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+        });
+        return (channel, channel.CreateCallInvoker().Intercept(new CallDefaultsInterceptor(token, CallTimeout)));
+    }
+
+    private static string ReadToken(string path)
+    {
+        string token;
+        try
+        {
+            token = File.ReadAllText(path).Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot read token file {path}: {ex.Message}", ex);
+        }
+        return token.Length > 0 ? token : throw new CliException($"token file {path} is empty");
+    }
+}

@@ -1,0 +1,49 @@
+using LoadBalancer.Cli.Cli;
+
+namespace LoadBalancer.Cli.Connection;
+
+/// <summary>
+/// Resolves the connection. Precedence for each of server, token file and CA file:
+/// flag, then environment (LBCTL_SERVER, LBCTL_TOKEN_FILE, LBCTL_CA_FILE), then the config
+/// file, then the default (server http://127.0.0.1:7400; no token; system trust).
+/// </summary>
+internal static class ConnectionResolver
+{
+    public const string DefaultServer = "http://127.0.0.1:7400";
+
+    public static string ConfigPath(CliEnvironment env) =>
+        env.GetVariable("LBCTL_CONFIG") is { Length: > 0 } path
+            ? Path.GetFullPath(path, env.CurrentDirectory)
+            : Path.Join(env.HomeDirectory, ".config", "lbctl", "config.yaml");
+
+    /// <summary>
+    /// Resolves the settings; on first use (--server given, no config file yet) writes the
+    /// config file so that later calls need no flags.
+    /// </summary>
+    public static ConnectionSettings Resolve(ConnectionFlags flags, CliEnvironment env, bool writeOnFirstUse = true)
+    {
+        var configPath = ConfigPath(env);
+        var config = ClientConfig.Load(configPath);
+
+        var server = flags.Server ?? Env(env, "LBCTL_SERVER") ?? config?.Server ?? DefaultServer;
+        var tokenFile = Absolute(flags.TokenFile, env) ?? Absolute(Env(env, "LBCTL_TOKEN_FILE"), env) ?? config?.TokenFile;
+        var caFile = Absolute(flags.CaFile, env) ?? Absolute(Env(env, "LBCTL_CA_FILE"), env) ?? config?.CaFile;
+        var settings = new ConnectionSettings(ParseServer(server), tokenFile, caFile);
+
+        if (writeOnFirstUse && flags.Server is not null && config is null)
+        {
+            new ClientConfig(settings.Server.OriginalString, tokenFile, caFile).Save(configPath);
+        }
+        return settings;
+    }
+
+    public static Uri ParseServer(string server) =>
+        Uri.TryCreate(server, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+            ? uri
+            : throw new UsageException($"invalid server URL \"{server}\": expected http://HOST:PORT or https://HOST:PORT");
+
+    private static string? Env(CliEnvironment env, string name) => env.GetVariable(name) is { Length: > 0 } v ? v : null;
+
+    // Stored paths are absolute: the config file is read from any working directory later.
+    private static string? Absolute(string? path, CliEnvironment env) => path is null ? null : Path.GetFullPath(path, env.CurrentDirectory);
+}

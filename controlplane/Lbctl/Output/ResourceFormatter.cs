@@ -1,0 +1,47 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Google.Protobuf;
+using LoadBalancer.Cli.Resources;
+using LoadBalancer.Cli.Yaml;
+
+namespace LoadBalancer.Cli.Output;
+
+/// <summary>The -o json and -o yaml forms of resources.</summary>
+internal static class ResourceFormatter
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>The protobuf JSON mapping (camelCase names, int64 as strings, RFC 3339 times).</summary>
+    public static JsonObject ToJsonObject(IMessage message) =>
+        JsonNode.Parse(JsonFormatter.Default.Format(message))!.AsObject();
+
+    /// <summary>One resource as its JSON object; a list as {"items": [...]} as kubectl does.</summary>
+    public static void WriteJson(TextWriter writer, IReadOnlyList<IMessage> messages, bool isList)
+    {
+        JsonNode node = isList
+            ? new JsonObject { ["items"] = new JsonArray(messages.Select(m => (JsonNode)ToJsonObject(m)).ToArray()) }
+            : ToJsonObject(messages.Single());
+        writer.WriteLine(node.ToJsonString(Indented));
+    }
+
+    /// <summary>
+    /// One YAML document per resource, with apiVersion and kind in front so that the output
+    /// can be given back to <c>lbctl apply -f</c> (which ignores status).
+    /// </summary>
+    public static void WriteYaml(TextWriter writer, ResourceKind kind, IEnumerable<IMessage> messages) =>
+        YamlWriter.WriteDocuments(writer, messages.Select(m => ToManifest(kind, m)));
+
+    public static JsonObject ToManifest(ResourceKind kind, IMessage message)
+    {
+        var document = new JsonObject
+        {
+            ["apiVersion"] = ManifestReader.ApiVersion,
+            ["kind"] = kind.Kind,
+        };
+        foreach (var (key, value) in ToJsonObject(message).ToList())
+        {
+            document[key] = value?.DeepClone();
+        }
+        return document;
+    }
+}
