@@ -9,6 +9,8 @@ if (options is null)
 var builder = WebApplication.CreateSlimBuilder();
 builder.WebHost.UseUrls(options.AdminUrl);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 builder.Logging.AddSimpleConsole(o =>
 {
     o.SingleLine = true;

@@ -1,9 +1,22 @@
 // A sample backend for the demo and the end-to-end tests: it says who it is.
-// Usage: lb-sample-backend --name NAME --port PORT [--mode http|tcp-echo]
-var argsMap = LoadBalancer.SampleBackend.Args.Parse(args);
-var name = argsMap.GetValueOrDefault("name", "backend");
-var port = int.Parse(argsMap.GetValueOrDefault("port", "9101"), System.Globalization.CultureInfo.InvariantCulture);
-var host = argsMap.GetValueOrDefault("host", "127.0.0.1");
+// Usage: lb-sample-backend --name NAME --port PORT [--host ADDRESS] [--mode http|tcp]
+//   http: answers every path with "NAME METHOD HOST PATH" and an X-Backend header;
+//         /healthz answers 200 (or 503 after POST /admin/health/down); /slow/MS waits MS ms.
+//   tcp:  writes "NAME\n" on connect, then echoes every byte back until the client closes.
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+var options = LoadBalancer.SampleBackend.Args.Parse(args);
+var name = options.GetValueOrDefault("name", "backend");
+var port = int.Parse(options.GetValueOrDefault("port", "9101"), CultureInfo.InvariantCulture);
+var host = options.GetValueOrDefault("host", "127.0.0.1");
+
+if (options.GetValueOrDefault("mode", "http") == "tcp")
+{
+    await LoadBalancer.SampleBackend.TcpEcho.RunAsync(name, IPAddress.Parse(host), port);
+    return;
+}
 
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
@@ -11,17 +24,22 @@ builder.WebHost.UseUrls($"http://{host}:{port}");
 var app = builder.Build();
 
 var healthy = true;
-app.MapGet("/healthz", () => healthy ? Results.Ok("ok") : Results.StatusCode(503));
-app.MapPost("/admin/health/{state}", (string state) => { healthy = state == "up"; return Results.Ok(state); });
-app.MapGet("/slow/{ms:int}", async (int ms, HttpContext ctx) =>
+app.MapGet("/healthz", () => healthy ? Results.Text("ok\n") : Results.Text("down\n", statusCode: 503));
+app.MapPost("/admin/health/{state}", (string state) =>
 {
-    await Task.Delay(ms, ctx.RequestAborted);
+    healthy = state == "up";
+    return Results.Text(state + "\n");
+});
+app.MapGet("/slow/{ms:int}", async (int ms, HttpContext context) =>
+{
+    context.Response.Headers["X-Backend"] = name;
+    await Task.Delay(ms, context.RequestAborted);
     return Results.Text($"{name} slow {ms}\n");
 });
-app.Map("/{**path}", (HttpContext ctx) =>
+app.Map("/{**path}", (HttpContext context) =>
 {
-    ctx.Response.Headers["X-Backend"] = name;
-    return Results.Text($"{name} {ctx.Request.Method} {ctx.Request.Host} {ctx.Request.Path}\n");
+    context.Response.Headers["X-Backend"] = name;
+    return Results.Text($"{name} {context.Request.Method} {context.Request.Host} {context.Request.Path}\n");
 });
 app.Run();
 
@@ -37,6 +55,36 @@ namespace LoadBalancer.SampleBackend
                 map[args[i].TrimStart('-')] = args[i + 1];
             }
             return map;
+        }
+    }
+
+    internal static class TcpEcho
+    {
+        public static async Task RunAsync(string name, IPAddress address, int port)
+        {
+            using var listener = new TcpListener(address, port);
+            listener.Start();
+            var greeting = System.Text.Encoding.UTF8.GetBytes(name + "\n");
+            while (true)
+            {
+                var client = await listener.AcceptTcpClientAsync();
+                _ = Task.Run(async () =>
+                {
+                    using (client)
+                    {
+                        try
+                        {
+                            var stream = client.GetStream();
+                            await stream.WriteAsync(greeting);
+                            await stream.CopyToAsync(stream);
+                        }
+                        catch (IOException)
+                        {
+                            // The client went away.
+                        }
+                    }
+                });
+            }
         }
     }
 }

@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using System.Text;
+using Grpc.Net.Client;
+using LoadBalancer.Api.V1;
+
+namespace LoadBalancer.EndToEnd.Tests.Infrastructure;
+
+/// <summary>
+/// A control plane, agents and sample backends as real processes on loopback, plus lbctl runs
+/// against them. Everything it started is killed on dispose.
+/// </summary>
+public sealed class TestCluster : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly List<ManagedProcess> _processes = [];
+    private GrpcChannel? _channel;
+
+    private TestCluster(string root)
+    {
+        Root = root;
+    }
+
+    public string Root { get; }
+
+    public int ControlPlanePort { get; private set; }
+
+    public string ControlPlaneUrl => $"http://127.0.0.1:{ControlPlanePort}";
+
+    public ManagedProcess ControlPlane { get; private set; } = null!;
+
+    public Management.ManagementClient Management { get; private set; } = null!;
+
+    public HttpClient Http { get; } = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromSeconds(1), UseProxy = false })
+    {
+        Timeout = TimeSpan.FromSeconds(10),
+    };
+
+    public static async Task<TestCluster> StartAsync()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "lb-e2e-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(root);
+        var cluster = new TestCluster(root);
+        await cluster.StartControlPlaneAsync().ConfigureAwait(false);
+        return cluster;
+    }
+
+    public async Task StartControlPlaneAsync()
+    {
+        if (ControlPlanePort == 0)
+        {
+            ControlPlanePort = Ports.Free();
+        }
+        ControlPlane = Track(ManagedProcess.Start(
+            "control-plane",
+            Binaries.ControlPlane,
+            ["--data", Path.Combine(Root, "cp-data"), "--listen", ControlPlaneUrl]));
+        _channel?.Dispose();
+        _channel = GrpcChannel.ForAddress(ControlPlaneUrl);
+        Management = new Management.ManagementClient(_channel);
+        await Wait.UntilAsync(
+            async () =>
+            {
+                await Management.GetStatusAsync(new GetStatusRequest(), deadline: DateTime.UtcNow.AddSeconds(2)).ConfigureAwait(false);
+                return true;
+            },
+            StartTimeout,
+            "the control plane to answer",
+            Diagnostics).ConfigureAwait(false);
+    }
+
+    public async Task<AgentHandle> StartAgentAsync(string tier, string name, string bind = "127.0.0.1")
+    {
+        var adminPort = Ports.Free();
+        var process = Track(ManagedProcess.Start(
+            "agent " + name,
+            Binaries.Agent,
+            [
+                "--control-plane", ControlPlaneUrl,
+                "--tier", tier,
+                "--name", name,
+                "--admin", $"http://127.0.0.1:{adminPort}",
+                "--cache", Path.Combine(Root, "cache-" + name),
+                "--bind", bind,
+            ]));
+        var agent = new AgentHandle(name, tier, adminPort, process);
+        await Wait.UntilAsync(
+            async () => (await Http.GetAsync(agent.AdminUrl + "/healthz").ConfigureAwait(false)).IsSuccessStatusCode,
+            StartTimeout,
+            $"agent {name} to start",
+            Diagnostics).ConfigureAwait(false);
+        return agent;
+    }
+
+    public async Task<BackendHandle> StartBackendAsync(string name)
+    {
+        var port = Ports.Free();
+        var process = Track(ManagedProcess.Start("backend " + name, Binaries.SampleBackend, ["--name", name, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]));
+        var backend = new BackendHandle(name, port, process);
+        await Wait.UntilAsync(
+            async () => (await Http.GetAsync($"http://127.0.0.1:{port}/healthz").ConfigureAwait(false)).IsSuccessStatusCode,
+            StartTimeout,
+            $"backend {name} to start",
+            Diagnostics).ConfigureAwait(false);
+        return backend;
+    }
+
+    /// <summary>Runs lbctl against this cluster with its own config file.</summary>
+    public async Task<CommandResult> LbctlAsync(params string[] args)
+    {
+        var info = new ProcessStartInfo(Binaries.Lbctl)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add("--server");
+        info.ArgumentList.Add(ControlPlaneUrl);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        info.Environment["LBCTL_CONFIG"] = Path.Combine(Root, "lbctl.yaml");
+        info.Environment["DOTNET_gcServer"] = "0";
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        return new CommandResult(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
+    }
+
+    public async Task<CommandResult> ApplyAsync(string yaml, params string[] extraArgs)
+    {
+        var file = Path.Combine(Root, $"apply-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, yaml).ConfigureAwait(false);
+        return await LbctlAsync(["apply", "-f", file, .. extraArgs]).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends a GET and returns the name of the backend that answered (X-Backend), or null on failure.</summary>
+    public async Task<string?> WhoAnswersAsync(string url, string? host = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (host is not null)
+        {
+            request.Headers.Host = host;
+        }
+        using var response = await Http.SendAsync(request).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            return null;
+        }
+        return response.Headers.TryGetValues("X-Backend", out var values) ? values.First() : null;
+    }
+
+    public async Task<Dictionary<string, int>> CountBackendsAsync(string url, int requests, string? host = null)
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < requests; i++)
+        {
+            var who = await WhoAnswersAsync(url, host).ConfigureAwait(false) ?? "(failed)";
+            counts[who] = counts.GetValueOrDefault(who) + 1;
+        }
+        return counts;
+    }
+
+    public ManagedProcess Track(ManagedProcess process)
+    {
+        lock (_processes)
+        {
+            _processes.Add(process);
+        }
+        return process;
+    }
+
+    public string Diagnostics()
+    {
+        var text = new StringBuilder();
+        lock (_processes)
+        {
+            foreach (var process in _processes)
+            {
+                var output = process.Output;
+                text.AppendLine($"----- {process.Name} (exited: {process.HasExited})");
+                text.AppendLine(output.Length > 6000 ? output[^6000..] : output);
+            }
+        }
+        return text.ToString();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        List<ManagedProcess> processes;
+        lock (_processes)
+        {
+            processes = [.. _processes];
+        }
+        foreach (var process in processes)
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+        }
+        _channel?.Dispose();
+        Http.Dispose();
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A process may still hold a file for a moment; the temp folder is cleaned by the OS.
+        }
+    }
+}
+
+public sealed record AgentHandle(string Name, string Tier, int AdminPort, ManagedProcess Process)
+{
+    public string AdminUrl => $"http://127.0.0.1:{AdminPort}";
+}
+
+public sealed record BackendHandle(string Name, int Port, ManagedProcess Process)
+{
+    public string Address => $"127.0.0.1:{Port}";
+}
+
+public sealed record CommandResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
+}
