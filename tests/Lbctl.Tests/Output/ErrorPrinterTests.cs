@@ -1,0 +1,86 @@
+using System.Net.Http;
+using System.Net.Sockets;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using Grpc.Core;
+using LoadBalancer.Cli.Cli;
+using LoadBalancer.Cli.Output;
+
+namespace LoadBalancer.Cli.Tests.Output;
+
+public class ErrorPrinterTests
+{
+    private static readonly Uri Server = new("http://127.0.0.1:7400");
+
+    internal static RpcException BadRequestError() => new Google.Rpc.Status
+    {
+        Code = (int)Code.InvalidArgument,
+        Message = "pool/web is invalid",
+        Details =
+        {
+            Any.Pack(new BadRequest
+            {
+                FieldViolations =
+                {
+                    new BadRequest.Types.FieldViolation { Field = "spec.algorithm", Description = "unknown algorithm \"fastest\"" },
+                    new BadRequest.Types.FieldViolation { Field = "spec.healthCheck.interval", Description = "must be a duration such as 2s" },
+                },
+            }),
+        },
+    }.ToRpcException();
+
+    [Fact]
+    public void PrintRpcError_BadRequest_OneLinePerViolationAndExitCode1()
+    {
+        var err = new StringWriter();
+
+        var exitCode = ErrorPrinter.PrintRpcError(BadRequestError(), err, Server);
+
+        Assert.Equal(ExitCodes.Refused, exitCode);
+        Assert.Equal(
+            "Error from server (InvalidArgument): pool/web is invalid\n" +
+            "  spec.algorithm: unknown algorithm \"fastest\"\n" +
+            "  spec.healthCheck.interval: must be a duration such as 2s\n",
+            err.ToString().ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void PrintRpcError_PlainStatus_PrintsCodeAndMessage()
+    {
+        var err = new StringWriter();
+
+        var exitCode = ErrorPrinter.PrintRpcError(new RpcException(new Grpc.Core.Status(StatusCode.NotFound, "pool \"x\" not found")), err, Server);
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal("Error from server (NotFound): pool \"x\" not found\n", err.ToString().ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void PrintRpcError_PreconditionFailure_ListsWhatStillUsesTheResource()
+    {
+        var err = new StringWriter();
+        var ex = new Google.Rpc.Status
+        {
+            Code = (int)Code.FailedPrecondition,
+            Message = "pool/web is in use",
+            Details = { Any.Pack(new PreconditionFailure { Violations = { new PreconditionFailure.Types.Violation { Type = "IN_USE", Subject = "listener/public-https", Description = "routes to pool web" } } }) },
+        }.ToRpcException();
+
+        ErrorPrinter.PrintRpcError(ex, err, Server);
+
+        Assert.Contains("  listener/public-https: routes to pool web", err.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PrintRpcError_ConnectionRefused_NamesTheServer()
+    {
+        var err = new StringWriter();
+        var refused = new HttpRequestException("Connection refused (127.0.0.1:7400)", new SocketException((int)SocketError.ConnectionRefused));
+        var ex = new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, "Error connecting to subchannel.", refused));
+
+        var exitCode = ErrorPrinter.PrintRpcError(ex, err, Server);
+
+        Assert.Equal(1, exitCode);
+        Assert.StartsWith("Error: cannot connect to the control plane at http://127.0.0.1:7400: ", err.ToString(), StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,42 @@
+using LoadBalancer.Cli.Output;
+
+namespace LoadBalancer.Cli.Tests.Output;
+
+public class TableWriterTests
+{
+    [Fact]
+    public void Write_PadsColumnsToWidestCellWithoutTrailingSpaces()
+    {
+        var output = new StringWriter();
+
+        TableWriter.Write(output, ["NAME", "PORT", "X"], [["a-long-name", "80", ""], ["b", "8443", "last"]]);
+
+        Assert.Equal(
+            "NAME          PORT   X\n" +
+            "a-long-name   80\n" +
+            "b             8443   last\n",
+            output.ToString().ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void Write_NewlineInCell_DoesNotBreakTheRow()
+    {
+        var output = new StringWriter();
+
+        TableWriter.Write(output, ["NAME", "ERROR"], [["a", "line one\nline two"]]);
+
+        Assert.Equal(2, output.ToString().ReplaceLineEndings("\n").TrimEnd('\n').Split('\n').Length);
+    }
+
+    [Theory]
+    [InlineData(45, "45s")]
+    [InlineData(200, "3m20s")]
+    [InlineData(1500, "25m")]
+    [InlineData(4 * 3600 + 120, "4h2m")]
+    [InlineData(30 * 3600, "30h")]
+    [InlineData(3 * 86400 + 7200, "3d2h")]
+    [InlineData(40 * 86400, "40d")]
+    [InlineData(-5, "0s")]
+    public void AgeFormat_IsKubectlStyle(int seconds, string expected) =>
+        Assert.Equal(expected, Age.Format(TimeSpan.FromSeconds(seconds)));
+}
