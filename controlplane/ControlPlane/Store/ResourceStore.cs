@@ -292,9 +292,11 @@ public sealed partial class ResourceStore(
             }
             pending.Add(new Pending { Kind = kind, Name = metadata.Name, Prefix = prefix, Metadata = metadata, Spec = spec });
         }
-        violations.ThrowIfAny();
 
-        foreach (var item in pending)
+        // Existence and concurrency are checked only when every name is valid; otherwise the
+        // request is refused as INVALID_ARGUMENT with all of its violations, the spec ones included.
+        var namesValid = !violations.HasAny;
+        foreach (var item in namesValid ? pending : [])
         {
             item.Existing = loaded.Find(item.Kind, item.Name);
             var given = item.Metadata.ResourceVersion;

@@ -1,0 +1,33 @@
+using Grpc.Core;
+
+namespace LoadBalancer.ControlPlane.Tests.Support;
+
+/// <summary>A ServerCallContext for calling gRPC service methods directly, without a network.</summary>
+internal sealed class TestServerCallContext(CancellationToken cancellationToken = default) : ServerCallContext
+{
+    private readonly Metadata _requestHeaders = [];
+    private readonly Metadata _responseTrailers = [];
+
+    protected override string MethodCore => "/lb.v1.Management/Test";
+    protected override string HostCore => "localhost";
+    protected override string PeerCore => "ipv4:127.0.0.1:1";
+    protected override DateTime DeadlineCore => DateTime.MaxValue;
+    protected override Metadata RequestHeadersCore => _requestHeaders;
+    protected override CancellationToken CancellationTokenCore => cancellationToken;
+    protected override Metadata ResponseTrailersCore => _responseTrailers;
+    protected override Status StatusCore { get; set; }
+    protected override WriteOptions? WriteOptionsCore { get; set; }
+    protected override AuthContext AuthContextCore => new(null, []);
+
+    protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) =>
+        throw new NotSupportedException();
+
+    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders) => Task.CompletedTask;
+}
+
+internal sealed class FixedTimeProvider(DateTimeOffset now) : TimeProvider
+{
+    public DateTimeOffset Now { get; set; } = now;
+
+    public override DateTimeOffset GetUtcNow() => Now;
+}

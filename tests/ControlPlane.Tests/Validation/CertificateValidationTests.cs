@@ -1,0 +1,184 @@
+using System.Security.Cryptography;
+using Grpc.Core;
+using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Tests.Support;
+using Microsoft.EntityFrameworkCore;
+using static LoadBalancer.ControlPlane.Tests.Support.Resources;
+
+namespace LoadBalancer.ControlPlane.Tests.Validation;
+
+public sealed class CertificateValidationTests : IAsyncLifetime
+{
+    private StoreFixture _f = null!;
+
+    private DateTimeOffset Now => _f.Clock.GetUtcNow();
+
+    public async Task InitializeAsync() => _f = await StoreFixture.CreateAsync();
+
+    public async Task DisposeAsync() => await _f.DisposeAsync();
+
+    private Task<Certificate> Create(Certificate certificate) =>
+        _f.Service.CreateCertificate(new WriteCertificateRequest { Certificate = certificate }, _f.Context);
+
+    private Task<string> Rejects(Certificate certificate, string field) => RpcAssert.FieldViolationAsync(() => Create(certificate), field);
+
+    [Fact]
+    public async Task Create_RsaCertificate_RecordsStatusAndNeverReturnsTheKey()
+    {
+        var pem = TestCertificates.Rsa("example.com", Now);
+        var created = await Create(Certificate("site", pem.CertificatePem, pem.PrivateKeyPem));
+        Assert.Equal("", created.Spec.PrivateKeyPem);
+        Assert.Equal(pem.CertificatePem, created.Spec.CertificatePem);
+        Assert.Equal("CN=example.com", created.Status.Subject);
+        Assert.Equal(["example.com", "www.example.com"], created.Status.DnsNames);
+        Assert.Matches("^[0-9a-f]{64}$", created.Status.FingerprintSha256);
+        Assert.Equal("Valid", created.Status.Conditions.Single().Reason);
+
+        var listed = await _f.Service.ListCertificates(new ListRequest(), _f.Context);
+        Assert.Equal("", listed.Items.Single().Spec.PrivateKeyPem);
+        var stored = await _f.WithDbAsync(db => db.Certificates.SingleAsync());
+        Assert.DoesNotContain("PRIVATE KEY", stored.SpecJson, StringComparison.Ordinal);
+        Assert.DoesNotContain("PRIVATE KEY", System.Text.Encoding.UTF8.GetString(stored.EncryptedPrivateKey), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_RsaPkcs1Key_IsAccepted()
+    {
+        var pem = TestCertificates.Rsa("example.com", Now, pkcs1: true);
+        await Create(Certificate("site", pem.CertificatePem, pem.PrivateKeyPem));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Create_EcdsaCertificate_IsAccepted(bool sec1)
+    {
+        var pem = TestCertificates.Ecdsa("example.org", Now, sec1);
+        await Create(Certificate("site", pem.CertificatePem, pem.PrivateKeyPem));
+    }
+
+    [Fact]
+    public async Task Create_ChainLeafFirst_IsAccepted()
+    {
+        var pem = TestCertificates.Chain("api.example.com", Now);
+        var created = await Create(Certificate("api", pem.CertificatePem, pem.PrivateKeyPem));
+        Assert.Equal("CN=Test CA", created.Status.Issuer);
+    }
+
+    [Fact]
+    public async Task Create_ChainInWrongOrder_IsRejectedWithFieldViolation()
+    {
+        var pem = TestCertificates.Chain("api.example.com", Now, wrongOrder: true);
+        await Rejects(Certificate("api", pem.CertificatePem, pem.PrivateKeyPem), "spec.certificatePem");
+    }
+
+    [Fact]
+    public async Task Create_ExpiredCertificate_IsRejectedWithFieldViolation()
+    {
+        var pem = TestCertificates.RsaWithValidity("old.example.com", Now.AddDays(-60), Now.AddDays(-1));
+        var description = await Rejects(Certificate("old", pem.CertificatePem, pem.PrivateKeyPem), "spec.certificatePem");
+        Assert.Contains("expired", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_NotYetValidCertificate_IsRejectedWithFieldViolation()
+    {
+        var pem = TestCertificates.RsaWithValidity("new.example.com", Now.AddDays(2), Now.AddDays(100));
+        var description = await Rejects(Certificate("new", pem.CertificatePem, pem.PrivateKeyPem), "spec.certificatePem");
+        Assert.Contains("not valid before", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_ExpiringWithin30Days_IsAcceptedWithWarningCondition()
+    {
+        var pem = TestCertificates.RsaWithValidity("soon.example.com", Now.AddDays(-10), Now.AddDays(10));
+        var created = await Create(Certificate("soon", pem.CertificatePem, pem.PrivateKeyPem));
+        var condition = created.Status.Conditions.Single(c => c.Type == "Valid");
+        Assert.Equal("ExpiringSoon", condition.Reason);
+    }
+
+    [Fact]
+    public async Task Create_MismatchedKey_IsRejectedWithFieldViolationWithoutKeyMaterial()
+    {
+        var pem = TestCertificates.Rsa("example.com", Now);
+        using var other = RSA.Create(2048);
+        var otherKey = other.ExportPkcs8PrivateKeyPem();
+        var ex = await RpcAssert.StatusAsync(() => Create(Certificate("site", pem.CertificatePem, otherKey)), StatusCode.InvalidArgument);
+        Assert.Contains(RpcAssert.Violations(ex), v => v.Field == "spec.privateKeyPem" && v.Description.Contains("does not match", StringComparison.Ordinal));
+        Assert.DoesNotContain("PRIVATE KEY", ex.Status.Detail, StringComparison.Ordinal);
+        var keyBody = otherKey.Split('\n')[1];
+        Assert.DoesNotContain(keyBody, ex.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_CaCertificateAsLeaf_IsRejectedWithFieldViolation()
+    {
+        var pem = TestCertificates.RsaWithValidity("ca.example.com", Now.AddDays(-1), Now.AddDays(100), isCa: true);
+        var description = await Rejects(Certificate("ca", pem.CertificatePem, pem.PrivateKeyPem), "spec.certificatePem");
+        Assert.Contains("CA", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_Rsa1024_IsRejectedWithFieldViolation()
+    {
+        using var weak = RSA.Create(1024);
+        var pem = TestCertificates.Rsa("weak.example.com", Now, key: weak);
+        var description = await Rejects(Certificate("weak", pem.CertificatePem, pem.PrivateKeyPem), "spec.certificatePem");
+        Assert.Contains("2048", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_GarbagePem_IsRejectedWithFieldViolation()
+    {
+        await Rejects(Certificate("x", "hello", "world"), "spec.certificatePem");
+    }
+
+    [Fact]
+    public async Task Create_WithoutKey_IsRejectedWithFieldViolation()
+    {
+        var pem = TestCertificates.Rsa("example.com", Now);
+        await Rejects(Certificate("site", pem.CertificatePem, ""), "spec.privateKeyPem");
+    }
+
+    [Fact]
+    public async Task Create_KeyNotPem_IsRejectedWithFieldViolation()
+    {
+        var pem = TestCertificates.Rsa("example.com", Now);
+        await Rejects(Certificate("site", pem.CertificatePem, "garbage"), "spec.privateKeyPem");
+    }
+
+    [Fact]
+    public async Task Create_OversizeCertificate_IsRejectedWithFieldViolation()
+    {
+        var pem = TestCertificates.Rsa("example.com", Now);
+        await Rejects(Certificate("site", pem.CertificatePem + new string(' ', 256 * 1024), pem.PrivateKeyPem), "spec.certificatePem");
+    }
+
+    [Fact]
+    public async Task Update_SamePublicKeyWithoutKey_KeepsStoredKey()
+    {
+        using var key = RSA.Create(2048);
+        var first = TestCertificates.Rsa("example.com", Now, key: key);
+        var created = await Create(Certificate("site", first.CertificatePem, first.PrivateKeyPem));
+        var renewed = TestCertificates.Rsa("example.com", Now, validDays: 200, key: key);
+        var update = Certificate("site", renewed.CertificatePem, "");
+        update.Metadata.ResourceVersion = created.Metadata.ResourceVersion;
+        var updated = await _f.Service.UpdateCertificate(new WriteCertificateRequest { Certificate = update }, _f.Context);
+        Assert.Equal(2, updated.Metadata.Generation);
+        var stored = await _f.WithDbAsync(db => db.Certificates.SingleAsync());
+        Assert.Equal(first.PrivateKeyPem, _f.Secrets.Unprotect(stored.EncryptedPrivateKey, "site"));
+    }
+
+    [Fact]
+    public async Task Update_NewPublicKeyWithoutKey_IsRejectedWithFieldViolation()
+    {
+        var first = TestCertificates.Ecdsa("example.com", Now);
+        var created = await Create(Certificate("site", first.CertificatePem, first.PrivateKeyPem));
+        var other = TestCertificates.Ecdsa("example.com", Now);
+        var update = Certificate("site", other.CertificatePem, "");
+        update.Metadata.ResourceVersion = created.Metadata.ResourceVersion;
+        var description = await RpcAssert.FieldViolationAsync(
+            () => _f.Service.UpdateCertificate(new WriteCertificateRequest { Certificate = update }, _f.Context), "spec.privateKeyPem");
+        Assert.Contains("public key changed", description, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,185 @@
+using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Tests.Support;
+using static LoadBalancer.ControlPlane.Tests.Support.Resources;
+
+namespace LoadBalancer.ControlPlane.Tests.Validation;
+
+public sealed class ListenerValidationTests : IAsyncLifetime
+{
+    private StoreFixture _f = null!;
+
+    public async Task InitializeAsync()
+    {
+        _f = await StoreFixture.CreateAsync();
+        await _f.Service.CreatePool(new WritePoolRequest { Pool = Pool("web") }, _f.Context);
+        await _f.Service.CreatePool(new WritePoolRequest { Pool = Pool("db", "tcp") }, _f.Context);
+    }
+
+    public async Task DisposeAsync() => await _f.DisposeAsync();
+
+    private Task<Listener> Create(Listener listener) => _f.Service.CreateListener(new WriteListenerRequest { Listener = listener }, _f.Context);
+
+    private Task<string> Rejects(Listener listener, string field) => RpcAssert.FieldViolationAsync(() => Create(listener), field);
+
+    [Fact]
+    public async Task Create_HttpListener_LowercasesHostsAndReferences()
+    {
+        var created = await Create(HttpListener("Public", "Edge", 8080, "WEB", s => s.Routes[0].Hosts.Add("WWW.Example.COM")));
+        Assert.Equal("public", created.Metadata.Name);
+        Assert.Equal("edge", created.Spec.Tier);
+        Assert.Equal("web", created.Spec.Routes[0].Pool);
+        Assert.Equal("www.example.com", created.Spec.Routes[0].Hosts[0]);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(70000)]
+    [InlineData(-1)]
+    public async Task Create_PortOutOfRange_IsRejectedWithFieldViolation(int port)
+    {
+        await Rejects(HttpListener("public", "edge", port, "web"), "spec.port");
+    }
+
+    [Fact]
+    public async Task Create_PortUsedInSameTier_IsRejectedNamingTheOtherListener()
+    {
+        await Create(HttpListener("first", "edge", 8080, "web"));
+        var description = await Rejects(HttpListener("second", "edge", 8080, "web"), "spec.port");
+        Assert.Contains("first", description, StringComparison.Ordinal);
+        await Create(HttpListener("other-tier", "internal", 8080, "web"));
+    }
+
+    [Fact]
+    public async Task Apply_PortClashWithinSameApply_IsRejectedWithPrefixedField()
+    {
+        var ex = await RpcAssert.StatusAsync(() => _f.Service.Apply(new ApplyRequest
+        {
+            Resources = { R(HttpListener("a", "edge", 9000, "web")), R(HttpListener("b", "edge", 9000, "web")) },
+        }, _f.Context), Grpc.Core.StatusCode.InvalidArgument);
+        var fields = RpcAssert.Violations(ex).Select(v => v.Field).ToList();
+        Assert.Contains("Listener/a: spec.port", fields);
+        Assert.Contains("Listener/b: spec.port", fields);
+    }
+
+    [Fact]
+    public async Task Create_MissingTier_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "", 8080, "web"), "spec.tier");
+    }
+
+    [Fact]
+    public async Task Create_UnknownProtocol_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "web", s => s.Protocol = "udp"), "spec.protocol");
+    }
+
+    [Fact]
+    public async Task Create_HttpWithoutRoutes_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "web", s => s.Routes.Clear()), "spec.routes");
+    }
+
+    [Fact]
+    public async Task Create_HttpWithPool_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "web", s => s.Pool = "web"), "spec.pool");
+    }
+
+    [Fact]
+    public async Task Create_HttpWithCertificates_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "web", s => s.Certificates.Add("x")), "spec.certificates");
+    }
+
+    [Fact]
+    public async Task Create_RouteToMissingPool_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "nope"), "spec.routes[0].pool");
+    }
+
+    [Fact]
+    public async Task Create_RouteToTcpPool_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "db"), "spec.routes[0].pool");
+    }
+
+    [Fact]
+    public async Task Create_BadRouteHost_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "web", s => s.Routes[0].Hosts.Add("bad host")), "spec.routes[0].hosts[0]");
+    }
+
+    [Fact]
+    public async Task Create_WildcardHost_IsAccepted()
+    {
+        await Create(HttpListener("public", "edge", 8080, "web", s => s.Routes[0].Hosts.Add("*.example.com")));
+    }
+
+    [Fact]
+    public async Task Create_PathPrefixWithoutSlash_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "web", s => s.Routes[0].PathPrefix = "api"), "spec.routes[0].pathPrefix");
+    }
+
+    [Fact]
+    public async Task Create_DuplicateHostAndPath_IsRejectedWithFieldViolation()
+    {
+        var description = await Rejects(HttpListener("public", "edge", 8080, "web", s =>
+        {
+            s.Routes[0].Hosts.Add("a.example.com");
+            s.Routes.Add(new Route { Hosts = { "A.example.com" }, PathPrefix = "/", Pool = "web" });
+        }), "spec.routes[1].hosts");
+        Assert.Contains("routes[0]", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_TooManyRoutes_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "web", s =>
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                s.Routes.Add(new Route { PathPrefix = $"/p{i}", Pool = "web" });
+            }
+        }), "spec.routes");
+    }
+
+    [Fact]
+    public async Task Create_HttpsWithoutCertificates_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpsListener("public", "edge", 8443, "web"), "spec.certificates");
+    }
+
+    [Fact]
+    public async Task Create_HttpsWithMissingCertificate_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpsListener("public", "edge", 8443, "web", "nope"), "spec.certificates[0]");
+    }
+
+    [Fact]
+    public async Task Create_TcpWithoutPool_IsRejectedWithFieldViolation()
+    {
+        await Rejects(TcpListener("pg", "data", 5432, ""), "spec.pool");
+    }
+
+    [Fact]
+    public async Task Create_TcpWithHttpPool_IsRejectedWithFieldViolation()
+    {
+        await Rejects(TcpListener("pg", "data", 5432, "web"), "spec.pool");
+    }
+
+    [Fact]
+    public async Task Create_TcpWithRoutes_IsRejectedWithFieldViolation()
+    {
+        var listener = TcpListener("pg", "data", 5432, "db");
+        listener.Spec.Routes.Add(new Route { Pool = "web" });
+        await Rejects(listener, "spec.routes");
+    }
+
+    [Fact]
+    public async Task Create_TcpListener_IsAccepted()
+    {
+        var created = await Create(TcpListener("pg", "data", 5432, "db"));
+        Assert.Equal("db", created.Spec.Pool);
+    }
+}
