@@ -1,5 +1,6 @@
 using LoadBalancer.Agent.Cache;
 using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.Health;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Agent.Pools;
 using LoadBalancer.Agent.Proxy;
@@ -24,7 +25,10 @@ internal static class AgentServiceExtensions
         services.AddSingleton<ListenerManager>();
         services.AddSingleton<ConfigApplier>();
         services.AddSingleton<SnapshotCache>();
-        services.AddHostedService<SyncClient>();
+        services.AddSingleton<SyncClient>();
+        services.AddHostedService(sp => sp.GetRequiredService<SyncClient>());
+        services.AddSingleton<HealthMonitor>();
+        services.AddHostedService<HealthReporter>();
         services.AddHostedService<ListenerShutdown>();
         return services;
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using LoadBalancer.Agent.Health;
 using LoadBalancer.Agent.LoadBalancing;
 using LoadBalancer.Agent.Pools;
 using Microsoft.AspNetCore.Http.Features;
@@ -12,7 +13,7 @@ namespace LoadBalancer.Agent.Proxy;
 /// with the pool's balancer, forward with YARP's forwarder, and retry a connect failure on
 /// another backend when nothing has been sent to the client yet.
 /// </summary>
-public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegistry pools, ILogger<HttpProxyHandler> logger)
+public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegistry pools, HealthMonitor health, ILogger<HttpProxyHandler> logger)
 {
     private static readonly ForwarderRequestConfig DefaultRequestConfig = new() { ActivityTimeout = TimeSpan.FromSeconds(100) };
 
@@ -66,10 +67,16 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             if (error == ForwarderError.None)
             {
                 backend.RecordLatency(Stopwatch.GetElapsedTime(started));
+                var status = context.Response.StatusCode;
+                health.ReportPassive(backend, status < 500, status >= 500 ? $"status {status}" : null);
                 return;
             }
 
             var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
+            if (error is not (ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled))
+            {
+                health.ReportPassive(backend, false, error.ToString());
+            }
             var retry = attempt + 1 < attempts && canRetry && !context.Response.HasStarted && IsConnectFailure(error, exception);
             Log.ForwardFailed(logger, pool.Name, backend.Name, error, retry, exception?.GetBaseException().Message);
             if (!retry)

@@ -27,6 +27,12 @@ internal sealed partial class SyncClient(
 
     private Channel<AgentMessage>? _outbox;
 
+    /// <summary>Raised once a stream is open and Hello is queued; the health summary follows it.</summary>
+    public event Action? Connected;
+
+    /// <summary>Queues a message on the open stream; false when there is none (it is dropped).</summary>
+    public bool TrySend(AgentMessage message) => _outbox?.Writer.TryWrite(message) ?? false;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await ServeFromCacheAsync(stoppingToken).ConfigureAwait(false);
@@ -123,6 +129,7 @@ internal sealed partial class SyncClient(
             },
         });
         _outbox = outbox;
+        Connected?.Invoke();
 
         try
         {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using LoadBalancer.Agent.Health;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Agent.LoadBalancing;
 using LoadBalancer.Agent.Pools;
@@ -15,7 +16,7 @@ namespace LoadBalancer.Agent.Tcp;
 /// up to retries, before the client sees anything), then pumps bytes both ways until either
 /// side closes. A client's half-close is passed on to the backend.
 /// </summary>
-internal sealed partial class TcpProxyHandler(PoolRegistry pools, ILogger<TcpProxyHandler> logger)
+internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor health, ILogger<TcpProxyHandler> logger)
 {
     private const int BufferSize = 64 * 1024;
 
@@ -45,9 +46,11 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, ILogger<TcpPro
             var socket = await ConnectAsync(backend, pool.Config.ConnectTimeout, client.ConnectionClosed).ConfigureAwait(false);
             if (socket is null)
             {
+                health.ReportPassive(backend, false, "connect failed");
                 failed = backend;
                 continue;
             }
+            health.ReportPassive(backend, true);
 
             backend.Enter();
             try

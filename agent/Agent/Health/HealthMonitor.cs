@@ -1,0 +1,408 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.LoadBalancing;
+using LoadBalancer.Agent.Pools;
+
+namespace LoadBalancer.Agent.Health;
+
+/// <summary>One backend's health as this agent sees it, and why.</summary>
+public sealed record HealthObservation(string Pool, string Backend, BackendHealth State, string Reason, DateTime Since, long InFlight);
+
+/// <summary>
+/// Active and passive health checking. Active: one probe loop per backend of a pool with a
+/// health check, spread out with jitter; healthyThreshold consecutive passes make a backend
+/// healthy, unhealthyThreshold consecutive failures unhealthy (a new backend needs one pass,
+/// as in Envoy, so that it takes traffic without waiting several intervals). Passive:
+/// consecutiveFailures connection errors or 5xx responses eject a backend for ejectionTime.
+/// Transitions are queued for the control plane.
+/// </summary>
+public sealed partial class HealthMonitor : IDisposable
+{
+    private readonly ConcurrentDictionary<BackendState, Tracker> _trackers = new(ReferenceEqualityComparer.Instance);
+    private readonly Channel<HealthObservation> _transitions = Channel.CreateUnbounded<HealthObservation>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TimeProvider _time;
+    private readonly ILogger<HealthMonitor> _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly object _gate = new();
+
+    public HealthMonitor(PoolRegistry pools, TimeProvider time, ILogger<HealthMonitor> logger)
+    {
+        _time = time;
+        _logger = logger;
+        pools.PoolsChanged += OnPoolsChanged;
+    }
+
+    /// <summary>Health transitions, in order, for the reporter.</summary>
+    public ChannelReader<HealthObservation> Transitions => _transitions.Reader;
+
+    /// <summary>Every backend this agent currently watches.</summary>
+    public IReadOnlyList<HealthObservation> Summary() =>
+        _trackers.Values.Select(t => t.Observe()).OrderBy(o => o.Pool, StringComparer.Ordinal).ThenBy(o => o.Backend, StringComparer.Ordinal).ToList();
+
+    public HealthObservation? Find(BackendState backend) => _trackers.TryGetValue(backend, out var tracker) ? tracker.Observe() : null;
+
+    private void OnPoolsChanged(IReadOnlyCollection<PoolRuntime> pools)
+    {
+        lock (_gate)
+        {
+            var seen = new HashSet<BackendState>(ReferenceEqualityComparer.Instance);
+            foreach (var pool in pools)
+            {
+                foreach (var backend in pool.Backends)
+                {
+                    seen.Add(backend);
+                    if (_trackers.TryGetValue(backend, out var tracker))
+                    {
+                        tracker.Reconfigure(pool);
+                    }
+                    else
+                    {
+                        tracker = new Tracker(this, backend, pool);
+                        _trackers[backend] = tracker;
+                    }
+                }
+            }
+            foreach (var (backend, tracker) in _trackers)
+            {
+                if (!seen.Contains(backend))
+                {
+                    tracker.Stop();
+                    _trackers.TryRemove(backend, out _);
+                }
+            }
+        }
+    }
+
+    /// <summary>The proxy's view of one forwarded request or connection attempt (passive checks).</summary>
+    public void ReportPassive(BackendState backend, bool success, string? failureReason = null)
+    {
+        if (_trackers.TryGetValue(backend, out var tracker))
+        {
+            tracker.OnPassive(success, failureReason);
+        }
+    }
+
+    private void Publish(HealthObservation observation, BackendHealth previous)
+    {
+        _transitions.Writer.TryWrite(observation);
+        if (observation.State == BackendHealth.Unhealthy)
+        {
+            Log.BecameUnhealthy(_logger, observation.Pool, observation.Backend, observation.Reason);
+        }
+        else if (observation.State == BackendHealth.Healthy && previous != BackendHealth.Unknown)
+        {
+            Log.BecameHealthy(_logger, observation.Pool, observation.Backend);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        foreach (var tracker in _trackers.Values)
+        {
+            tracker.Stop();
+        }
+        _stopping.Dispose();
+    }
+
+    /// <summary>Health state machine and probe loop of one backend.</summary>
+    private sealed class Tracker
+    {
+        private readonly HealthMonitor _owner;
+        private readonly BackendState _backend;
+        private readonly object _gate = new();
+        private PoolConfig _pool;
+        private HttpMessageInvoker? _http;
+        private CancellationTokenSource? _probeLoop;
+        private BackendHealth _active;
+        private int _passes;
+        private int _failures;
+        private int _passiveFailures;
+        private long _ejectedUntil;
+        private Timer? _ejectionTimer;
+        private string _reason = string.Empty;
+        private DateTime _since;
+
+        public Tracker(HealthMonitor owner, BackendState backend, PoolRuntime pool)
+        {
+            _owner = owner;
+            _backend = backend;
+            _pool = pool.Config;
+            _active = pool.Config.HealthCheck is null ? BackendHealth.Healthy : BackendHealth.Unknown;
+            _since = owner._time.GetUtcNow().UtcDateTime;
+            _reason = pool.Config.HealthCheck is null ? "no active check" : "not checked yet";
+            _http = pool.HttpClient;
+            StartProbing();
+        }
+
+        public HealthObservation Observe()
+        {
+            lock (_gate)
+            {
+                return new HealthObservation(_backend.Pool, _backend.Name, _backend.Health, _reason, _since, _backend.InFlight);
+            }
+        }
+
+        public void Reconfigure(PoolRuntime pool)
+        {
+            lock (_gate)
+            {
+                var checkChanged = pool.Config.HealthCheck != _pool.HealthCheck;
+                _pool = pool.Config;
+                _http = pool.HttpClient;
+                if (!checkChanged)
+                {
+                    // The registry resets Health on rebuilds; keep what this agent observed.
+                    _backend.Health = Effective();
+                    return;
+                }
+                _passes = 0;
+                _failures = 0;
+                if (_pool.HealthCheck is null)
+                {
+                    _active = BackendHealth.Healthy;
+                    _reason = "no active check";
+                }
+                _backend.Health = Effective();
+            }
+            StartProbing();
+        }
+
+        public void Stop()
+        {
+            lock (_gate)
+            {
+                _probeLoop?.Cancel();
+                _probeLoop?.Dispose();
+                _probeLoop = null;
+                _ejectionTimer?.Dispose();
+            }
+        }
+
+        private void StartProbing()
+        {
+            CancellationTokenSource loop;
+            HealthCheckConfig? check;
+            lock (_gate)
+            {
+                _probeLoop?.Cancel();
+                _probeLoop?.Dispose();
+                _probeLoop = null;
+                check = _pool.HealthCheck;
+                if (check is null)
+                {
+                    return;
+                }
+                loop = CancellationTokenSource.CreateLinkedTokenSource(_owner._stopping.Token);
+                _probeLoop = loop;
+            }
+            _ = Task.Run(() => ProbeLoopAsync(check, loop.Token));
+        }
+
+        private async Task ProbeLoopAsync(HealthCheckConfig check, CancellationToken cancellationToken)
+        {
+            try
+            {
+                // Spread the first probes of many backends over a short window, not all at once.
+                var first = Math.Min(check.Interval.TotalMilliseconds, 500) * Random.Shared.NextDouble();
+                await Task.Delay(TimeSpan.FromMilliseconds(first), _owner._time, cancellationToken).ConfigureAwait(false);
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    var (ok, reason) = await ProbeAsync(check, cancellationToken).ConfigureAwait(false);
+                    OnActive(check, ok, reason);
+                    var jitter = 0.9 + (Random.Shared.NextDouble() * 0.2);
+                    await Task.Delay(check.Interval * jitter, _owner._time, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopped: the backend left the pool or its check changed.
+            }
+        }
+
+        private async Task<(bool Ok, string Reason)> ProbeAsync(HealthCheckConfig check, CancellationToken cancellationToken)
+        {
+            var port = check.Port > 0 ? check.Port : _backend.Port;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(check.Timeout);
+            try
+            {
+                if (check.Type == "tcp")
+                {
+                    using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                    await socket.ConnectAsync(_backend.Host, port, timeout.Token).ConfigureAwait(false);
+                    return (true, "tcp connect ok");
+                }
+
+                var http = _http ?? SharedHttp;
+                var scheme = _pool.Protocol == "https" ? "https" : "http";
+                var host = _backend.Host.Contains(':', StringComparison.Ordinal) ? $"[{_backend.Host}]" : _backend.Host;
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"{scheme}://{host}:{port}{check.Path}");
+                request.Headers.UserAgent.ParseAdd("lb-agent-health/1");
+                using var response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+                var status = (int)response.StatusCode;
+                foreach (var range in check.ExpectedStatus)
+                {
+                    if (status >= range.From && status <= range.To)
+                    {
+                        return (true, $"status {status}");
+                    }
+                }
+                return (false, $"status {status}");
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return (false, "timeout");
+            }
+            catch (SocketException ex)
+            {
+                return (false, Describe(ex));
+            }
+            catch (HttpRequestException ex)
+            {
+                return (false, ex.InnerException is SocketException socket ? Describe(socket) : ex.Message);
+            }
+        }
+
+        private static string Describe(SocketException ex) => ex.SocketErrorCode switch
+        {
+            SocketError.ConnectionRefused => "connection refused",
+            SocketError.TimedOut => "timeout",
+            SocketError.HostNotFound or SocketError.NoData => "host not found",
+            SocketError.ConnectionReset => "connection reset",
+            _ => ex.Message,
+        };
+
+        private void OnActive(HealthCheckConfig check, bool ok, string reason)
+        {
+            HealthObservation? changed = null;
+            var previous = BackendHealth.Unknown;
+            lock (_gate)
+            {
+                if (_pool.HealthCheck != check)
+                {
+                    return;
+                }
+                previous = _backend.Health;
+                if (ok)
+                {
+                    _failures = 0;
+                    _passes++;
+                    if (_active != BackendHealth.Healthy && (_active == BackendHealth.Unknown || _passes >= check.HealthyThreshold))
+                    {
+                        _active = BackendHealth.Healthy;
+                        _reason = reason;
+                    }
+                }
+                else
+                {
+                    _passes = 0;
+                    _failures++;
+                    if (_active != BackendHealth.Unhealthy && (_active == BackendHealth.Unknown || _failures >= check.UnhealthyThreshold))
+                    {
+                        _active = BackendHealth.Unhealthy;
+                        _reason = reason;
+                    }
+                    else if (_active == BackendHealth.Unhealthy)
+                    {
+                        _reason = reason;
+                    }
+                }
+                changed = Apply(previous);
+            }
+            if (changed is not null)
+            {
+                _owner.Publish(changed, previous);
+            }
+        }
+
+        public void OnPassive(bool success, string? failureReason)
+        {
+            var passive = _pool.PassiveHealth;
+            if (passive is null)
+            {
+                return;
+            }
+            HealthObservation? changed = null;
+            var previous = BackendHealth.Unknown;
+            lock (_gate)
+            {
+                if (success)
+                {
+                    _passiveFailures = 0;
+                    return;
+                }
+                _passiveFailures++;
+                if (_passiveFailures < passive.ConsecutiveFailures || IsEjected())
+                {
+                    return;
+                }
+                previous = _backend.Health;
+                _ejectedUntil = Environment.TickCount64 + (long)passive.EjectionTime.TotalMilliseconds;
+                _passiveFailures = 0;
+                _reason = $"passive: {passive.ConsecutiveFailures} consecutive failures ({failureReason})";
+                _ejectionTimer?.Dispose();
+                _ejectionTimer = new Timer(_ => OnEjectionOver(), null, passive.EjectionTime, Timeout.InfiniteTimeSpan);
+                changed = Apply(previous);
+            }
+            if (changed is not null)
+            {
+                _owner.Publish(changed, previous);
+            }
+        }
+
+        private void OnEjectionOver()
+        {
+            HealthObservation? changed;
+            BackendHealth previous;
+            lock (_gate)
+            {
+                previous = _backend.Health;
+                _ejectedUntil = 0;
+                _reason = _active == BackendHealth.Healthy ? "ejection over" : _reason;
+                changed = Apply(previous);
+            }
+            if (changed is not null)
+            {
+                _owner.Publish(changed, previous);
+            }
+        }
+
+        private bool IsEjected() => _ejectedUntil != 0 && Environment.TickCount64 < _ejectedUntil;
+
+        private BackendHealth Effective() => IsEjected() ? BackendHealth.Unhealthy : _active;
+
+        // Caller holds _gate. Returns the observation to publish when the effective state moved.
+        private HealthObservation? Apply(BackendHealth previous)
+        {
+            var next = Effective();
+            _backend.Health = next;
+            if (next == previous)
+            {
+                return null;
+            }
+            _since = _owner._time.GetUtcNow().UtcDateTime;
+            return new HealthObservation(_backend.Pool, _backend.Name, next, _reason, _since, _backend.InFlight);
+        }
+    }
+
+    // Used only when a pool has no client of its own (tcp pools with an http check on a side port).
+    private static readonly HttpMessageInvoker SharedHttp = new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(1),
+        SslOptions = { RemoteCertificateValidationCallback = static (_, _, _, _) => true },
+    });
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 8001, Level = LogLevel.Warning, Message = "Backend {Pool}/{Backend} is unhealthy: {Reason}")]
+        public static partial void BecameUnhealthy(ILogger logger, string pool, string backend, string reason);
+
+        [LoggerMessage(EventId = 8002, Level = LogLevel.Information, Message = "Backend {Pool}/{Backend} is healthy again")]
+        public static partial void BecameHealthy(ILogger logger, string pool, string backend);
+    }
+}

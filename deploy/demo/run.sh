@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The three-tier demo on one machine: a control plane on an embedded SQLite file, one agent per
+# tier (edge HTTPS, internal HTTP, data TCP), sample backends, a self-signed certificate, the
+# example applied with lbctl. Runs in the foreground; Ctrl-C stops everything it started.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+demo="$root/.demo"
+logs="$demo/logs"
+bin="$root/artifacts/bin"
+cp_url="http://127.0.0.1:7400"
+
+echo "== building (first run takes a minute)"
+dotnet build "$root/ControlPlane.sln" -c Release -nologo -v quiet >/dev/null
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "== stopping the demo"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+for port in 7400 8443 8080 6432 9101 9102 9201 9202 5433 5434 9901 9902 9903; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use (is another demo running?)" >&2
+    exit 1
+  fi
+done
+
+rm -rf "$demo"
+mkdir -p "$demo/bin" "$logs"
+for tool in Lbctl/release/lbctl ControlPlane/release/lb-controlplane Agent/release/lb-agent; do
+  ln -sf "$bin/$tool" "$demo/bin/$(basename "$tool")"
+done
+lbctl="$demo/bin/lbctl"
+
+start() { # name, command...
+  local name=$1; shift
+  "$@" >"$logs/$name.log" 2>&1 &
+  pids+=($!)
+}
+
+wait_for() { # what, command...
+  local what=$1; shift
+  for _ in $(seq 1 150); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "timed out waiting for $what; see $logs" >&2
+  exit 1
+}
+
+echo "== starting the control plane ($cp_url, data in .demo/controlplane)"
+start controlplane "$bin/ControlPlane/release/lb-controlplane" --data "$demo/controlplane" --listen "$cp_url"
+# The demo's lbctl config: later calls need no flags.
+wait_for "the control plane" "$lbctl" --server "$cp_url" status
+
+echo "== starting sample backends"
+start web-1 "$bin/SampleBackend/release/lb-sample-backend" --name web-1 --port 9101
+start web-2 "$bin/SampleBackend/release/lb-sample-backend" --name web-2 --port 9102
+start api-1 "$bin/SampleBackend/release/lb-sample-backend" --name api-1 --port 9201
+start api-2 "$bin/SampleBackend/release/lb-sample-backend" --name api-2 --port 9202
+start db-1 "$bin/SampleBackend/release/lb-sample-backend" --name db-1 --port 5433 --mode tcp
+start db-2 "$bin/SampleBackend/release/lb-sample-backend" --name db-2 --port 5434 --mode tcp
+
+echo "== starting one agent per tier"
+start agent-edge "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --tier edge --name edge-1 --admin http://127.0.0.1:9901 --cache "$demo/cache/edge-1" --bind 127.0.0.1
+start agent-internal "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --tier internal --name internal-1 --admin http://127.0.0.1:9902 --cache "$demo/cache/internal-1" --bind 127.0.0.1
+start agent-data "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --tier data --name data-1 --admin http://127.0.0.1:9903 --cache "$demo/cache/data-1" --bind 127.0.0.1
+
+echo "== creating a self-signed certificate for shop.example.test"
+cp "$root/deploy/demo/three-tier.yaml" "$demo/three-tier.yaml"
+"$lbctl" cert self-signed --host shop.example.test --cert-out "$demo/shop.example.test.crt" --key-out "$demo/shop.example.test.key" --ca-out "$demo/demo-ca.crt" >/dev/null
+
+echo "== applying the three-tier example"
+"$lbctl" apply -f "$demo/three-tier.yaml"
+
+wait_for "the edge tier" curl -sf --cacert "$demo/demo-ca.crt" --resolve shop.example.test:8443:127.0.0.1 https://shop.example.test:8443/
+wait_for "the internal tier" curl -sf http://127.0.0.1:8080/
+
+cat <<INFO
+
+The demo is running (logs in .demo/logs). Try:
+
+  curl --cacert .demo/demo-ca.crt --resolve shop.example.test:8443:127.0.0.1 https://shop.example.test:8443/
+  curl http://127.0.0.1:8080/orders
+  nc 127.0.0.1 6432        # the data tier: a TCP echo service answers with its name
+
+  export PATH="\$PWD/.demo/bin:\$PATH"
+  lbctl get pools
+  lbctl get backends
+  lbctl get agents
+  lbctl backend drain web-1
+
+Press Ctrl-C to stop.
+INFO
+wait
