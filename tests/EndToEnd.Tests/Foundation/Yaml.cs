@@ -7,24 +7,24 @@ namespace LoadBalancer.EndToEnd.Tests.Foundation;
 internal static class Yaml
 {
     public static string Pool(string name, string algorithm = "round-robin", string protocol = "http", string extra = "") =>
-        $"""
+        $$"""
         apiVersion: lb/v1
         kind: Pool
-        metadata: {{name: {name}}}
+        metadata: {name: {{name}}}
         spec:
-          protocol: {protocol}
-          algorithm: {algorithm}
-        {extra}
+          protocol: {{protocol}}
+          algorithm: {{algorithm}}
+        {{extra}}
         ---
 
         """;
 
     public static string Backend(string name, string pool, int port, int weight = 1, string state = "enabled") =>
-        $"""
+        $$"""
         apiVersion: lb/v1
         kind: Backend
-        metadata: {{name: {name}}}
-        spec: {{pool: {pool}, address: 127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}, weight: {weight.ToString(CultureInfo.InvariantCulture)}, state: {state}}}
+        metadata: {name: {{name}}}
+        spec: {pool: {{pool}}, address: 127.0.0.1:{{port.ToString(CultureInfo.InvariantCulture)}}, weight: {{weight.ToString(CultureInfo.InvariantCulture)}}, state: {{state}}}
         ---
 
         """;
@@ -32,16 +32,16 @@ internal static class Yaml
     public static string HttpListener(string name, string tier, int port, string pool, string? host = null, string pathPrefix = "/")
     {
         var hosts = host is null ? string.Empty : $"hosts: [{host}], ";
-        return $"""
+        return $$"""
             apiVersion: lb/v1
             kind: Listener
-            metadata: {{name: {name}}}
+            metadata: {name: {{name}}}
             spec:
-              tier: {tier}
-              port: {port.ToString(CultureInfo.InvariantCulture)}
+              tier: {{tier}}
+              port: {{port.ToString(CultureInfo.InvariantCulture)}}
               protocol: http
               routes:
-                - {{{hosts}pathPrefix: {pathPrefix}, pool: {pool}}}
+                - {{{hosts}}pathPrefix: {{pathPrefix}}, pool: {{pool}}}
             ---
 
             """;
