@@ -19,7 +19,7 @@ internal static class BackendCommand
 
     private static Command StateCommand(CommandRunner runner, string verb, string state, string description)
     {
-        var nameArgument = new Argument<string>("NAME") { Description = "Backend name" };
+        var nameArgument = NameArgument.Create<string>("Backend name", ArgumentArity.ExactlyOne);
         var command = new Command(verb, description);
         command.Arguments.Add(nameArgument);
         runner.SetAction(command, async (parseResult, context, cancellationToken) =>

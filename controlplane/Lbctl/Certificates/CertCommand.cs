@@ -19,7 +19,7 @@ internal static class CertCommand
 
     private static Command RotateCommand(CommandRunner runner)
     {
-        var nameArgument = new Argument<string>("NAME") { Description = "Certificate name" };
+        var nameArgument = NameArgument.Create<string>("Certificate name", ArgumentArity.ExactlyOne);
         var certFile = new Option<string>("--cert") { Description = "PEM file: the new certificate, leaf first, then its chain", Required = true, HelpName = "FILE" };
         var keyFile = new Option<string>("--key") { Description = "PEM file: the new private key", Required = true, HelpName = "FILE" };
 

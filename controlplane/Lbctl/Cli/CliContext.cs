@@ -31,15 +31,10 @@ internal sealed class CliContext(CliEnvironment environment, ConnectionFlags fla
         {
             if (_client is null)
             {
-                if (environment.CallInvokerFactory is { } factory)
-                {
-                    _client = new Management.ManagementClient(factory(Settings));
-                }
-                else
-                {
-                    (_channel, var invoker) = ChannelFactory.Create(Settings);
-                    _client = new Management.ManagementClient(invoker);
-                }
+                // Tests swap the transport only; token and deadline are added the same way.
+                var transport = environment.CallInvokerFactory?.Invoke(Settings)
+                    ?? (_channel = ChannelFactory.CreateChannel(Settings)).CreateCallInvoker();
+                _client = new Management.ManagementClient(ChannelFactory.WithCallDefaults(transport, Settings));
             }
             return _client;
         }

@@ -26,3 +26,26 @@ internal static class KindArgument
         },
     };
 }
+
+/// <summary>
+/// NAME arguments. Resource names are DNS labels and never start with '-', so such a token
+/// is a mistyped option: a usage error rather than a lookup of a resource called "--bogus".
+/// </summary>
+internal static class NameArgument
+{
+    public static Argument<T> Create<T>(string description, ArgumentArity arity)
+    {
+        var argument = new Argument<T>("NAME") { Description = description, Arity = arity };
+        argument.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens)
+            {
+                if (token.Value.StartsWith('-'))
+                {
+                    result.AddError($"unknown option \"{token.Value}\"");
+                }
+            }
+        });
+        return argument;
+    }
+}

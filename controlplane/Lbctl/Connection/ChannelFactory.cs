@@ -10,10 +10,12 @@ internal static class ChannelFactory
 {
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
-    public static (GrpcChannel Channel, CallInvoker Invoker) Create(ConnectionSettings settings)
-    {
-        var token = settings.TokenFile is null ? null : ReadToken(settings.TokenFile);
+    /// <summary>Every call through <paramref name="transport"/> gets the token and a deadline.</summary>
+    public static CallInvoker WithCallDefaults(CallInvoker transport, ConnectionSettings settings) =>
+        transport.Intercept(new CallDefaultsInterceptor(settings.TokenFile is null ? null : ReadToken(settings.TokenFile), CallTimeout));
 
+    public static GrpcChannel CreateChannel(ConnectionSettings settings)
+    {
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(10),
@@ -28,12 +30,11 @@ internal static class ChannelFactory
 
         // http:// speaks HTTP/2 without TLS (h2c) with prior knowledge, which is what the
         // control plane serves until TLS is switched on.
-        var channel = GrpcChannel.ForAddress(settings.Server, new GrpcChannelOptions
+        return GrpcChannel.ForAddress(settings.Server, new GrpcChannelOptions
         {
             HttpHandler = handler,
             DisposeHttpClient = true,
         });
-        return (channel, channel.CreateCallInvoker().Intercept(new CallDefaultsInterceptor(token, CallTimeout)));
     }
 
     private static string ReadToken(string path)

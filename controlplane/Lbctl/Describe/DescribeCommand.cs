@@ -11,7 +11,7 @@ internal static class DescribeCommand
     public static Command Create(CommandRunner runner)
     {
         var kindArgument = KindArgument.Create();
-        var nameArgument = new Argument<string?>("NAME") { Description = "Resource name (default: all)", Arity = ArgumentArity.ZeroOrOne };
+        var nameArgument = NameArgument.Create<string?>("Resource name (default: all)", ArgumentArity.ZeroOrOne);
 
         var command = new Command("describe", "Show a resource in detail: metadata, spec, status per agent, conditions");
         command.Arguments.Add(kindArgument);

@@ -18,6 +18,8 @@ namespace LoadBalancer.Cli.Describe;
 /// </summary>
 internal static class ResourceDescriber
 {
+    private static readonly JsonFormatter StatusFormatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
+
     public static string Describe(ResourceKind kind, IMessage message, DateTimeOffset now)
     {
         var text = new StringBuilder();
@@ -57,7 +59,9 @@ internal static class ResourceDescriber
         }
 
         writer.WriteLine("Status:");
-        if (json["status"] is JsonObject { Count: > 0 } status)
+        // Status with default values: "programmed: false" and zero counts are information here.
+        if (message.Descriptor.FindFieldByName("status")?.Accessor.GetValue(message) is IMessage statusMessage
+            && JsonNode.Parse(StatusFormatter.Format(statusMessage)) is JsonObject { Count: > 0 } status)
         {
             WriteStatus(writer, status, now);
         }
@@ -148,6 +152,8 @@ internal static class ResourceDescriber
         {
             case null:
                 return "";
+            case JsonArray { Count: 0 }:
+                return "<none>";
             case JsonArray array:
                 return string.Join(", ", array.Select(i => Scalar(i, now)));
             case JsonObject obj:

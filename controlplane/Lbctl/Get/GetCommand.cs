@@ -13,7 +13,7 @@ internal static class GetCommand
     public static Command Create(CommandRunner runner)
     {
         var kindArgument = KindArgument.Create();
-        var nameArgument = new Argument<string?>("NAME") { Description = "Resource name (default: all)", Arity = ArgumentArity.ZeroOrOne };
+        var nameArgument = NameArgument.Create<string?>("Resource name (default: all)", ArgumentArity.ZeroOrOne);
         var output = new Option<string>("--output", "-o")
         {
             Description = "Output format",

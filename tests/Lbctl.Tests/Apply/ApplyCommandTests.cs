@@ -1,0 +1,161 @@
+using Grpc.Core;
+using LoadBalancer.Api.V1;
+using LoadBalancer.Cli.Tests.Output;
+using LoadBalancer.Cli.Tests.Support;
+
+namespace LoadBalancer.Cli.Tests.Apply;
+
+public class ApplyCommandTests
+{
+    private static FakeManagement EchoApply() => new FakeManagement().On<ApplyRequest>("Apply", request =>
+    {
+        var response = new ApplyResponse { Revision = 9, DryRun = request.DryRun };
+        foreach (var resource in request.Resources)
+        {
+            var (kind, name) = resource.KindCase switch
+            {
+                Resource.KindOneofCase.Pool => ("Pool", resource.Pool.Metadata.Name),
+                Resource.KindOneofCase.Backend => ("Backend", resource.Backend.Metadata.Name),
+                Resource.KindOneofCase.Listener => ("Listener", resource.Listener.Metadata.Name),
+                _ => ("Certificate", resource.Certificate.Metadata.Name),
+            };
+            response.Results.Add(new ApplyResult { Kind = kind, Name = name, Action = name.StartsWith("web", StringComparison.Ordinal) ? "configured" : "created" });
+        }
+        return response;
+    });
+
+    [Fact]
+    public async Task Apply_ThreeTierExample_SendsOneRequestAndPrintsOneLinePerResult()
+    {
+        var server = EchoApply();
+        using var cli = new CliHarness { Server = server };
+
+        var (exitCode, output, error) = await cli.RunAsync("apply", "-f", TestData.PathOf("three-tier.yaml"));
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal("", error);
+        var request = Assert.Single(server.Requests<ApplyRequest>("Apply"));
+        Assert.Equal(13, request.Resources.Count);
+        Assert.False(request.DryRun);
+        var lines = output.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
+        Assert.Equal(13, lines.Length);
+        Assert.Equal("certificate/shop-tls created", lines[0]);
+        Assert.Equal("pool/web configured", lines[1]);
+    }
+
+    [Fact]
+    public async Task Apply_DryRun_SetsFlagAndSuffixesEveryLine()
+    {
+        var server = EchoApply();
+        using var cli = new CliHarness { Server = server, Stdin = "apiVersion: lb/v1\nkind: Pool\nmetadata: {name: db}\n" };
+
+        var (exitCode, output, _) = await cli.RunAsync("apply", "-f", "-", "--dry-run");
+
+        Assert.Equal(0, exitCode);
+        Assert.True(Assert.Single(server.Requests<ApplyRequest>("Apply")).DryRun);
+        Assert.Equal("pool/db created (dry run)\n", output.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Apply_SeveralFiles_AreAppliedTogether()
+    {
+        var server = EchoApply();
+        using var cli = new CliHarness { Server = server };
+        var a = cli.Home.File("a.yaml", "apiVersion: lb/v1\nkind: Pool\nmetadata: {name: a}\n");
+        var b = cli.Home.File("b.yaml", "apiVersion: lb/v1\nkind: Backend\nmetadata: {name: b}\nspec: {pool: a}\n");
+
+        var (exitCode, _, _) = await cli.RunAsync("apply", "-f", a, "-f", b);
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal(2, Assert.Single(server.Requests<ApplyRequest>("Apply")).Resources.Count);
+    }
+
+    [Fact]
+    public async Task Apply_ServerRejects_PrintsViolationsAndExits1()
+    {
+        var server = new FakeManagement().On<ApplyRequest>("Apply", _ => throw ErrorPrinterTests.BadRequestError());
+        using var cli = new CliHarness { Server = server };
+
+        var (exitCode, output, error) = await cli.RunAsync("apply", "-f", TestData.PathOf("three-tier.yaml"));
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal("", output);
+        Assert.Equal(
+            "Error from server (InvalidArgument): pool/web is invalid\n  spec.algorithm: unknown algorithm \"fastest\"\n  spec.healthCheck.interval: must be a duration such as 2s\n",
+            error.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Apply_InvalidManifest_Exits1WithoutCallingTheServer()
+    {
+        var server = EchoApply();
+        using var cli = new CliHarness { Server = server };
+        var file = cli.Home.File("bad.yaml", "apiVersion: lb/v1\nkind: Pool\nmetadata: {name: web}\nspec: {algoritm: x}\n");
+
+        var (exitCode, _, error) = await cli.RunAsync("apply", "-f", file);
+
+        Assert.Equal(1, exitCode);
+        Assert.Empty(server.Calls);
+        Assert.Equal($"error: {file} document 1 (Pool/web): unknown field \"algoritm\" in spec\n", error.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Apply_MissingFilename_IsUsageErrorWithHelpOnStderr()
+    {
+        using var cli = new CliHarness { Server = EchoApply() };
+
+        var (exitCode, output, error) = await cli.RunAsync("apply");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", output);
+        Assert.Contains("--filename", error, StringComparison.Ordinal);
+        Assert.Contains("Usage:", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Apply_TokenFile_SendsBearerTokenOnTheCall()
+    {
+        var server = EchoApply();
+        using var cli = new CliHarness { Server = server, Stdin = "apiVersion: lb/v1\nkind: Pool\nmetadata: {name: a}\n" };
+        var token = cli.Home.File("token", "s3cret\n");
+
+        var (exitCode, _, _) = await cli.RunAsync("--token-file", token, "apply", "-f", "-");
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal("Bearer s3cret", Assert.Single(server.Calls).Headers!.GetValue("authorization"));
+    }
+
+    [Fact]
+    public async Task Apply_MissingTokenFile_Exits1NamingTheFile()
+    {
+        using var cli = new CliHarness { Server = EchoApply(), Stdin = "apiVersion: lb/v1\nkind: Pool\nmetadata: {name: a}\n" };
+
+        var (exitCode, _, error) = await cli.RunAsync("--token-file", "/nonexistent/token", "apply", "-f", "-");
+
+        Assert.Equal(1, exitCode);
+        Assert.StartsWith("error: cannot read token file /nonexistent/token", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Apply_UnknownVerb_IsUsageError()
+    {
+        using var cli = new CliHarness();
+
+        var (exitCode, _, error) = await cli.RunAsync("appply", "-f", "x");
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("appply", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Apply_ServerNotRunning_NamesTheServerAndExits1()
+    {
+        using var cli = new CliHarness { Stdin = "apiVersion: lb/v1\nkind: Pool\nmetadata: {name: a}\n" };
+        cli.Variables["LBCTL_SERVER"] = "http://127.0.0.1:1";
+
+        var (exitCode, _, error) = await cli.RunAsync("apply", "-f", "-");
+
+        Assert.Equal(1, exitCode);
+        Assert.StartsWith("Error: cannot connect to the control plane at http://127.0.0.1:1", error, StringComparison.Ordinal);
+    }
+}
