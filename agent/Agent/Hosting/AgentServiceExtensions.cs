@@ -17,6 +17,7 @@ internal static class AgentServiceExtensions
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
         services.AddHttpForwarder();
+        services.AddSingleton<BackendActivity>();
         services.AddSingleton<PoolRegistry>();
         services.AddSingleton<HttpProxyHandler>();
         services.AddSingleton<ListenerEndpointConfigurator>();

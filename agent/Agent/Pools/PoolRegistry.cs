@@ -9,7 +9,7 @@ namespace LoadBalancer.Agent.Pools;
 /// without a lock; an apply swaps in a new map. A pool that did not change keeps its runtime
 /// object, so its counters, balancer state and connections are untouched.
 /// </summary>
-public sealed partial class PoolRegistry(ILogger<PoolRegistry> logger, TimeProvider time)
+public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolRegistry> logger, TimeProvider time)
 {
     private FrozenDictionary<string, PoolRuntime> _pools = FrozenDictionary<string, PoolRuntime>.Empty;
 
@@ -49,6 +49,7 @@ public sealed partial class PoolRegistry(ILogger<PoolRegistry> logger, TimeProvi
 
         Volatile.Write(ref _pools, next.ToFrozenDictionary(StringComparer.Ordinal));
         PoolsChanged?.Invoke(next.Values);
+        ScheduleDrains(current, next);
 
         if (retired.Count > 0)
         {
@@ -116,6 +117,49 @@ public sealed partial class PoolRegistry(ILogger<PoolRegistry> logger, TimeProvi
         return new PoolRuntime(config, backends, balancer, client);
     }
 
+    /// <summary>
+    /// Backends that stopped taking new work (drained, disabled or removed) keep their in-flight
+    /// requests and connections until the pool's drainTimeout; then what is left is closed.
+    /// </summary>
+    private void ScheduleDrains(FrozenDictionary<string, PoolRuntime> before, Dictionary<string, PoolRuntime> after)
+    {
+        foreach (var (name, old) in before)
+        {
+            after.TryGetValue(name, out var now);
+            var stillEnabled = now?.Backends.Where(b => b.AdminState == BackendAdminState.Enabled).ToHashSet(ReferenceEqualityComparer.Instance) ?? [];
+            var timeout = (now ?? old).Config.DrainTimeout;
+            foreach (var backend in old.Backends)
+            {
+                if (stillEnabled.Contains(backend) || backend.InFlight == 0)
+                {
+                    continue;
+                }
+                var wasEnabled = old.Config.Backends.Any(b => b.Name == backend.Name && b.State == "enabled");
+                if (wasEnabled || now is null || !now.Backends.Contains(backend))
+                {
+                    Log.Draining(logger, name, backend.Name, backend.InFlight, timeout);
+                    _ = DrainAsync(backend, timeout);
+                }
+            }
+        }
+    }
+
+    private async Task DrainAsync(BackendState backend, TimeSpan timeout)
+    {
+        var deadline = time.GetUtcNow() + timeout;
+        // Done early when nothing is in flight any more.
+        while (backend.InFlight > 0 && time.GetUtcNow() < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time).ConfigureAwait(false);
+            if (backend.AdminState == BackendAdminState.Enabled && Find(backend.Pool)?.Backends.Contains(backend) == true)
+            {
+                return;
+            }
+        }
+        var closed = activity.AbortAll(backend);
+        Log.Drained(logger, backend.Pool, backend.Name, closed);
+    }
+
     private async Task DisposeLaterAsync(List<HttpMessageInvoker> clients, TimeSpan delay)
     {
         await Task.Delay(delay, time).ConfigureAwait(false);
@@ -127,6 +171,12 @@ public sealed partial class PoolRegistry(ILogger<PoolRegistry> logger, TimeProvi
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Draining {Pool}/{Backend}: {InFlight} in flight, closing what is left after {Timeout}")]
+        public static partial void Draining(ILogger logger, string pool, string backend, long inFlight, TimeSpan timeout);
+
+        [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Drain of {Pool}/{Backend} finished; {Closed} requests or connections closed at the deadline")]
+        public static partial void Drained(ILogger logger, string pool, string backend, int closed);
+
         [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Pool {Pool} applied: {Algorithm}, {Backends} backends")]
         public static partial void PoolApplied(ILogger logger, string pool, string algorithm, int backends);
     }

@@ -13,7 +13,7 @@ namespace LoadBalancer.Agent.Proxy;
 /// with the pool's balancer, forward with YARP's forwarder, and retry a connect failure on
 /// another backend when nothing has been sent to the client yet.
 /// </summary>
-public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegistry pools, HealthMonitor health, ILogger<HttpProxyHandler> logger)
+public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegistry pools, HealthMonitor health, BackendActivity activity, ILogger<HttpProxyHandler> logger)
 {
     private static readonly ForwarderRequestConfig DefaultRequestConfig = new() { ActivityTimeout = TimeSpan.FromSeconds(100) };
 
@@ -45,18 +45,20 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
 
         for (var attempt = 0; attempt < attempts; attempt++)
         {
-            var backend = PickAvoiding(pool, pickContext, failed);
+            var backend = PickWithCapacity(pool, pickContext, failed);
             if (backend is null)
             {
-                await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "no backend available").ConfigureAwait(false);
+                var reason = pool.Config.MaxConnectionsPerBackend > 0 ? "every backend is at maxConnectionsPerBackend" : "no backend available";
+                await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, reason).ConfigureAwait(false);
                 return;
             }
 
+            // The backend was entered by PickWithCapacity; leave it whatever happens.
             var started = Stopwatch.GetTimestamp();
             ForwarderError error;
-            backend.Enter();
             try
             {
+                using var registration = activity.Register(backend, context.Abort);
                 error = await forwarder.SendAsync(context, scheme + backend.Address, pool.HttpClient, requestConfig, ForwardingTransformer.Instance).ConfigureAwait(false);
             }
             finally
@@ -77,10 +79,18 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             {
                 health.ReportPassive(backend, false, error.ToString());
             }
-            var retry = attempt + 1 < attempts && canRetry && !context.Response.HasStarted && IsConnectFailure(error, exception);
+            // A connect failure never reached a backend; any other failure before a response byte is
+            // retried only for idempotent methods. A body already streamed cannot be replayed.
+            var retry = attempt + 1 < attempts && canRetry && !context.Response.HasStarted
+                && (IsConnectFailure(error, exception) || (error == ForwarderError.Request && IsIdempotent(context.Request.Method)));
             Log.ForwardFailed(logger, pool.Name, backend.Name, error, retry, exception?.GetBaseException().Message);
             if (!retry)
             {
+                if (!context.Response.HasStarted && IsTimeout(exception))
+                {
+                    // YARP answers 502 for a connect timeout; a timeout is a 504 to the client.
+                    context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                }
                 return;
             }
 
@@ -89,6 +99,47 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             context.Features.Set<IForwarderErrorFeature>(null);
             failed = backend;
         }
+    }
+
+    /// <summary>
+    /// Picks a backend that has room under maxConnectionsPerBackend and enters it. A full
+    /// backend is passed over; when every one is full the caller answers 503 at once rather
+    /// than queueing.
+    /// </summary>
+    private static BackendState? PickWithCapacity(PoolRuntime pool, in PickContext pickContext, BackendState? failed)
+    {
+        var max = pool.Config.MaxConnectionsPerBackend;
+        var tries = max > 0 ? Math.Max(1, pool.Backends.Length * 2) : 1;
+        for (var i = 0; i < tries; i++)
+        {
+            var backend = i == 0 ? PickAvoiding(pool, pickContext, failed) : PickAvoiding(pool, PickContext.None, failed);
+            if (backend is null)
+            {
+                return null;
+            }
+            backend.Enter();
+            if (max <= 0 || backend.InFlight <= max)
+            {
+                return backend;
+            }
+            backend.Leave();
+        }
+        return null;
+    }
+
+    private static bool IsIdempotent(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
+
+    private static bool IsTimeout(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is TimeoutException or TaskCanceledException)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static BackendState? PickAvoiding(PoolRuntime pool, in PickContext pickContext, BackendState? failed)
@@ -122,7 +173,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             {
                 return true;
             }
-            if (e is SocketException)
+            if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.TimedOut })
             {
                 return true;
             }

@@ -16,7 +16,7 @@ namespace LoadBalancer.Agent.Tcp;
 /// up to retries, before the client sees anything), then pumps bytes both ways until either
 /// side closes. A client's half-close is passed on to the backend.
 /// </summary>
-internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor health, ILogger<TcpProxyHandler> logger)
+internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor health, BackendActivity activity, ILogger<TcpProxyHandler> logger)
 {
     private const int BufferSize = 64 * 1024;
 
@@ -36,6 +36,10 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         for (var attempt = 0; attempt < attempts; attempt++)
         {
             var backend = PickAvoiding(pool, context, failed);
+            if (backend is not null && pool.Config.MaxConnectionsPerBackend > 0 && backend.InFlight >= pool.Config.MaxConnectionsPerBackend)
+            {
+                backend = FirstWithRoom(pool, pool.Config.MaxConnectionsPerBackend);
+            }
             if (backend is null)
             {
                 Log.NoBackend(logger, config.Name, pool.Name);
@@ -55,6 +59,11 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             backend.Enter();
             try
             {
+                using var registration = activity.Register(backend, () =>
+                {
+                    client.Abort(new ConnectionAbortedException("backend drained"));
+                    socket.Dispose();
+                });
                 await PumpAsync(client, socket, pool.Config.IdleTimeout).ConfigureAwait(false);
             }
             finally
@@ -65,6 +74,20 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             return;
         }
         client.Abort(new ConnectionAbortedException("no backend accepted the connection"));
+    }
+
+    private static BackendState? FirstWithRoom(PoolRuntime pool, int max)
+    {
+        // The balancer's choice is full: any available backend with room will do.
+        for (var i = 0; i < pool.Backends.Length * 2; i++)
+        {
+            var candidate = pool.Balancer.Pick(PickContext.None);
+            if (candidate is not null && candidate.InFlight < max)
+            {
+                return candidate;
+            }
+        }
+        return null;
     }
 
     private static BackendState? PickAvoiding(PoolRuntime pool, in PickContext context, BackendState? failed)
