@@ -33,9 +33,15 @@ internal static class Age
         };
     }
 
-    /// <summary>An absolute UTC time for describe: 2026-11-25T21:48:38Z (5m ago).</summary>
-    public static string Describe(Timestamp? timestamp, DateTimeOffset now) =>
-        timestamp is null || (timestamp.Seconds == 0 && timestamp.Nanos == 0)
-            ? Unknown
-            : $"{timestamp.ToDateTimeOffset().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)} ({Since(timestamp, now)} ago)";
+    /// <summary>An absolute UTC time for describe: "2026-11-25T21:48:38Z (5m ago)", or "(in 89d)" for expiry dates.</summary>
+    public static string Describe(Timestamp? timestamp, DateTimeOffset now)
+    {
+        if (timestamp is null || (timestamp.Seconds == 0 && timestamp.Nanos == 0))
+        {
+            return Unknown;
+        }
+        var time = timestamp.ToDateTimeOffset();
+        var relative = time > now ? $"in {Format(time - now)}" : $"{Format(now - time)} ago";
+        return $"{time.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)} ({relative})";
+    }
 }

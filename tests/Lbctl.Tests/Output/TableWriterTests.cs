@@ -40,3 +40,19 @@ public class TableWriterTests
     public void AgeFormat_IsKubectlStyle(int seconds, string expected) =>
         Assert.Equal(expected, Age.Format(TimeSpan.FromSeconds(seconds)));
 }
+
+public class AgeDescribeTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Describe_PastTime_SaysAgo() =>
+        Assert.Equal("2026-11-25T11:55:00Z (5m0s ago)", Age.Describe(Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(Now.AddMinutes(-5)), Now));
+
+    [Fact]
+    public void Describe_FutureTime_SaysIn() =>
+        Assert.Equal("2026-12-05T12:00:00Z (in 10d)", Age.Describe(Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(Now.AddDays(10)), Now));
+
+    [Fact]
+    public void Describe_Unset_IsUnknown() => Assert.Equal("<unknown>", Age.Describe(null, Now));
+}
