@@ -23,6 +23,8 @@ public static class CertificateInspector
     public const int MaxPrivateKeyPemBytes = 64 * 1024;
     public const int MinRsaKeyBits = 2048;
     public static readonly TimeSpan ExpiryWarningWindow = TimeSpan.FromDays(30);
+    private const string RsaKeyOid = "1.2.840.113549.1.1.1";
+    private const string EcKeyOid = "1.2.840.10045.2.1";
 
     /// <summary>Checks the chain; returns its info, or null after adding violations for <paramref name="field"/>.</summary>
     public static CertificateInfo? InspectChain(string pem, DateTime nowUtc, Violations violations, string field)
@@ -87,7 +89,7 @@ public static class CertificateInspector
                     ok = false;
                 }
             }
-            if (leaf.GetRSAPublicKey() is null && leaf.GetECDsaPublicKey() is null)
+            if (leaf.PublicKey.Oid.Value is not (RsaKeyOid or EcKeyOid))
             {
                 violations.Add(field, "the leaf's key must be RSA or ECDSA");
                 ok = false;
