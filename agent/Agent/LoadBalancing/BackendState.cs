@@ -26,6 +26,7 @@ public sealed class BackendState
     private int _health;
     private long _inFlight;
     private long _latencyEwmaMicros;
+    private long _drainDeadline;
 
     public BackendState(string pool, string name, string host, int port, int weight = 1)
     {
@@ -68,6 +69,24 @@ public sealed class BackendState
 
     /// <summary>Takes new requests or connections: enabled and healthy.</summary>
     public bool IsAvailable => AdminState == BackendAdminState.Enabled && Health == BackendHealth.Healthy;
+
+    /// <summary>
+    /// While draining: Environment.TickCount64 until which existing sticky sessions may still
+    /// reach this backend (0 = not draining).
+    /// </summary>
+    public long DrainDeadline
+    {
+        get => Volatile.Read(ref _drainDeadline);
+        set => Volatile.Write(ref _drainDeadline, value);
+    }
+
+    /// <summary>
+    /// Takes the requests of a session already stuck to it: available, or draining (and not
+    /// unhealthy) until the drain deadline, as HAProxy's drain does.
+    /// </summary>
+    public bool AcceptsStickySession =>
+        IsAvailable
+        || (AdminState == BackendAdminState.Draining && Health != BackendHealth.Unhealthy && Environment.TickCount64 < DrainDeadline);
 
     /// <summary>In-flight HTTP requests plus open TCP connections.</summary>
     public long InFlight => Volatile.Read(ref _inFlight);

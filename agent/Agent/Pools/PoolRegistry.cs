@@ -75,12 +75,17 @@ public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolR
                 };
             }
             state.Weight = spec.Weight;
-            state.AdminState = spec.State switch
+            var admin = spec.State switch
             {
                 "draining" => BackendAdminState.Draining,
                 "disabled" => BackendAdminState.Disabled,
                 _ => BackendAdminState.Enabled,
             };
+            if (admin == BackendAdminState.Draining && state.AdminState != BackendAdminState.Draining)
+            {
+                state.DrainDeadline = Environment.TickCount64 + (long)config.DrainTimeout.TotalMilliseconds;
+            }
+            state.AdminState = admin;
             if (config.HealthCheck is null)
             {
                 state.Health = BackendHealth.Healthy;
@@ -92,6 +97,10 @@ public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolR
             new LoadBalancingOptions(config.Algorithm, config.HashOn),
             backends,
             previous?.Balancer);
+
+        ILoadBalancer? sticky = config.SessionPersistence?.Type is "header" or "source-ip"
+            ? LoadBalancerFactory.Create(new LoadBalancingOptions(LoadBalancingAlgorithms.ConsistentHash, "source-ip"), backends, previous?.StickyBalancer)
+            : null;
 
         HttpMessageInvoker? client = null;
         if (config.Protocol != "tcp")
@@ -114,7 +123,7 @@ public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolR
             retired.Add(previous.HttpClient);
         }
 
-        return new PoolRuntime(config, backends, balancer, client);
+        return new PoolRuntime(config, backends, balancer, sticky, client);
     }
 
     /// <summary>

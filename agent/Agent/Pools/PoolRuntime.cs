@@ -12,11 +12,12 @@ namespace LoadBalancer.Agent.Pools;
 /// </summary>
 public sealed class PoolRuntime
 {
-    internal PoolRuntime(PoolConfig config, BackendState[] backends, ILoadBalancer balancer, HttpMessageInvoker? httpClient)
+    internal PoolRuntime(PoolConfig config, BackendState[] backends, ILoadBalancer balancer, ILoadBalancer? stickyBalancer, HttpMessageInvoker? httpClient)
     {
         Config = config;
         Backends = backends;
         Balancer = balancer;
+        StickyBalancer = stickyBalancer;
         HttpClient = httpClient;
     }
 
@@ -27,6 +28,12 @@ public sealed class PoolRuntime
     public BackendState[] Backends { get; }
 
     public ILoadBalancer Balancer { get; }
+
+    /// <summary>
+    /// For header and source-ip persistence: a consistent-hash table over the same backends,
+    /// so a session key lands on the same backend on every agent whatever the algorithm.
+    /// </summary>
+    public ILoadBalancer? StickyBalancer { get; }
 
     /// <summary>Null for tcp pools.</summary>
     public HttpMessageInvoker? HttpClient { get; }

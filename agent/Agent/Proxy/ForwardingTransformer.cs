@@ -36,4 +36,11 @@ internal sealed class ForwardingTransformer : HttpTransformer
             headers.TryAddWithoutValidation("X-Forwarded-Host", request.Host.Value);
         }
     }
+
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        var result = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        Persistence.SessionAffinity.AppendPendingCookie(httpContext);
+        return result;
+    }
 }

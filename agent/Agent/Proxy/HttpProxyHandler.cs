@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using LoadBalancer.Agent.Health;
 using LoadBalancer.Agent.LoadBalancing;
+using LoadBalancer.Agent.Persistence;
 using LoadBalancer.Agent.Pools;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
@@ -40,17 +41,36 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         var scheme = pool.Config.Protocol == "https" ? "https://" : "http://";
         var attempts = 1 + pool.Config.Retries;
         var canRetry = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true;
+        // Persistence first: a cookie names its backend; a header or source-ip session hashes
+        // on the sticky table. Without a session the pool's algorithm places the request.
+        var sticky = SessionAffinity.FindStickyBackend(context, pool);
+        var balancer = pool.Balancer;
         var pickContext = HttpHashKeys.For(context, pool);
+        if (pool.StickyBalancer is not null)
+        {
+            var stickyKey = SessionAffinity.StickyKey(context, pool);
+            if (stickyKey.HasHashKey)
+            {
+                balancer = pool.StickyBalancer;
+                pickContext = stickyKey;
+            }
+        }
         BackendState? failed = null;
 
         for (var attempt = 0; attempt < attempts; attempt++)
         {
-            var backend = PickWithCapacity(pool, pickContext, failed);
+            var backend = PickWithCapacity(pool, balancer, pickContext, failed, sticky);
             if (backend is null)
             {
                 var reason = pool.Config.MaxConnectionsPerBackend > 0 ? "every backend is at maxConnectionsPerBackend" : "no backend available";
                 await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, reason).ConfigureAwait(false);
                 return;
+            }
+
+            if (backend != sticky)
+            {
+                // A new session, or the sticky backend could not take it: (re)stick the client.
+                SessionAffinity.Stick(context, pool, backend);
             }
 
             // The backend was entered by PickWithCapacity; leave it whatever happens.
@@ -106,13 +126,22 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
     /// backend is passed over; when every one is full the caller answers 503 at once rather
     /// than queueing.
     /// </summary>
-    private static BackendState? PickWithCapacity(PoolRuntime pool, in PickContext pickContext, BackendState? failed)
+    private static BackendState? PickWithCapacity(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed, BackendState? sticky)
     {
         var max = pool.Config.MaxConnectionsPerBackend;
+        if (sticky is not null && sticky != failed)
+        {
+            sticky.Enter();
+            if (max <= 0 || sticky.InFlight <= max)
+            {
+                return sticky;
+            }
+            sticky.Leave();
+        }
         var tries = max > 0 ? Math.Max(1, pool.Backends.Length * 2) : 1;
         for (var i = 0; i < tries; i++)
         {
-            var backend = i == 0 ? PickAvoiding(pool, pickContext, failed) : PickAvoiding(pool, PickContext.None, failed);
+            var backend = i == 0 ? PickAvoiding(pool, balancer, pickContext, failed) : PickAvoiding(pool, pool.Balancer, PickContext.None, failed);
             if (backend is null)
             {
                 return null;
@@ -142,9 +171,9 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         return false;
     }
 
-    private static BackendState? PickAvoiding(PoolRuntime pool, in PickContext pickContext, BackendState? failed)
+    private static BackendState? PickAvoiding(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed)
     {
-        var backend = pool.Balancer.Pick(pickContext);
+        var backend = balancer.Pick(pickContext);
         if (failed is null || backend != failed)
         {
             return backend;

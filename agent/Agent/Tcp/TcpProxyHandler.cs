@@ -35,7 +35,7 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         BackendState? failed = null;
         for (var attempt = 0; attempt < attempts; attempt++)
         {
-            var backend = PickAvoiding(pool, context, failed);
+            var backend = PickAvoiding(pool, pool.StickyBalancer ?? pool.Balancer, context, failed);
             if (backend is not null && pool.Config.MaxConnectionsPerBackend > 0 && backend.InFlight >= pool.Config.MaxConnectionsPerBackend)
             {
                 backend = FirstWithRoom(pool, pool.Config.MaxConnectionsPerBackend);
@@ -90,9 +90,9 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         return null;
     }
 
-    private static BackendState? PickAvoiding(PoolRuntime pool, in PickContext context, BackendState? failed)
+    private static BackendState? PickAvoiding(PoolRuntime pool, ILoadBalancer balancer, in PickContext context, BackendState? failed)
     {
-        var backend = pool.Balancer.Pick(context);
+        var backend = balancer.Pick(context);
         if (failed is null || backend != failed)
         {
             return backend;
