@@ -40,6 +40,12 @@ internal sealed class CommandRunner(CliEnvironment environment, GlobalOptions gl
             err.WriteLine($"error: {ex.Message}");
             return ExitCodes.Refused;
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A file or folder the verb had to read (not a manifest document): name it, no stack trace.
+            err.WriteLine($"error: {ex.Message}");
+            return ExitCodes.Refused;
+        }
         catch (UsageException ex)
         {
             err.WriteLine($"error: {ex.Message}");
