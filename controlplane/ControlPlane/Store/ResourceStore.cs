@@ -128,8 +128,7 @@ public sealed partial class ResourceStore(
                 await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
                 return new WriteResult(loaded.Revision, dryRun, results);
             }
-            await ParkMovedListenersAsync(db, cancellationToken).ConfigureAwait(false);
-            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            await SaveChangesAsync(db, cancellationToken).ConfigureAwait(false);
             await BumpRevisionAsync(db, loaded.Revision, newRevision, cancellationToken).ConfigureAwait(false);
             if (dryRun)
             {
@@ -246,23 +245,31 @@ public sealed partial class ResourceStore(
         names.Count <= 10 ? string.Join(", ", names) : string.Join(", ", names.Take(10)) + $" and {names.Count - 10} more";
 
     /// <summary>
-    /// UNIQUE(Tier, Port) is checked per statement, so listeners that swap ports (or hand a port
-    /// to a new listener) in one Apply would collide half-way. Moving listeners first park on
-    /// distinct negative ports; the following SaveChanges writes their final ports.
+    /// UNIQUE(Tier, Port) holds at every statement, so listeners that swap ports in one Apply
+    /// cannot be updated in any order. Moving listeners are first saved on distinct negative
+    /// (never valid) ports, then on their final ports, inside the same transaction.
     /// </summary>
-    private static async Task ParkMovedListenersAsync(LbDbContext db, CancellationToken cancellationToken)
+    private static async Task SaveChangesAsync(LbDbContext db, CancellationToken cancellationToken)
     {
         var moved = db.ChangeTracker.Entries<ListenerEntity>()
             .Where(e => e.State == EntityState.Modified && (e.Property(x => x.Port).IsModified || e.Property(x => x.Tier).IsModified))
-            .Select(e => e.Entity.Name)
-            .Order(StringComparer.Ordinal)
+            .Select(e => e.Entity)
+            .OrderBy(l => l.Name, StringComparer.Ordinal)
             .ToList();
-        for (var i = 0; i < moved.Count; i++)
+        if (moved.Count > 0)
         {
-            var parked = -(i + 1);
-            var name = moved[i];
-            await db.Database.ExecuteSqlAsync($"UPDATE Listeners SET Port = {parked} WHERE Name = {name}", cancellationToken).ConfigureAwait(false);
+            var targets = moved.Select(l => l.Port).ToList();
+            for (var i = 0; i < moved.Count; i++)
+            {
+                moved[i].Port = -(i + 1);
+            }
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < moved.Count; i++)
+            {
+                moved[i].Port = targets[i];
+            }
         }
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task BumpRevisionAsync(LbDbContext db, long expected, long next, CancellationToken cancellationToken)

@@ -250,11 +250,11 @@ public sealed class ResourceStoreTests : IAsyncLifetime
         await _f.Service.Apply(new ApplyRequest { Resources = { R(Pool("web")), R(HttpListener("a", "edge", 80, "web")), R(HttpListener("b", "edge", 81, "web")) } }, Ctx);
         var swapped = await _f.Service.Apply(new ApplyRequest
         {
-            Resources = { R(HttpListener("a", "edge", 81, "web")), R(HttpListener("b", "edge", 82, "web")), R(HttpListener("c", "edge", 80, "web")) },
+            Resources = { R(HttpListener("a", "edge", 81, "web")), R(HttpListener("b", "edge", 80, "web")), R(HttpListener("c", "edge", 82, "web")) },
         }, Ctx);
         Assert.Equal(["configured", "configured", "created"], swapped.Results.Select(r => r.Action));
         var ports = await _f.WithDbAsync(db => db.Listeners.OrderBy(l => l.Name).Select(l => l.Port).ToListAsync());
-        Assert.Equal([81, 82, 80], ports);
+        Assert.Equal([81, 80, 82], ports);
     }
 
     [Fact]
