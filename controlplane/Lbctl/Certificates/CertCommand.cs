@@ -14,7 +14,66 @@ internal static class CertCommand
         var command = new Command("cert", "Certificate operations");
         command.Aliases.Add("certificate");
         command.Subcommands.Add(RotateCommand(runner));
+        command.Subcommands.Add(SelfSignedCommand(runner));
         return command;
+    }
+
+    /// <summary>
+    /// <c>lbctl cert self-signed --host NAME... --cert-out F --key-out F [--ca-out F] [--days N]</c>:
+    /// a throwaway CA and a leaf it signs, for demos and tests (clients trust the CA file).
+    /// </summary>
+    private static Command SelfSignedCommand(CommandRunner runner)
+    {
+        var hosts = new Option<string[]>("--host") { Description = "DNS name the certificate is for (repeat for several)", Required = true, AllowMultipleArgumentsPerToken = true, HelpName = "NAME" };
+        var certOut = new Option<string>("--cert-out") { Description = "Where to write the certificate (PEM)", Required = true, HelpName = "FILE" };
+        var keyOut = new Option<string>("--key-out") { Description = "Where to write the private key (PEM, mode 0600)", Required = true, HelpName = "FILE" };
+        var caOut = new Option<string?>("--ca-out") { Description = "Where to write the signing CA certificate, for clients to trust", HelpName = "FILE" };
+        var days = new Option<int>("--days") { Description = "Validity in days", DefaultValueFactory = _ => 90 };
+
+        var command = new Command("self-signed", "Create a certificate signed by a new throwaway CA (no server call)");
+        command.Options.Add(hosts);
+        command.Options.Add(certOut);
+        command.Options.Add(keyOut);
+        command.Options.Add(caOut);
+        command.Options.Add(days);
+        runner.SetAction(command, (parseResult, context, _) =>
+        {
+            var names = parseResult.GetValue(hosts)!;
+            var validity = parseResult.GetValue(days);
+            if (validity is < 1 or > 825)
+            {
+                throw new CliException("--days must be between 1 and 825");
+            }
+            var directory = context.Environment.CurrentDirectory;
+            var (caPem, certificatePem, keyPem) = SelfSigned.Create(names, TimeSpan.FromDays(validity));
+            Write(Path.GetFullPath(parseResult.GetValue(certOut)!, directory), certificatePem, secret: false);
+            Write(Path.GetFullPath(parseResult.GetValue(keyOut)!, directory), keyPem, secret: true);
+            if (parseResult.GetValue(caOut) is { } ca)
+            {
+                Write(Path.GetFullPath(ca, directory), caPem, secret: false);
+            }
+            context.Out.WriteLine($"certificate for {string.Join(", ", names)} written ({validity} days)");
+            return Task.FromResult(ExitCodes.Success);
+        });
+        return command;
+    }
+
+    private static void Write(string path, string text, bool secret)
+    {
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+            if (secret && !OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+            using var writer = new StreamWriter(path, System.Text.Encoding.ASCII, options);
+            writer.Write(text);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot write {path}: {ex.Message}", ex);
+        }
     }
 
     private static Command RotateCommand(CommandRunner runner)

@@ -8,6 +8,7 @@ public sealed class ManagedProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private bool _disposed;
 
     private ManagedProcess(string name, Process process)
     {
@@ -19,7 +20,7 @@ public sealed class ManagedProcess : IAsyncDisposable
 
     public int Id => _process.Id;
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _disposed || _process.HasExited;
 
     public string Output
     {
@@ -80,6 +81,10 @@ public sealed class ManagedProcess : IAsyncDisposable
     /// <summary>SIGKILL: the process gets no chance to clean up.</summary>
     public void Kill()
     {
+        if (_disposed)
+        {
+            return;
+        }
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
@@ -114,6 +119,7 @@ public sealed class ManagedProcess : IAsyncDisposable
     {
         Kill();
         await Task.CompletedTask.ConfigureAwait(false);
+        _disposed = true;
         _process.Dispose();
     }
 }
