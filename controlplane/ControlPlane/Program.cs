@@ -47,6 +47,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 });
 // Per-command SQL logs would drown the service's own messages.
 builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 builder.Services.AddControlPlaneStore(dataDir);
 builder.Services.AddManagementApi();
 builder.Services.AddAgentSync();
