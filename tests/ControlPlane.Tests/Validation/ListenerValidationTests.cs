@@ -145,6 +145,20 @@ public sealed class ListenerValidationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Create_TooManyHostsInRoute_IsRejectedWithFieldViolation()
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "web", s => s.Routes[0].Hosts.AddRange(Enumerable.Range(0, 101).Select(i => $"h{i}.example.com"))), "spec.routes[0].hosts");
+    }
+
+    [Fact]
+    public async Task Apply_SameListenerInOtherCase_IsUnchanged()
+    {
+        await _f.Service.Apply(new ApplyRequest { Resources = { Resources.R(HttpListener("public", "edge", 8080, "web", s => s.Routes[0].Hosts.Add("www.example.com"))) } }, _f.Context);
+        var again = await _f.Service.Apply(new ApplyRequest { Resources = { Resources.R(HttpListener("PUBLIC", "EDGE", 8080, "Web", s => s.Routes[0].Hosts.Add("WWW.example.com"))) } }, _f.Context);
+        Assert.Equal("unchanged", again.Results.Single().Action);
+    }
+
+    [Fact]
     public async Task Create_HttpsWithoutCertificates_IsRejectedWithFieldViolation()
     {
         await Rejects(HttpsListener("public", "edge", 8443, "web"), "spec.certificates");
