@@ -59,8 +59,13 @@ public static class SnapshotMapper
             {
                 throw new SnapshotRejectedException($"pool '{pool.Name}' appears twice");
             }
+            var backendNames = new HashSet<string>(StringComparer.Ordinal);
             foreach (var backend in pool.Backends)
             {
+                if (!backendNames.Add(backend.Name))
+                {
+                    throw new SnapshotRejectedException($"backend '{backend.Name}' appears twice in pool '{pool.Name}'");
+                }
                 if (backend.Port is < 1 or > 65535 || string.IsNullOrEmpty(backend.Host))
                 {
                     throw new SnapshotRejectedException($"backend '{backend.Name}' of pool '{pool.Name}' has no valid address");
@@ -68,10 +73,22 @@ public static class SnapshotMapper
             }
         }
 
-        var certificates = config.Certificates.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var certificates = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var certificate in config.Certificates)
+        {
+            if (!certificates.Add(certificate.Name))
+            {
+                throw new SnapshotRejectedException($"certificate '{certificate.Name}' appears twice");
+            }
+        }
         var ports = new Dictionary<int, string>();
+        var listenerNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var listener in config.Listeners)
         {
+            if (!listenerNames.Add(listener.Name))
+            {
+                throw new SnapshotRejectedException($"listener '{listener.Name}' appears twice");
+            }
             if (listener.Port is < 1 or > 65535)
             {
                 throw new SnapshotRejectedException($"listener '{listener.Name}' has port {listener.Port}");

@@ -22,6 +22,7 @@ public sealed partial class HealthMonitor : IDisposable
 {
     private readonly ConcurrentDictionary<BackendState, Tracker> _trackers = new(ReferenceEqualityComparer.Instance);
     private readonly Channel<HealthObservation> _transitions = Channel.CreateUnbounded<HealthObservation>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly PoolRegistry _pools;
     private readonly TimeProvider _time;
     private readonly ILogger<HealthMonitor> _logger;
     private readonly CancellationTokenSource _stopping = new();
@@ -29,6 +30,7 @@ public sealed partial class HealthMonitor : IDisposable
 
     public HealthMonitor(PoolRegistry pools, TimeProvider time, ILogger<HealthMonitor> logger)
     {
+        _pools = pools;
         _time = time;
         _logger = logger;
         pools.PoolsChanged += OnPoolsChanged;
@@ -99,6 +101,7 @@ public sealed partial class HealthMonitor : IDisposable
 
     public void Dispose()
     {
+        _pools.PoolsChanged -= OnPoolsChanged;
         _stopping.Cancel();
         foreach (var tracker in _trackers.Values)
         {
@@ -147,6 +150,8 @@ public sealed partial class HealthMonitor : IDisposable
 
         public void Reconfigure(PoolRuntime pool)
         {
+            HealthObservation? changed = null;
+            var previous = _backend.Health;
             lock (_gate)
             {
                 var checkChanged = pool.Config.HealthCheck != _pool.HealthCheck;
@@ -165,7 +170,12 @@ public sealed partial class HealthMonitor : IDisposable
                     _active = BackendHealth.Healthy;
                     _reason = "no active check";
                 }
-                _backend.Health = Effective();
+                _backend.Health = previous;
+                changed = Apply(previous);
+            }
+            if (changed is not null)
+            {
+                _owner.Publish(changed, previous);
             }
             StartProbing();
         }

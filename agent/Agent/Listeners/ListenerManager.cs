@@ -103,6 +103,8 @@ internal sealed partial class ListenerManager : IAsyncDisposable
                 _failed.Remove(name);
             }
 
+            await ReleaseClaimedPortsAsync(listeners).ConfigureAwait(false);
+
             var byName = certificates.ToDictionary(c => c.Name, StringComparer.Ordinal);
             var outcomes = new List<ListenerOutcome>(listeners.Count);
             foreach (var config in listeners)
@@ -117,6 +119,32 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Make before break is impossible when the new form needs a port this agent itself holds
+    /// (a protocol change on the same port, two listeners swapping ports): stop those holders
+    /// first, so that the new forms can bind.
+    /// </summary>
+    private async Task ReleaseClaimedPortsAsync(IReadOnlyList<ListenerConfig> listeners)
+    {
+        foreach (var runtime in _running.Values.ToList())
+        {
+            var port = runtime.Config.Port;
+            var claimedByOther = listeners.Any(l => l.Port == port && l.Name != runtime.Config.Name);
+            var self = listeners.FirstOrDefault(l => l.Name == runtime.Config.Name);
+            var changesInPlaceImpossible = self is not null && self.Port == port && !ListenerEndpointConfigurator.CanUpdateInPlace(runtime.Config, self);
+            if (!claimedByOther && !changesInPlaceImpossible)
+            {
+                continue;
+            }
+            lock (_running)
+            {
+                _running.Remove(runtime.Config.Name);
+            }
+            Log.ListenerStopping(_logger, runtime.Config.Name, port);
+            await runtime.StopAsync(StopGrace).ConfigureAwait(false);
         }
     }
 
@@ -142,11 +170,14 @@ internal sealed partial class ListenerManager : IAsyncDisposable
 
         if (existing is not null && existing.Config == config && existing.State.TlsVersion == ListenerState.TlsVersionOf(tls))
         {
+            // A failed attempt at another form is moot now: stop retrying it.
+            _failed.Remove(config.Name);
             return new ListenerOutcome(config.Name, true, string.Empty);
         }
 
         if (existing is not null && ListenerEndpointConfigurator.CanUpdateInPlace(existing.Config, config))
         {
+            _failed.Remove(config.Name);
             existing.State.Update(config, tls);
             Log.ListenerUpdated(_logger, config.Name, config.Port);
             return new ListenerOutcome(config.Name, true, string.Empty);

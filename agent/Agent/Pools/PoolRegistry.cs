@@ -54,7 +54,7 @@ public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolR
         if (retired.Count > 0)
         {
             // Requests already forwarded keep their client until they finish; dispose it later.
-            var delay = configs.Count == 0 ? TimeSpan.FromSeconds(30) : configs.Max(c => c.DrainTimeout) + TimeSpan.FromSeconds(5);
+            var delay = current.Values.Select(p => p.Config.DrainTimeout).Concat(configs.Select(c => c.DrainTimeout)).DefaultIfEmpty(TimeSpan.FromSeconds(30)).Max() + TimeSpan.FromSeconds(5);
             _ = DisposeLaterAsync(retired, delay);
         }
     }
@@ -70,7 +70,8 @@ public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolR
             {
                 state = new BackendState(config.Name, spec.Name, spec.Host, spec.Port, spec.Weight)
                 {
-                    // Until active checks exist for the pool, a backend is presumed healthy.
+                    // Without active checks a backend is presumed healthy; with them it waits for a first pass.
+                    // Afterwards the health monitor alone changes Health.
                     Health = config.HealthCheck is null ? BackendHealth.Healthy : BackendHealth.Unknown,
                 };
             }
@@ -86,10 +87,6 @@ public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolR
                 state.DrainDeadline = Environment.TickCount64 + (long)config.DrainTimeout.TotalMilliseconds;
             }
             state.AdminState = admin;
-            if (config.HealthCheck is null)
-            {
-                state.Health = BackendHealth.Healthy;
-            }
             backends[i] = state;
         }
 

@@ -168,7 +168,7 @@ public sealed class SnapshotMapperTests
     }
 
     // ListenerManager.ApplyAsync builds a dictionary by certificate name: a duplicate would throw there, after pools were applied.
-    [Fact(Skip = "bug: SnapshotMapper.Check does not reject duplicate certificate names; ListenerManager.ApplyAsync (line 106) ToDictionary then throws ArgumentException, which SyncClient does not catch")]
+    [Fact]
     public void Map_DuplicateCertificateNames_IsRejected()
     {
         var data = ValidData();
@@ -179,7 +179,7 @@ public sealed class SnapshotMapperTests
     }
 
     // ListenerManager keys running listeners by name: a second listener of the same name replaces the first.
-    [Fact(Skip = "bug: SnapshotMapper.Check does not reject duplicate listener names; ListenerManager keys listeners by name, so one silently replaces the other while both report Programmed")]
+    [Fact]
     public void Map_DuplicateListenerNames_IsRejected()
     {
         var data = ValidData();
@@ -189,7 +189,7 @@ public sealed class SnapshotMapperTests
     }
 
     // PoolRegistry.Build keys previous backends by (name, host, port) with ToDictionary.
-    [Fact(Skip = "bug: SnapshotMapper.Check does not reject duplicate backends in a pool; PoolRegistry.Build (line 64) ToDictionary throws ArgumentException on the next change of that pool")]
+    [Fact]
     public void Map_DuplicateBackendInPool_IsRejected()
     {
         var data = ValidData();
