@@ -56,12 +56,10 @@ public sealed partial class SnapshotPublisher(
 
     private async Task CompileAndPublishAsync(long revision, IReadOnlyCollection<string> extraTiers, CancellationToken cancellationToken)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        // Read the whole store in one transaction so that every tier sees the same revision.
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        var storeRevision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
-        var compiled = await compiler.CompileAllAsync(db, extraTiers, cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        // One deferred read transaction: every tier sees the same revision, writers are not blocked.
+        var store = await compiler.CompileCurrentAsync(dbFactory, extraTiers, cancellationToken).ConfigureAwait(false);
+        var storeRevision = store.Revision;
+        var compiled = store.Tiers;
 
         foreach (var tier in compiled.Values)
         {

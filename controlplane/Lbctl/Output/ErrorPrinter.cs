@@ -29,8 +29,23 @@ internal static class ErrorPrinter
                 return ExitCodes.Refused;
         }
 
-        err.WriteLine($"Error from server ({ex.StatusCode}): {Detail(ex)}");
         var status = ex.GetRpcStatus();
+        var violations = 0;
+        foreach (var detail in status?.Details ?? [])
+        {
+            if (detail.TryUnpack<BadRequest>(out var request))
+            {
+                violations += request.FieldViolations.Count;
+            }
+        }
+        // The violations follow one per line; the server's message repeats them all on one line.
+        var summary = violations switch
+        {
+            0 => Detail(ex),
+            1 => "invalid request",
+            _ => $"invalid request ({violations} problems)",
+        };
+        err.WriteLine($"Error from server ({ex.StatusCode}): {summary}");
         foreach (var detail in status?.Details ?? [])
         {
             if (detail.TryUnpack<BadRequest>(out var badRequest))

@@ -81,7 +81,7 @@ public class ApplyCommandTests
         Assert.Equal(1, exitCode);
         Assert.Equal("", output);
         Assert.Equal(
-            "Error from server (InvalidArgument): pool/web is invalid\n  spec.algorithm: unknown algorithm \"fastest\"\n  spec.healthCheck.interval: must be a duration such as 2s\n",
+            "Error from server (InvalidArgument): invalid request (2 problems)\n  spec.algorithm: unknown algorithm \"fastest\"\n  spec.healthCheck.interval: must be a duration such as 2s\n",
             error.ReplaceLineEndings("\n"));
     }
 

@@ -38,7 +38,7 @@ public class ErrorPrinterTests
 
         Assert.Equal(ExitCodes.Refused, exitCode);
         Assert.Equal(
-            "Error from server (InvalidArgument): pool/web is invalid\n" +
+            "Error from server (InvalidArgument): invalid request (2 problems)\n" +
             "  spec.algorithm: unknown algorithm \"fastest\"\n" +
             "  spec.healthCheck.interval: must be a duration such as 2s\n",
             err.ToString().ReplaceLineEndings("\n"));
