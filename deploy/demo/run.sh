@@ -13,7 +13,9 @@ bin="$root/artifacts/bin"
 cp_url="http://127.0.0.1:7400"
 
 echo "== building (first run takes a minute)"
-dotnet build "$root/ControlPlane.sln" -c Release -nologo -v quiet >/dev/null
+for project in controlplane/ControlPlane controlplane/Lbctl agent/Agent deploy/demo/SampleBackend; do
+  dotnet build "$root/$project" -c Release -nologo -v quiet >/dev/null
+done
 
 pids=()
 cleanup() {
@@ -89,7 +91,7 @@ The demo is running (logs in .demo/logs). Try:
 
   curl --cacert .demo/demo-ca.crt --resolve shop.example.test:8443:127.0.0.1 https://shop.example.test:8443/
   curl http://127.0.0.1:8080/orders
-  nc 127.0.0.1 6432        # the data tier: a TCP echo service answers with its name
+  exec 3<>/dev/tcp/127.0.0.1/6432; head -n 1 <&3; exec 3<&-    # the data tier (TCP): a sample service says its name
 
   export PATH="\$PWD/.demo/bin:\$PATH"
   lbctl get pools
