@@ -91,9 +91,10 @@ public sealed class ManagementService(
         await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
         var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
         var entities = await db.Backends.AsNoTracking().OrderBy(b => b.Name).ToListAsync(context.CancellationToken).ConfigureAwait(false);
+        var status = await StatusBuilder.LoadAsync(db, time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
         var list = new BackendList { Revision = revision };
         list.Items.AddRange(entities.Where(e => ResourceMapper.MatchesSelector(e.LabelsJson, request.LabelSelector))
-            .Select(e => StatusBuilder.Fill(ResourceMapper.ToBackend(e))));
+            .Select(e => status.Fill(ResourceMapper.ToBackend(e))));
         return list;
     }
 
@@ -113,7 +114,8 @@ public sealed class ManagementService(
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
         var entity = await db.Backends.AsNoTracking().SingleOrDefaultAsync(b => b.Name == name, cancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Backend, name);
-        return StatusBuilder.Fill(ResourceMapper.ToBackend(entity));
+        var status = await StatusBuilder.LoadAsync(db, time.GetUtcNow().UtcDateTime, cancellationToken).ConfigureAwait(false);
+        return status.Fill(ResourceMapper.ToBackend(entity));
     }
 
     // ------------------------------------------------------------------ Listener

@@ -14,13 +14,18 @@ internal sealed class StatusBuilder
     private readonly List<(ListenerEntity Entity, ListenerSpec Spec)> _listeners;
     private readonly List<BackendEntity> _backends;
     private readonly List<AgentEntity> _agents;
+    private readonly ILookup<(string Pool, string Backend), BackendHealthEntity> _health;
     private readonly DateTime _nowUtc;
 
-    private StatusBuilder(List<(ListenerEntity, ListenerSpec)> listeners, List<BackendEntity> backends, List<AgentEntity> agents, DateTime nowUtc)
+    /// <summary>A view from an agent that stopped reporting this long ago is stale.</summary>
+    public static readonly TimeSpan StaleAfter = TimeSpan.FromSeconds(90);
+
+    private StatusBuilder(List<(ListenerEntity, ListenerSpec)> listeners, List<BackendEntity> backends, List<AgentEntity> agents, List<BackendHealthEntity> health, DateTime nowUtc)
     {
         _listeners = listeners;
         _backends = backends;
         _agents = agents;
+        _health = health.ToLookup(h => (h.Pool, h.Backend));
         _nowUtc = nowUtc;
     }
 
@@ -29,7 +34,8 @@ internal sealed class StatusBuilder
         var listeners = await db.Listeners.AsNoTracking().OrderBy(l => l.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
         var backends = await db.Backends.AsNoTracking().OrderBy(b => b.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
         var agents = await db.Agents.AsNoTracking().OrderBy(a => a.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
-        return new StatusBuilder(listeners.Select(l => (l, ProtoJson.Parse<ListenerSpec>(l.SpecJson))).ToList(), backends, agents, nowUtc);
+        var health = await db.BackendHealth.AsNoTracking().OrderBy(h => h.Agent).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return new StatusBuilder(listeners.Select(l => (l, ProtoJson.Parse<ListenerSpec>(l.SpecJson))).ToList(), backends, agents, health, nowUtc);
     }
 
     public Pool Fill(Pool pool)
@@ -46,14 +52,55 @@ internal sealed class StatusBuilder
             .Select(l => l.Spec.Tier)
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal));
+        foreach (var tier in status.UsedByTiers)
+        {
+            var tierAgents = _agents.Where(a => a.Connected && a.Tier == tier).Select(a => a.Name).ToHashSet(StringComparer.Ordinal);
+            var healthy = _backends.Where(b => b.Pool == name).Count(b => _health[(name, b.Name)]
+                .Any(h => tierAgents.Contains(h.Agent) && h.State == "healthy" && _nowUtc - h.ReportedAt <= StaleAfter));
+            status.Tiers.Add(new TierBackendHealth { Tier = tier, Healthy = healthy, Total = backends.Count });
+        }
         pool.Status = status;
         return pool;
     }
 
-    public static Backend Fill(Backend backend)
+    /// <summary>
+    /// Each agent's view of the backend, and an aggregate over the views that are current: an
+    /// agent that disconnected or stopped reporting is shown as stale and left out.
+    /// </summary>
+    public Backend Fill(Backend backend)
     {
-        // Per-agent health arrives with the health reports of the sync service; until then it is unknown.
-        backend.Status = new BackendStatus { Health = "unknown" };
+        var status = new BackendStatus();
+        var connected = _agents.Where(a => a.Connected).Select(a => a.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var row in _health[(backend.Spec.Pool, backend.Metadata.Name)])
+        {
+            var stale = !connected.Contains(row.Agent) || _nowUtc - row.ReportedAt > StaleAfter;
+            status.Agents.Add(new BackendAgentHealth
+            {
+                Agent = row.Agent,
+                State = row.State,
+                Since = Timestamp.FromDateTime(row.Since),
+                Reason = row.Reason,
+                InFlight = row.InFlight,
+                Stale = stale,
+            });
+            if (stale)
+            {
+                continue;
+            }
+            status.ReportingAgents++;
+            status.InFlight += row.InFlight;
+            if (row.State == "healthy")
+            {
+                status.HealthyAgents++;
+            }
+        }
+        var unhealthy = status.Agents.Count(a => !a.Stale && a.State == "unhealthy");
+        status.Health = status.ReportingAgents == 0 ? "unknown"
+            : status.HealthyAgents == status.ReportingAgents ? "healthy"
+            : unhealthy == status.ReportingAgents ? "unhealthy"
+            : status.HealthyAgents == 0 ? "unknown"
+            : "mixed";
+        backend.Status = status;
         return backend;
     }
 

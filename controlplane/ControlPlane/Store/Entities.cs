@@ -110,6 +110,26 @@ public sealed class AgentEntity
     }
 }
 
+/// <summary>
+/// One agent's view of one backend's health (observed state: last writer wins, outside the
+/// revision and change log). A full report from the agent replaces all of its rows.
+/// </summary>
+public sealed class BackendHealthEntity
+{
+    public string Agent { get; set; } = "";
+    public string Pool { get; set; } = "";
+    public string Backend { get; set; } = "";
+    public string Tier { get; set; } = "";
+
+    /// <summary>unknown | healthy | unhealthy</summary>
+    public string State { get; set; } = "unknown";
+
+    public string Reason { get; set; } = "";
+    public DateTime Since { get; set; }
+    public long InFlight { get; set; }
+    public DateTime ReportedAt { get; set; }
+}
+
 /// <summary>What one agent reported for one listener at the revision it acknowledged.</summary>
 public sealed record ListenerResultRecord(string Name, bool Programmed, string? Reason, long Revision);
 

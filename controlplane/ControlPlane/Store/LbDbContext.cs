@@ -12,6 +12,7 @@ public sealed class LbDbContext(DbContextOptions<LbDbContext> options) : DbConte
     public DbSet<RevisionEntity> Revision => Set<RevisionEntity>();
     public DbSet<ChangeLogEntry> ChangeLog => Set<ChangeLogEntry>();
     public DbSet<AgentEntity> Agents => Set<AgentEntity>();
+    public DbSet<BackendHealthEntity> BackendHealth => Set<BackendHealthEntity>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -63,6 +64,12 @@ public sealed class LbDbContext(DbContextOptions<LbDbContext> options) : DbConte
             e.ToTable("Agents");
             e.HasKey(x => x.Name);
             e.HasIndex(x => x.Tier);
+        });
+        modelBuilder.Entity<BackendHealthEntity>(e =>
+        {
+            e.ToTable("BackendHealth");
+            e.HasKey(x => new { x.Agent, x.Pool, x.Backend });
+            e.HasIndex(x => new { x.Pool, x.Backend });
         });
     }
 

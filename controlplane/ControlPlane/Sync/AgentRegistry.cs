@@ -59,6 +59,61 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// Records an agent's view of its backends: transitions update their rows, a full summary
+    /// replaces every row of the agent. The agent batches and coalesces transitions, so a
+    /// flapping backend costs at most one write per batch window.
+    /// </summary>
+    public async Task RecordHealthAsync(AgentConnection connection, HealthReport report, CancellationToken cancellationToken)
+    {
+        if (report.Backends.Count > 10_000)
+        {
+            Log.ReportTooLarge(logger, connection.Name, report.Backends.Count);
+            return;
+        }
+        var now = time.GetUtcNow().UtcDateTime;
+        try
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+            var rows = await db.BackendHealth.Where(h => h.Agent == connection.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+            var byKey = rows.ToDictionary(r => (r.Pool, r.Backend));
+            var reported = new HashSet<(string, string)>();
+            foreach (var backend in report.Backends)
+            {
+                var key = (backend.Pool, backend.Backend);
+                if (!reported.Add(key))
+                {
+                    continue;
+                }
+                if (!byKey.TryGetValue(key, out var row))
+                {
+                    row = new BackendHealthEntity { Agent = connection.Name, Pool = backend.Pool, Backend = backend.Backend };
+                    db.BackendHealth.Add(row);
+                }
+                row.Tier = connection.Tier;
+                row.State = backend.State is "healthy" or "unhealthy" ? backend.State : "unknown";
+                row.Reason = backend.Reason.Length > 256 ? backend.Reason[..256] : backend.Reason;
+                row.Since = backend.ObservedAt?.ToDateTime() ?? now;
+                row.InFlight = backend.InFlight;
+                row.ReportedAt = now;
+            }
+            if (report.Full)
+            {
+                db.BackendHealth.RemoveRange(rows.Where(r => !reported.Contains((r.Pool, r.Backend))));
+            }
+            var agent = await db.Agents.SingleOrDefaultAsync(a => a.Name == connection.Name, cancellationToken).ConfigureAwait(false);
+            if (agent is not null)
+            {
+                agent.LastSeen = now;
+            }
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateException ex)
+        {
+            Log.WriteFailed(logger, connection.Name, ex.GetBaseException().Message);
+        }
+    }
+
     public Task TouchAsync(AgentConnection connection, CancellationToken cancellationToken) =>
         UpdateAsync(connection.Name, agent => agent.LastSeen = time.GetUtcNow().UtcDateTime, cancellationToken);
 
@@ -118,6 +173,9 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
         [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "A new stream of agent {Agent} supersedes the previous one")]
         public static partial void Superseded(ILogger logger, string agent);
+
+        [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Agent {Agent} sent a health report of {Count} backends; ignored")]
+        public static partial void ReportTooLarge(ILogger logger, string agent, int count);
 
         [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Cannot record the state of agent {Agent}: {Reason}")]
         public static partial void WriteFailed(ILogger logger, string agent, string reason);

@@ -84,7 +84,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
                     await agents.RecordNackAsync(connection, message.Nack, cancellationToken).ConfigureAwait(false);
                     break;
                 case AgentMessage.MessageOneofCase.Health:
-                    await agents.TouchAsync(connection, cancellationToken).ConfigureAwait(false);
+                    await agents.RecordHealthAsync(connection, message.Health, cancellationToken).ConfigureAwait(false);
                     break;
                 default:
                     Log.UnexpectedMessage(logger, connection.Name, message.MessageCase.ToString());

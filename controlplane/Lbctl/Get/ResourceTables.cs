@@ -25,7 +25,7 @@ internal static class ResourceTables
         Backend b =>
         [
             b.Metadata?.Name ?? "", Or(b.Spec?.Pool), Or(b.Spec?.Address), Weight(b.Spec), BackendState(b.Spec),
-            Or(b.Status?.Health, "unknown"), Number(b.Status?.InFlight ?? 0), Age.Since(b.Metadata?.CreatedAt, now),
+            BackendHealth(b.Status), Number(b.Status?.InFlight ?? 0), Age.Since(b.Metadata?.CreatedAt, now),
         ],
         Listener l =>
         [
@@ -103,4 +103,10 @@ internal static class ResourceTables
     private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static string Truncate(string value, int max) => value.Length <= max ? value : value[..(max - 3)] + "...";
+
+    /// <summary>"healthy 2/2": the aggregate and how many of the reporting agents see it healthy.</summary>
+    private static string BackendHealth(BackendStatus? status) =>
+        status is { ReportingAgents: > 0 }
+            ? $"{Or(status.Health, "unknown")} {status.HealthyAgents}/{status.ReportingAgents}"
+            : Or(status?.Health, "unknown");
 }

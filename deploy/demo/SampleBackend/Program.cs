@@ -1,7 +1,8 @@
 // A sample backend for the demo and the end-to-end tests: it says who it is.
 // Usage: lb-sample-backend --name NAME --port PORT [--host ADDRESS] [--mode http|tcp]
 //   http: answers every path with "NAME METHOD HOST PATH" and an X-Backend header;
-//         /healthz answers 200 (or 503 after POST /admin/health/down); /slow/MS waits MS ms.
+//         /healthz answers 200 (503 after POST /admin/health/down, 10 s late after .../slow);
+//         /slow/MS waits MS ms.
 //   tcp:  writes "NAME\n" on connect, then echoes every byte back until the client closes.
 using System.Globalization;
 using System.Net;
@@ -23,12 +24,25 @@ builder.Logging.ClearProviders();
 builder.WebHost.UseUrls($"http://{host}:{port}");
 var app = builder.Build();
 
-var healthy = true;
-app.MapGet("/healthz", () => healthy ? Results.Text("ok\n") : Results.Text("down\n", statusCode: 503));
+// POST /admin/health/up|down|slow: healthy, 503, or a health answer that takes 10 seconds.
+var health = "up";
+app.MapGet("/healthz", async (HttpContext context) =>
+{
+    switch (health)
+    {
+        case "down":
+            return Results.Text("down\n", statusCode: 503);
+        case "slow":
+            await Task.Delay(10_000, context.RequestAborted);
+            return Results.Text("slow\n");
+        default:
+            return Results.Text("ok\n");
+    }
+});
 app.MapPost("/admin/health/{state}", (string state) =>
 {
-    healthy = state == "up";
-    return Results.Text(state + "\n");
+    health = state is "down" or "slow" ? state : "up";
+    return Results.Text(health + "\n");
 });
 app.MapGet("/slow/{ms:int}", async (int ms, HttpContext context) =>
 {

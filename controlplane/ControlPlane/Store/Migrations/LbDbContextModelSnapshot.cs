@@ -104,6 +104,45 @@ namespace LoadBalancer.ControlPlane.Store.Migrations
                     b.ToTable("Backends", (string)null);
                 });
 
+            modelBuilder.Entity("LoadBalancer.ControlPlane.Store.BackendHealthEntity", b =>
+                {
+                    b.Property<string>("Agent")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Pool")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Backend")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("InFlight")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("ReportedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("Since")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Tier")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Agent", "Pool", "Backend");
+
+                    b.HasIndex("Pool", "Backend");
+
+                    b.ToTable("BackendHealth", (string)null);
+                });
+
             modelBuilder.Entity("LoadBalancer.ControlPlane.Store.CertificateEntity", b =>
                 {
                     b.Property<string>("Name")
