@@ -92,9 +92,11 @@ public sealed class TestCluster : IAsyncDisposable
         return agent;
     }
 
-    public async Task<BackendHandle> StartBackendAsync(string name)
+    public Task<BackendHandle> StartBackendAsync(string name) => StartBackendOnAsync(name, Ports.Free());
+
+    /// <summary>Starts a backend on a given port, e.g. again where a killed one was.</summary>
+    public async Task<BackendHandle> StartBackendOnAsync(string name, int port)
     {
-        var port = Ports.Free();
         var process = Track(ManagedProcess.Start("backend " + name, Binaries.SampleBackend, ["--name", name, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]));
         var backend = new BackendHandle(name, port, process);
         await Wait.UntilAsync(
