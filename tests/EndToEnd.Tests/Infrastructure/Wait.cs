@@ -18,7 +18,7 @@ public static class Wait
                     return watch.Elapsed;
                 }
             }
-            catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException or Grpc.Core.RpcException or InvalidOperationException)
+            catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException or Grpc.Core.RpcException or InvalidOperationException or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
             {
                 last = ex;
             }
