@@ -95,10 +95,13 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             }
 
             var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-            if (error is not (ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled))
+            if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled)
             {
-                health.ReportPassive(backend, false, error.ToString());
+                // The client went away: nothing to retry, nothing against the backend.
+                Log.ClientCanceled(logger, pool.Name, backend.Name, error);
+                return;
             }
+            health.ReportPassive(backend, false, error.ToString());
             // A connect failure never reached a backend; any other failure before a response byte is
             // retried only for idempotent methods. A body already streamed cannot be replayed.
             var retry = attempt + 1 < attempts && canRetry && !context.Response.HasStarted
@@ -219,6 +222,9 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Client canceled a request to {Pool}/{Backend} ({Error})")]
+        public static partial void ClientCanceled(ILogger logger, string pool, string backend, ForwarderError error);
+
         [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Forwarding to {Pool}/{Backend} failed with {Error} (retrying: {Retrying}): {Reason}")]
         public static partial void ForwardFailed(ILogger logger, string pool, string backend, ForwarderError error, bool retrying, string? reason);
     }

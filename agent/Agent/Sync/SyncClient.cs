@@ -54,6 +54,10 @@ internal sealed partial class SyncClient(
             }
             catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException or InvalidOperationException or OperationCanceledException)
             {
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
                 Log.StreamFailed(logger, url, ex.GetBaseException().Message);
             }
             finally

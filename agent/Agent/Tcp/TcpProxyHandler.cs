@@ -48,6 +48,11 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             }
 
             var socket = await ConnectAsync(backend, pool.Config.ConnectTimeout, client.ConnectionClosed).ConfigureAwait(false);
+            if (socket is null && client.ConnectionClosed.IsCancellationRequested)
+            {
+                // The client gave up while we connected: not the backend's fault.
+                return;
+            }
             if (socket is null)
             {
                 health.ReportPassive(backend, false, "connect failed");
@@ -121,7 +126,10 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException)
         {
-            Log.ConnectFailed(logger, backend.Pool, backend.Name, ex is OperationCanceledException ? "timeout" : ex.Message);
+            if (!clientClosed.IsCancellationRequested)
+            {
+                Log.ConnectFailed(logger, backend.Pool, backend.Name, ex is OperationCanceledException ? "timeout" : ex.Message);
+            }
             socket.Dispose();
             return null;
         }
