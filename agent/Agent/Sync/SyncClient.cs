@@ -188,7 +188,18 @@ internal sealed partial class SyncClient(
             return;
         }
 
-        var outcomes = await applier.ApplyAsync(config, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<ListenerOutcome> outcomes;
+        try
+        {
+            outcomes = await applier.ApplyAsync(config, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Defence in depth: whatever slipped past validation must not take the agent down.
+            Log.SnapshotRejected(logger, snapshot.Revision, ex.Message);
+            outbox.TryWrite(new AgentMessage { Nack = new Nack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash, Error = "apply failed: " + ex.Message } });
+            return;
+        }
         cache.Save(snapshot);
         outbox.TryWrite(AckFor(config, outcomes));
     }
