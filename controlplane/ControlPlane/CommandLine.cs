@@ -1,23 +1,31 @@
 namespace LoadBalancer.ControlPlane;
 
-internal sealed record CommandLineOptions(string DataDir, Uri ListenUri);
+internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string? BackupTo = null);
 
 /// <summary>The two flags of lb-controlplane; anything else is a usage error (exit 2).</summary>
 internal static class CommandLine
 {
     public const string Usage = "usage: lb-controlplane [--data DIR] [--listen URL]\n" +
+        "       lb-controlplane backup [--data DIR] --to FILE\n" +
         "  --data DIR     data folder (default ./lb-data)\n" +
-        "  --listen URL   gRPC endpoint, h2c for now (default http://127.0.0.1:7400)";
+        "  --listen URL   gRPC endpoint, h2c for now (default http://127.0.0.1:7400)\n" +
+        "  backup         write a consistent copy of the database to FILE, online";
 
     public static bool TryParse(string[] args, out CommandLineOptions options)
     {
         var data = "./lb-data";
         var listen = "http://127.0.0.1:7400";
+        string? backupTo = null;
         options = new CommandLineOptions(data, new Uri(listen));
+        var backup = args is ["backup", ..];
+        if (backup)
+        {
+            args = args[1..];
+        }
         for (var i = 0; i < args.Length; i++)
         {
             var (flag, inlineValue) = args[i].Split('=', 2) is [var f, var v] ? (f, v) : (args[i], null);
-            if (flag is not ("--data" or "--listen"))
+            if (flag is not ("--data" or "--listen" or "--to") || (flag == "--to" && !backup))
             {
                 Console.Error.WriteLine($"lb-controlplane: unknown argument '{args[i]}'");
                 return false;
@@ -32,6 +40,10 @@ internal static class CommandLine
             {
                 data = value;
             }
+            else if (flag == "--to")
+            {
+                backupTo = value;
+            }
             else
             {
                 listen = value;
@@ -42,7 +54,12 @@ internal static class CommandLine
             Console.Error.WriteLine($"lb-controlplane: --listen '{listen}' must be an http:// URL with a host and port");
             return false;
         }
-        options = new CommandLineOptions(data, uri);
+        if (backup && backupTo is null)
+        {
+            Console.Error.WriteLine("lb-controlplane: backup needs --to FILE");
+            return false;
+        }
+        options = new CommandLineOptions(data, uri, backup ? backupTo : null);
         return true;
     }
 }

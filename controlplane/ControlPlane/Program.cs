@@ -22,6 +22,32 @@ else
     Directory.CreateDirectory(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 }
 
+var databasePath = Path.Combine(dataDir, "lb.db");
+if (options.BackupTo is { } backupTo)
+{
+    try
+    {
+        await StoreMaintenance.BackupAsync(databasePath, backupTo).ConfigureAwait(false);
+        Console.WriteLine($"backup of {databasePath} written to {Path.GetFullPath(backupTo)} (back up {Path.Combine(dataDir, "secret.key")} too: without it the certificate keys cannot be read)");
+        return 0;
+    }
+    catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException or UnauthorizedAccessException)
+    {
+        Console.Error.WriteLine($"lb-controlplane: backup failed: {ex.Message}");
+        return 1;
+    }
+}
+
+try
+{
+    await StoreMaintenance.CheckIntegrityAsync(databasePath).ConfigureAwait(false);
+}
+catch (StoreCorruptException ex)
+{
+    Console.Error.WriteLine("lb-controlplane: " + ex.Message);
+    return 1;
+}
+
 var builder = WebApplication.CreateSlimBuilder();
 builder.WebHost.ConfigureKestrel(kestrel =>
 {

@@ -77,8 +77,10 @@ public sealed class TcpTests(ITestOutputHelper output)
                 Propagation,
                 "db-a to take sessions again");
 
-            // Kill one server: new connections keep working on the other, none fails.
+            // Kill one server: new connections keep working on the other, none fails. Wait until
+            // it is gone (a dying postmaster may still accept and then drop a connection).
             await replica.Process.DisposeAsync();
+            await Wait.UntilAsync(async () => (await PostgresServer.PsqlAsync(replica.Port, "select 1")).ExitCode != 0, Propagation, "the killed server's port to close");
             var failed = 0;
             for (var i = 0; i < 20; i++)
             {

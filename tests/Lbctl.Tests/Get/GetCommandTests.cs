@@ -42,9 +42,9 @@ public class GetCommandTests
 
         Assert.Equal(
             [
-                "NAME    POOL   ADDRESS          WEIGHT   STATE      HEALTH    IN-FLIGHT   AGE",
-                "web-1   web    127.0.0.1:9101   3        enabled    healthy   4           5m0s",
-                "web-2   web    127.0.0.1:9101   3        draining   healthy   4           5m0s",
+                "NAME    POOL   ADDRESS          WEIGHT   STATE      HEALTH        IN-FLIGHT   AGE",
+                "web-1   web    127.0.0.1:9101   3        enabled    healthy 1/1   4           5m0s",
+                "web-2   web    127.0.0.1:9101   3        draining   healthy 1/1   4           5m0s",
             ],
             Lines(output));
     }
