@@ -52,6 +52,21 @@ internal sealed class StatusBuilder
             .Select(l => l.Spec.Tier)
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal));
+        var spec = pool.Spec;
+        if (spec?.Protocol == "https")
+        {
+            var insecure = spec.BackendTls?.InsecureSkipVerify == true;
+            status.Conditions.Add(new Condition
+            {
+                Type = "BackendTlsVerified",
+                Status = insecure ? "False" : "True",
+                Reason = insecure ? "InsecureSkipVerify" : spec.BackendTls?.CaPem.Length > 0 ? "PoolCaBundle" : "SystemTrust",
+                Message = insecure
+                    ? "backend certificates are NOT verified (insecureSkipVerify: true)"
+                    : spec.BackendTls?.CaPem.Length > 0 ? "backend certificates are verified against the pool's CA bundle" : "backend certificates are verified against the system's trusted roots",
+                ObservedGeneration = pool.Metadata.Generation,
+            });
+        }
         foreach (var tier in status.UsedByTiers)
         {
             var tierAgents = _agents.Where(a => a.Connected && a.Tier == tier).Select(a => a.Name).ToHashSet(StringComparer.Ordinal);

@@ -54,6 +54,26 @@ public sealed class ManagementServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GetPool_HttpsWithoutVerification_SaysSoInACondition()
+    {
+        await _f.Service.Apply(new ApplyRequest
+        {
+            Resources =
+            {
+                R(Pool("insecure", "https", s => s.BackendTls = new BackendTls { InsecureSkipVerify = true })),
+                R(Pool("verified", "https")),
+            },
+        }, Ctx);
+
+        var insecure = Assert.Single((await _f.Service.GetPool(new GetRequest { Name = "insecure" }, Ctx)).Status.Conditions);
+        Assert.Equal(("BackendTlsVerified", "False", "InsecureSkipVerify"), (insecure.Type, insecure.Status, insecure.Reason));
+        var verified = Assert.Single((await _f.Service.GetPool(new GetRequest { Name = "verified" }, Ctx)).Status.Conditions);
+        Assert.Equal(("BackendTlsVerified", "True"), (verified.Type, verified.Status));
+        await _f.Service.Apply(new ApplyRequest { Resources = { R(Pool("plain")) } }, Ctx);
+        Assert.Empty((await _f.Service.GetPool(new GetRequest { Name = "plain" }, Ctx)).Status.Conditions);
+    }
+
+    [Fact]
     public async Task GetListener_StatusCountsConnectedAgentsOfItsTier()
     {
         await _f.Service.Apply(new ApplyRequest { Resources = { R(Pool("web")), R(HttpListener("public", "edge", 8080, "web")) } }, Ctx);
