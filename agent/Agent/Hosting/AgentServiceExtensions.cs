@@ -2,6 +2,8 @@ using LoadBalancer.Agent.Cache;
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Health;
 using LoadBalancer.Agent.Listeners;
+using LoadBalancer.Agent.Metrics;
+using Prometheus;
 using LoadBalancer.Agent.Pools;
 using LoadBalancer.Agent.Proxy;
 using LoadBalancer.Agent.Sync;
@@ -18,6 +20,7 @@ internal static class AgentServiceExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddHttpForwarder();
         services.AddSingleton<BackendActivity>();
+        services.AddSingleton(_ => new AgentMetrics());
         services.AddSingleton<PoolRegistry>();
         services.AddSingleton<HttpProxyHandler>();
         services.AddSingleton<ListenerEndpointConfigurator>();
@@ -38,6 +41,13 @@ internal static class AgentServiceExtensions
     {
         var applier = app.Services.GetRequiredService<ConfigApplier>();
         var listeners = app.Services.GetRequiredService<ListenerManager>();
+        var metrics = app.Services.GetRequiredService<AgentMetrics>();
+        var pools = app.Services.GetRequiredService<PoolRegistry>();
+        var certificates = app.Services.GetRequiredService<CertificateLoader>();
+        pools.PoolsChanged += current => metrics.Retain(current.SelectMany(p => p.Backends).ToList());
+        Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+            metrics.UpdateGauges(pools.Pools, certificates.Loaded, applier.Current.Revision, listeners.Outcomes.Count(o => !o.Programmed)));
+        app.MapMetrics("/metrics");
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => applier.HasConfig
             ? Results.Text($"ready: revision {applier.Current.Revision}\n")

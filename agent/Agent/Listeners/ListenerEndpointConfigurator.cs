@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 namespace LoadBalancer.Agent.Listeners;
 
 /// <summary>Sets up the Kestrel endpoint of a listener for its protocol (http, https, tcp).</summary>
-internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy)
+internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy, Metrics.AgentMetrics metrics)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
@@ -25,8 +25,12 @@ internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy)
                 listen.UseHttps(new TlsHandshakeCallbackOptions
                 {
                     HandshakeTimeout = HandshakeTimeout,
-                    OnConnection = context => ValueTask.FromResult(
-                        (state.Tls ?? throw new InvalidOperationException("https listener without certificates")).SelectOptions(context.ClientHelloInfo.ServerName)),
+                    OnConnection = context =>
+                    {
+                        metrics.TlsHandshakes.WithLabels(state.Config.Name).Inc();
+                        return ValueTask.FromResult(
+                            (state.Tls ?? throw new InvalidOperationException("https listener without certificates")).SelectOptions(context.ClientHelloInfo.ServerName));
+                    },
                 });
                 break;
             case "tcp":

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using LoadBalancer.Agent.Health;
 using LoadBalancer.Agent.LoadBalancing;
+using LoadBalancer.Agent.Metrics;
 using LoadBalancer.Agent.Persistence;
 using LoadBalancer.Agent.Pools;
 using Microsoft.AspNetCore.Http.Features;
@@ -14,16 +15,17 @@ namespace LoadBalancer.Agent.Proxy;
 /// with the pool's balancer, forward with YARP's forwarder, and retry a connect failure on
 /// another backend when nothing has been sent to the client yet.
 /// </summary>
-public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegistry pools, HealthMonitor health, BackendActivity activity, ILogger<HttpProxyHandler> logger)
+public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegistry pools, HealthMonitor health, BackendActivity activity, AgentMetrics metrics, ILogger<HttpProxyHandler> logger)
 {
     private static readonly ForwarderRequestConfig DefaultRequestConfig = new() { ActivityTimeout = TimeSpan.FromSeconds(100) };
 
-    public async Task HandleAsync(HttpContext context, RouteTable routes)
+    public async Task HandleAsync(HttpContext context, string listener, RouteTable routes)
     {
         var request = context.Request;
         var poolName = routes.Match(request.Host.Value, request.Path.Value);
         if (poolName is null)
         {
+            metrics.NoBackend.WithLabels(listener, "404").Inc();
             await WriteErrorAsync(context, StatusCodes.Status404NotFound, "no route matches this host and path").ConfigureAwait(false);
             return;
         }
@@ -31,6 +33,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         var pool = pools.Find(poolName);
         if (pool?.HttpClient is null)
         {
+            metrics.NoBackend.WithLabels(listener, "503").Inc();
             await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "pool is not available").ConfigureAwait(false);
             return;
         }
@@ -63,6 +66,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             if (backend is null)
             {
                 var reason = pool.Config.MaxConnectionsPerBackend > 0 ? "every backend is at maxConnectionsPerBackend" : "no backend available";
+                metrics.NoBackend.WithLabels(listener, "503").Inc();
                 await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, reason).ConfigureAwait(false);
                 return;
             }
@@ -86,10 +90,12 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                 backend.Leave();
             }
 
+            var elapsed = Stopwatch.GetElapsedTime(started);
             if (error == ForwarderError.None)
             {
-                backend.RecordLatency(Stopwatch.GetElapsedTime(started));
+                backend.RecordLatency(elapsed);
                 var status = context.Response.StatusCode;
+                metrics.RecordRequest(listener, backend, status, elapsed);
                 health.ReportPassive(backend, status < 500, status >= 500 ? $"status {status}" : null);
                 return;
             }
@@ -114,6 +120,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                     // YARP answers 502 for a connect timeout; a timeout is a 504 to the client.
                     context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
                 }
+                metrics.RecordRequest(listener, backend, context.Response.StatusCode, elapsed);
                 return;
             }
 
@@ -129,7 +136,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
     /// backend is passed over; when every one is full the caller answers 503 at once rather
     /// than queueing.
     /// </summary>
-    private static BackendState? PickWithCapacity(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed, BackendState? sticky)
+    private BackendState? PickWithCapacity(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed, BackendState? sticky)
     {
         var max = pool.Config.MaxConnectionsPerBackend;
         if (sticky is not null && sticky != failed)
@@ -174,9 +181,14 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         return false;
     }
 
-    private static BackendState? PickAvoiding(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed)
+    private BackendState? PickAvoiding(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed)
     {
-        var backend = balancer.Pick(pickContext);
+        var backend = balancer.Pick(pickContext, out var failedOpen);
+        if (failedOpen)
+        {
+            metrics.FailOpen.WithLabels(pool.Name).Inc();
+            Log.FailedOpen(logger, pool.Name);
+        }
         if (failed is null || backend != failed)
         {
             return backend;
@@ -222,6 +234,9 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "No backend of pool {Pool} is healthy: failing open over every enabled backend")]
+        public static partial void FailedOpen(ILogger logger, string pool);
+
         [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Client canceled a request to {Pool}/{Backend} ({Error})")]
         public static partial void ClientCanceled(ILogger logger, string pool, string backend, ForwarderError error);
 

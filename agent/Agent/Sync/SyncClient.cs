@@ -18,6 +18,7 @@ namespace LoadBalancer.Agent.Sync;
 /// </summary>
 internal sealed partial class SyncClient(
     AgentOptions options,
+    Metrics.AgentMetrics metrics,
     ConfigApplier applier,
     ListenerManager listeners,
     SnapshotCache cache,
@@ -184,6 +185,7 @@ internal sealed partial class SyncClient(
         catch (SnapshotRejectedException ex)
         {
             Log.SnapshotRejected(logger, snapshot.Revision, ex.Message);
+            metrics.Nacks.Inc();
             outbox.TryWrite(new AgentMessage { Nack = new Nack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash, Error = ex.Message } });
             return;
         }

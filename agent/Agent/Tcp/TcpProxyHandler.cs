@@ -16,7 +16,7 @@ namespace LoadBalancer.Agent.Tcp;
 /// up to retries, before the client sees anything), then pumps bytes both ways until either
 /// side closes. A client's half-close is passed on to the backend.
 /// </summary>
-internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor health, BackendActivity activity, ILogger<TcpProxyHandler> logger)
+internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor health, BackendActivity activity, Metrics.AgentMetrics metrics, ILogger<TcpProxyHandler> logger)
 {
     private const int BufferSize = 64 * 1024;
 
@@ -62,6 +62,9 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             health.ReportPassive(backend, true);
 
             backend.Enter();
+            var counters = metrics.Tcp(backend);
+            counters.Connections.Inc();
+            counters.Open.Inc();
             try
             {
                 using var registration = activity.Register(backend, () =>
@@ -69,10 +72,11 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
                     client.Abort(new ConnectionAbortedException("backend drained"));
                     socket.Dispose();
                 });
-                await PumpAsync(client, socket, pool.Config.IdleTimeout).ConfigureAwait(false);
+                await PumpAsync(client, socket, pool.Config.IdleTimeout, counters).ConfigureAwait(false);
             }
             finally
             {
+                counters.Open.Dec();
                 backend.Leave();
                 socket.Dispose();
             }
@@ -135,11 +139,11 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         }
     }
 
-    private static async Task PumpAsync(ConnectionContext client, Socket backend, TimeSpan idleTimeout)
+    private static async Task PumpAsync(ConnectionContext client, Socket backend, TimeSpan idleTimeout, Metrics.AgentMetrics.TcpChildren counters)
     {
         using var idle = new IdleWatch(idleTimeout, client, backend);
-        var toBackend = ClientToBackendAsync(client.Transport.Input, backend, idle);
-        var toClient = BackendToClientAsync(backend, client.Transport.Output, idle);
+        var toBackend = ClientToBackendAsync(client.Transport.Input, backend, idle, counters.BytesToBackend);
+        var toClient = BackendToClientAsync(backend, client.Transport.Output, idle, counters.BytesToClient);
         var first = await Task.WhenAny(toBackend, toClient).ConfigureAwait(false);
         if (first == toClient)
         {
@@ -149,7 +153,7 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         await Task.WhenAll(toBackend, toClient).ConfigureAwait(false);
     }
 
-    private static async Task ClientToBackendAsync(PipeReader input, Socket backend, IdleWatch idle)
+    private static async Task ClientToBackendAsync(PipeReader input, Socket backend, IdleWatch idle, Prometheus.Counter.Child bytes)
     {
         try
         {
@@ -161,6 +165,7 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
                 {
                     await backend.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
                 }
+                bytes.Inc(buffer.Length);
                 idle.Touch();
                 input.AdvanceTo(buffer.End);
                 if (result.IsCompleted || result.IsCanceled)
@@ -181,7 +186,7 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         }
     }
 
-    private static async Task BackendToClientAsync(Socket backend, PipeWriter output, IdleWatch idle)
+    private static async Task BackendToClientAsync(Socket backend, PipeWriter output, IdleWatch idle, Prometheus.Counter.Child bytes)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
@@ -194,6 +199,7 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
                     break;
                 }
                 idle.Touch();
+                bytes.Inc(read);
                 var flush = await output.WriteAsync(buffer.AsMemory(0, read)).ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled)
                 {

@@ -29,6 +29,9 @@ public sealed class CertificateLoader
 {
     private readonly ConcurrentDictionary<(string Name, string Fingerprint), LoadedCertificate> _loaded = new();
 
+    /// <summary>Every certificate version loaded now.</summary>
+    public IReadOnlyCollection<LoadedCertificate> Loaded => _loaded.Values.ToList();
+
     public LoadedCertificate Load(CertificateConfig config)
     {
         var key = (config.Name, config.Fingerprint);

@@ -1,0 +1,73 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using LoadBalancer.EndToEnd.Tests.Foundation;
+using LoadBalancer.EndToEnd.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace LoadBalancer.EndToEnd.Tests.Metrics;
+
+/// <summary>Issue 10 (agent metrics): counters move by the right amount for the right pool and backend.</summary>
+public sealed partial class AgentMetricsTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Metrics_CountRequestsPerBackend_ShowHealthAndRevision()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        try
+        {
+            var one = await cluster.StartBackendAsync("m-1");
+            var two = await cluster.StartBackendAsync("m-2");
+            var agent = await cluster.StartAgentAsync("edge", "edge-1");
+            var port = Ports.Free();
+            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(
+                Yaml.Pool("measured", extra: "  healthCheck: {type: http, path: /healthz, interval: 500ms, timeout: 300ms, healthyThreshold: 1, unhealthyThreshold: 1}"),
+                Yaml.Backend("m-1", "measured", one.Port),
+                Yaml.Backend("m-2", "measured", two.Port),
+                Yaml.HttpListener("front", "edge", port, "measured")))).ExitCode);
+            var url = $"http://127.0.0.1:{port}/";
+            await Wait.UntilAsync(async () => (await cluster.CountBackendsAsync(url, 4)).Count == 2, TimeSpan.FromSeconds(15), "both backends", cluster.Diagnostics);
+
+            var before = await ScrapeAsync(cluster, agent);
+            var counts = await cluster.CountBackendsAsync(url, 20);
+            var after = await ScrapeAsync(cluster, agent);
+            foreach (var backend in new[] { "m-1", "m-2" })
+            {
+                var key = $"lb_agent_requests_total{{listener=\"front\",pool=\"measured\",backend=\"{backend}\",code=\"2xx\"}}";
+                Assert.Equal(counts[backend], after.GetValueOrDefault(key) - before.GetValueOrDefault(key));
+            }
+            Assert.Contains(after.Keys, k => k.StartsWith("lb_agent_request_duration_seconds_bucket{pool=\"measured\",backend=\"m-1\"", StringComparison.Ordinal));
+            Assert.Equal(1, after[$"lb_agent_backend_healthy{{pool=\"measured\",backend=\"m-2\",check=\"http\"}}"]);
+            Assert.True(after["lb_agent_config_revision"] >= 1);
+
+            // A killed backend shows in the health gauge.
+            await two.Process.DisposeAsync();
+            await Wait.UntilAsync(
+                async () => (await ScrapeAsync(cluster, agent)).GetValueOrDefault($"lb_agent_backend_healthy{{pool=\"measured\",backend=\"m-2\",check=\"http\"}}", -5) == 0,
+                TimeSpan.FromSeconds(10),
+                "the killed backend in the health gauge");
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
+    private static async Task<Dictionary<string, double>> ScrapeAsync(TestCluster cluster, AgentHandle agent)
+    {
+        var text = await cluster.Http.GetStringAsync(agent.AdminUrl + "/metrics");
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var line in text.Split('\n'))
+        {
+            var match = Sample().Match(line);
+            if (match.Success)
+            {
+                values[match.Groups[1].Value] = double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+            }
+        }
+        return values;
+    }
+
+    [GeneratedRegex(@"^(lb_agent_[^ ]+) ([-+0-9.eE]+|NaN)$")]
+    private static partial Regex Sample();
+}
