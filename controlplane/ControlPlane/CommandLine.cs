@@ -1,14 +1,15 @@
 namespace LoadBalancer.ControlPlane;
 
-internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string? BackupTo = null);
+internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string? BackupTo = null, Uri? AdminUri = null);
 
 /// <summary>The two flags of lb-controlplane; anything else is a usage error (exit 2).</summary>
 internal static class CommandLine
 {
-    public const string Usage = "usage: lb-controlplane [--data DIR] [--listen URL]\n" +
+    public const string Usage = "usage: lb-controlplane [--data DIR] [--listen URL] [--admin URL]\n" +
         "       lb-controlplane backup [--data DIR] --to FILE\n" +
         "  --data DIR     data folder (default ./lb-data)\n" +
         "  --listen URL   gRPC endpoint, h2c for now (default http://127.0.0.1:7400)\n" +
+        "  --admin URL    HTTP/1.1 endpoint for /healthz, /readyz and /metrics (default: the gRPC port + 1)\n" +
         "  backup         write a consistent copy of the database to FILE, online";
 
     public static bool TryParse(string[] args, out CommandLineOptions options)
@@ -16,6 +17,7 @@ internal static class CommandLine
         var data = "./lb-data";
         var listen = "http://127.0.0.1:7400";
         string? backupTo = null;
+        string? admin = null;
         options = new CommandLineOptions(data, new Uri(listen));
         var backup = args is ["backup", ..];
         if (backup)
@@ -25,7 +27,7 @@ internal static class CommandLine
         for (var i = 0; i < args.Length; i++)
         {
             var (flag, inlineValue) = args[i].Split('=', 2) is [var f, var v] ? (f, v) : (args[i], null);
-            if (flag is not ("--data" or "--listen" or "--to") || (flag == "--to" && !backup))
+            if (flag is not ("--data" or "--listen" or "--to" or "--admin") || (flag == "--to" && !backup))
             {
                 Console.Error.WriteLine($"lb-controlplane: unknown argument '{args[i]}'");
                 return false;
@@ -44,6 +46,10 @@ internal static class CommandLine
             {
                 backupTo = value;
             }
+            else if (flag == "--admin")
+            {
+                admin = value;
+            }
             else
             {
                 listen = value;
@@ -59,7 +65,13 @@ internal static class CommandLine
             Console.Error.WriteLine("lb-controlplane: backup needs --to FILE");
             return false;
         }
-        options = new CommandLineOptions(data, uri, backup ? backupTo : null);
+        var adminUri = new UriBuilder(uri) { Port = uri.Port + 1 }.Uri;
+        if (admin is not null && (!Uri.TryCreate(admin, UriKind.Absolute, out adminUri) || adminUri.Scheme != Uri.UriSchemeHttp || adminUri.Port <= 0 || adminUri.Port == uri.Port))
+        {
+            Console.Error.WriteLine($"lb-controlplane: --admin '{admin}' must be an http:// URL with a host and a port other than --listen's");
+            return false;
+        }
+        options = new CommandLineOptions(data, uri, backup ? backupTo : null, adminUri);
         return true;
     }
 }

@@ -1,5 +1,6 @@
 using LoadBalancer.ControlPlane;
 using LoadBalancer.ControlPlane.Management;
+using LoadBalancer.ControlPlane.Observability;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Sync;
 using System.Net;
@@ -51,25 +52,10 @@ catch (StoreCorruptException ex)
 var builder = WebApplication.CreateSlimBuilder();
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
-    // Cleartext HTTP/2 (h2c) only: gRPC without TLS needs prior knowledge of HTTP/2.
-    void Http2(ListenOptions listen) => listen.Protocols = HttpProtocols.Http2;
-    var host = options.ListenUri.Host;
-    if (host is "0.0.0.0" or "*" or "+" or "[::]")
-    {
-        kestrel.ListenAnyIP(options.ListenUri.Port, Http2);
-    }
-    else if (host == "localhost")
-    {
-        kestrel.ListenLocalhost(options.ListenUri.Port, Http2);
-    }
-    else if (IPAddress.TryParse(options.ListenUri.IdnHost.Trim('[', ']'), out var address))
-    {
-        kestrel.Listen(address, options.ListenUri.Port, Http2);
-    }
-    else
-    {
-        throw new InvalidOperationException($"--listen host '{host}' must be an IP address, localhost or 0.0.0.0");
-    }
+    // gRPC: cleartext HTTP/2 (h2c) needs prior knowledge, so that endpoint speaks HTTP/2 only;
+    // the admin endpoint (/healthz, /readyz, /metrics) speaks HTTP/1.1 for probes and scrapers.
+    Listen(kestrel, options.ListenUri, HttpProtocols.Http2);
+    Listen(kestrel, options.AdminUri!, HttpProtocols.Http1);
 });
 // Per-command SQL logs would drown the service's own messages.
 builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
@@ -77,14 +63,37 @@ builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 builder.Services.AddControlPlaneStore(dataDir);
 builder.Services.AddManagementApi();
 builder.Services.AddAgentSync();
+builder.Services.AddControlPlaneObservability();
 
 var app = builder.Build();
 await app.Services.InitializeStoreAsync().ConfigureAwait(false);
 app.MapManagementApi();
 app.MapAgentSync();
-app.MapGet("/healthz", () => Results.Ok("ok"));
+app.MapAdminEndpoints(options.AdminUri!.Port);
 
 await app.StartAsync().ConfigureAwait(false);
 Console.WriteLine($"lb-controlplane listening on {options.ListenUri.GetLeftPart(UriPartial.Authority)}, data in {dataDir}");
 await app.WaitForShutdownAsync().ConfigureAwait(false);
 return 0;
+
+static void Listen(KestrelServerOptions kestrel, Uri uri, HttpProtocols protocols)
+{
+    void Configure(ListenOptions listen) => listen.Protocols = protocols;
+    var host = uri.Host;
+    if (host is "0.0.0.0" or "*" or "+" or "[::]")
+    {
+        kestrel.ListenAnyIP(uri.Port, Configure);
+    }
+    else if (host == "localhost")
+    {
+        kestrel.ListenLocalhost(uri.Port, Configure);
+    }
+    else if (IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var address))
+    {
+        kestrel.Listen(address, uri.Port, Configure);
+    }
+    else
+    {
+        throw new InvalidOperationException($"host '{host}' of {uri} must be an IP address, localhost or 0.0.0.0");
+    }
+}

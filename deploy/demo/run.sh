@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for port in 7400 8443 8080 6432 9101 9102 9201 9202 5433 5434 9901 9902 9903; do
+for port in 7400 7401 8443 8080 6432 9101 9102 9201 9202 5433 5434 9901 9902 9903; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use (is another demo running?)" >&2
     exit 1

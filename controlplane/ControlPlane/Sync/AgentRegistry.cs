@@ -9,7 +9,7 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// Records what each agent is and has applied: connected, last seen, applied revision, listener
 /// outcomes, last NACK. Observed state, last writer wins, outside the revision and change log.
 /// </summary>
-public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, ILogger<AgentRegistry> logger)
+public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, Observability.ControlPlaneMetrics metrics, ILogger<AgentRegistry> logger)
 {
     // The stream currently speaking for each agent name; a newer stream supersedes an older one.
     private readonly ConcurrentDictionary<string, AgentConnection> _connections = new(StringComparer.Ordinal);
@@ -18,7 +18,8 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
     public async Task<AgentConnection> ConnectAsync(Hello hello, string peer, CancellationToken cancellationToken)
     {
-        var connection = new AgentConnection(hello.Name, hello.Tier);
+        var connection = new AgentConnection(hello.Name, hello.Tier) { AckedRevision = hello.Revision };
+        metrics.AgentsConnected.WithLabels(hello.Tier).Inc();
         if (_connections.TryGetValue(hello.Name, out var previous))
         {
             Log.Superseded(logger, hello.Name);
@@ -40,18 +41,23 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         return connection;
     }
 
-    public Task RecordAckAsync(AgentConnection connection, Ack ack, CancellationToken cancellationToken) =>
-        UpdateAsync(connection.Name, agent =>
+    public Task RecordAckAsync(AgentConnection connection, Ack ack, CancellationToken cancellationToken)
+    {
+        metrics.Acked(connection.Tier, connection.AckedRevision, ack.Revision);
+        connection.AckedRevision = Math.Max(connection.AckedRevision, ack.Revision);
+        return UpdateAsync(connection.Name, agent =>
         {
             agent.LastSeen = time.GetUtcNow().UtcDateTime;
             agent.AppliedRevision = ack.Revision;
             agent.AppliedHash = ack.SnapshotHash;
             agent.SetListenerResults(ack.Listeners.Select(l => new ListenerResultRecord(l.Name, l.Programmed, string.IsNullOrEmpty(l.Reason) ? null : l.Reason, ack.Revision)));
         }, cancellationToken);
+    }
 
     public Task RecordNackAsync(AgentConnection connection, Nack nack, CancellationToken cancellationToken)
     {
         Log.Nacked(logger, connection.Name, nack.Revision, nack.Error);
+        metrics.Nacks.WithLabels(connection.Tier).Inc();
         return UpdateAsync(connection.Name, agent =>
         {
             agent.LastSeen = time.GetUtcNow().UtcDateTime;
@@ -71,6 +77,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             Log.ReportTooLarge(logger, connection.Name, report.Backends.Count);
             return;
         }
+        metrics.HealthReports.WithLabels(connection.Tier).Inc();
         var now = time.GetUtcNow().UtcDateTime;
         try
         {
@@ -119,6 +126,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
     public async Task DisconnectAsync(AgentConnection connection)
     {
+        metrics.AgentsConnected.WithLabels(connection.Tier).Dec();
         // Only the stream that still speaks for the agent may mark it disconnected.
         if (!_connections.TryRemove(new KeyValuePair<string, AgentConnection>(connection.Name, connection)))
         {
@@ -188,6 +196,9 @@ public sealed class AgentConnection(string name, string tier)
     public string Name { get; } = name;
 
     public string Tier { get; } = tier;
+
+    /// <summary>The newest revision this stream's agent has acknowledged (or announced in Hello).</summary>
+    public long AckedRevision { get; set; }
 
     /// <summary>Cancelled when a newer stream of the same agent takes over.</summary>
     public CancellationTokenSource Superseded { get; } = new();

@@ -27,6 +27,11 @@ public sealed class TestCluster : IAsyncDisposable
 
     public string ControlPlaneUrl => $"http://127.0.0.1:{ControlPlanePort}";
 
+    public int ControlPlaneAdminPort { get; private set; }
+
+    /// <summary>/healthz, /readyz and /metrics of the control plane (HTTP/1.1).</summary>
+    public string ControlPlaneAdminUrl => $"http://127.0.0.1:{ControlPlaneAdminPort}";
+
     public ManagedProcess ControlPlane { get; private set; } = null!;
 
     public Management.ManagementClient Management { get; private set; } = null!;
@@ -50,11 +55,12 @@ public sealed class TestCluster : IAsyncDisposable
         if (ControlPlanePort == 0)
         {
             ControlPlanePort = Ports.Free();
+            ControlPlaneAdminPort = Ports.Free();
         }
         ControlPlane = Track(ManagedProcess.Start(
             "control-plane",
             Binaries.ControlPlane,
-            ["--data", Path.Combine(Root, "cp-data"), "--listen", ControlPlaneUrl]));
+            ["--data", Path.Combine(Root, "cp-data"), "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl]));
         _channel?.Dispose();
         _channel = GrpcChannel.ForAddress(ControlPlaneUrl);
         Management = new Management.ManagementClient(_channel);

@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 
 namespace LoadBalancer.EndToEnd.Tests.Metrics;
 
-/// <summary>Issue 10 (agent metrics): counters move by the right amount for the right pool and backend.</summary>
+/// <summary>Issue 10 metrics: agent counters move by the right amount for the right pool and backend; the control plane counts pushes.</summary>
 public sealed partial class AgentMetricsTests(ITestOutputHelper output)
 {
     [Fact]
@@ -39,6 +39,14 @@ public sealed partial class AgentMetricsTests(ITestOutputHelper output)
             Assert.Equal(1, after[$"lb_agent_backend_healthy{{pool=\"measured\",backend=\"m-2\",check=\"http\"}}"]);
             Assert.True(after["lb_agent_config_revision"] >= 1);
 
+            // The control plane: connected agents, the push of that write to the agent's ACK, API calls.
+            Assert.True((await cluster.Http.GetAsync(cluster.ControlPlaneAdminUrl + "/readyz")).IsSuccessStatusCode);
+            var plane = await ScrapeAsync(cluster, cluster.ControlPlaneAdminUrl);
+            Assert.Equal(1, plane["lb_controlplane_agents_connected{tier=\"edge\"}"]);
+            Assert.True(plane["lb_controlplane_push_duration_seconds_count{tier=\"edge\"}"] >= 1, "the push histogram counted the write");
+            Assert.True(plane["lb_controlplane_api_calls_total{method=\"Apply\",code=\"OK\"}"] >= 1);
+            Assert.True(plane["lb_controlplane_revision"] >= 1);
+
             // A killed backend shows in the health gauge.
             await two.Process.DisposeAsync();
             await Wait.UntilAsync(
@@ -53,9 +61,11 @@ public sealed partial class AgentMetricsTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<Dictionary<string, double>> ScrapeAsync(TestCluster cluster, AgentHandle agent)
+    private static Task<Dictionary<string, double>> ScrapeAsync(TestCluster cluster, AgentHandle agent) => ScrapeAsync(cluster, agent.AdminUrl);
+
+    private static async Task<Dictionary<string, double>> ScrapeAsync(TestCluster cluster, string adminUrl)
     {
-        var text = await cluster.Http.GetStringAsync(agent.AdminUrl + "/metrics");
+        var text = await cluster.Http.GetStringAsync(adminUrl + "/metrics");
         var values = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (var line in text.Split('\n'))
         {
@@ -68,6 +78,6 @@ public sealed partial class AgentMetricsTests(ITestOutputHelper output)
         return values;
     }
 
-    [GeneratedRegex(@"^(lb_agent_[^ ]+) ([-+0-9.eE]+|NaN)$")]
+    [GeneratedRegex(@"^(lb_[a-z]+_[^ ]+) ([-+0-9.eE]+|NaN)$")]
     private static partial Regex Sample();
 }

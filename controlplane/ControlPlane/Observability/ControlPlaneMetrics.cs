@@ -1,0 +1,105 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Prometheus;
+
+namespace LoadBalancer.ControlPlane.Observability;
+
+/// <summary>
+/// The control plane's Prometheus metrics. Labels are tiers, gRPC method names and status codes:
+/// all bounded sets.
+/// </summary>
+public sealed class ControlPlaneMetrics
+{
+    // Commit times of recent revisions, to measure write-to-ACK push duration; bounded.
+    private readonly ConcurrentDictionary<long, DateTime> _committedAt = new();
+
+    public ControlPlaneMetrics()
+    {
+        AgentsConnected = Metrics.CreateGauge("lb_controlplane_agents_connected", "Agents with an open sync stream, by tier.", "tier");
+        Revision = Metrics.CreateGauge("lb_controlplane_revision", "The store's current revision.");
+        PushDuration = Metrics.CreateHistogram("lb_controlplane_push_duration_seconds", "Time from a committed write to an agent's ACK of a snapshot holding it.",
+            new HistogramConfiguration { LabelNames = ["tier"], Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
+        Nacks = Metrics.CreateCounter("lb_controlplane_nacks_total", "Snapshots refused by agents, by tier.", "tier");
+        ApiCalls = Metrics.CreateCounter("lb_controlplane_api_calls_total", "gRPC calls by method and status code.", "method", "code");
+        HealthReports = Metrics.CreateCounter("lb_controlplane_health_reports_total", "Health reports received from agents, by tier.", "tier");
+    }
+
+    public Gauge AgentsConnected { get; }
+
+    public Gauge Revision { get; }
+
+    public Histogram PushDuration { get; }
+
+    public Counter Nacks { get; }
+
+    public Counter ApiCalls { get; }
+
+    public Counter HealthReports { get; }
+
+    public void Committed(long revision)
+    {
+        Revision.Set(revision);
+        _committedAt[revision] = DateTime.UtcNow;
+        if (_committedAt.Count > 1024)
+        {
+            foreach (var old in _committedAt.Keys.Order().Take(_committedAt.Count - 512).ToList())
+            {
+                _committedAt.TryRemove(old, out _);
+            }
+        }
+    }
+
+    /// <summary>An agent ACKed a snapshot at <paramref name="revision"/> after holding <paramref name="previous"/>.</summary>
+    public void Acked(string tier, long previous, long revision)
+    {
+        // Every write the agent had not seen yet reached it with this ACK.
+        foreach (var (committed, at) in _committedAt)
+        {
+            if (committed > previous && committed <= revision)
+            {
+                PushDuration.WithLabels(tier).Observe((DateTime.UtcNow - at).TotalSeconds);
+            }
+        }
+    }
+}
+
+/// <summary>Counts every gRPC call by method and final status code.</summary>
+public sealed class MetricsInterceptor(ControlPlaneMetrics metrics) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            var response = await continuation(request, context).ConfigureAwait(false);
+            Count(context.Method, StatusCode.OK);
+            return response;
+        }
+        catch (RpcException ex)
+        {
+            Count(context.Method, ex.StatusCode);
+            throw;
+        }
+    }
+
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+            Count(context.Method, StatusCode.OK);
+        }
+        catch (RpcException ex)
+        {
+            Count(context.Method, ex.StatusCode);
+            throw;
+        }
+    }
+
+    private void Count(string method, StatusCode code)
+    {
+        // The method name is the last path segment: a fixed set defined by the protos.
+        var name = method[(method.LastIndexOf('/') + 1)..];
+        metrics.ApiCalls.WithLabels(name, code.ToString()).Inc();
+    }
+}

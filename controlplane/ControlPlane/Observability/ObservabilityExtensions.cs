@@ -1,0 +1,63 @@
+using LoadBalancer.ControlPlane.Store;
+using Microsoft.EntityFrameworkCore;
+using Prometheus;
+
+namespace LoadBalancer.ControlPlane.Observability;
+
+public static class ObservabilityExtensions
+{
+    public static IServiceCollection AddControlPlaneObservability(this IServiceCollection services)
+    {
+        services.AddSingleton<ControlPlaneMetrics>();
+        services.AddHostedService<RevisionWatcher>();
+        return services;
+    }
+
+    /// <summary>/healthz (liveness), /readyz (the store answers) and /metrics, on the admin port only.</summary>
+    public static WebApplication MapAdminEndpoints(this WebApplication app, int adminPort)
+    {
+        var host = $"*:{adminPort}";
+        app.MapGet("/healthz", () => Results.Text("ok\n")).RequireHost(host);
+        app.MapGet("/readyz", async (IDbContextFactory<LbDbContext> factory, CancellationToken cancellationToken) =>
+        {
+            try
+            {
+                await using var db = await factory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+                var revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
+                return Results.Text($"ready: revision {revision}\n");
+            }
+            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+            {
+                return Results.Text($"not ready: {ex.Message}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+        }).RequireHost(host);
+        app.MapMetrics("/metrics").RequireHost(host);
+        return app;
+    }
+
+    /// <summary>Feeds committed revisions to the metrics (revision gauge, push-duration start times).</summary>
+    private sealed class RevisionWatcher(StoreChangeFeed feed, ControlPlaneMetrics metrics) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            var seen = feed.Revision;
+            metrics.Revision.Set(seen);
+            try
+            {
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    var revision = await feed.WaitAsync(seen, stoppingToken).ConfigureAwait(false);
+                    for (var r = seen + 1; r <= revision; r++)
+                    {
+                        metrics.Committed(r);
+                    }
+                    seen = revision;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopping.
+            }
+        }
+    }
+}
