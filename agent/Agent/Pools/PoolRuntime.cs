@@ -39,6 +39,29 @@ public sealed class PoolRuntime
     public HttpMessageInvoker? HttpClient { get; }
 
     /// <summary>
+    /// Picks with <paramref name="balancer"/> (the pool's own, or its sticky table), avoiding
+    /// a backend that just failed this request or connection: a hash key maps to the same
+    /// backend every time, so the retry falls back to unkeyed picks of the pool's algorithm.
+    /// </summary>
+    public BackendState? PickAvoiding(ILoadBalancer balancer, in PickContext context, BackendState? failed, out bool failedOpen)
+    {
+        var backend = balancer.Pick(context, out failedOpen);
+        if (failed is null || backend != failed)
+        {
+            return backend;
+        }
+        for (var i = 0; i < Backends.Length; i++)
+        {
+            var next = Balancer.Pick(PickContext.None);
+            if (next is not null && next != failed)
+            {
+                return next;
+            }
+        }
+        return backend;
+    }
+
+    /// <summary>
     /// The client handler settings that matter; a pool whose settings did not change keeps its
     /// connection pool.
     /// </summary>

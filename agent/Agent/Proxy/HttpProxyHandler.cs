@@ -183,24 +183,11 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
 
     private BackendState? PickAvoiding(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed)
     {
-        var backend = balancer.Pick(pickContext, out var failedOpen);
+        var backend = pool.PickAvoiding(balancer, pickContext, failed, out var failedOpen);
         if (failedOpen)
         {
             metrics.FailOpen.WithLabels(pool.Name).Inc();
             Log.FailedOpen(logger, pool.Name);
-        }
-        if (failed is null || backend != failed)
-        {
-            return backend;
-        }
-        // A hash key maps to the failed backend every time: retry with unkeyed picks.
-        for (var i = 0; i < pool.Backends.Length; i++)
-        {
-            var next = pool.Balancer.Pick(PickContext.None);
-            if (next is not null && next != failed)
-            {
-                return next;
-            }
         }
         return backend;
     }

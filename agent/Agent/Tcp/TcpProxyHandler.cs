@@ -35,7 +35,11 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         BackendState? failed = null;
         for (var attempt = 0; attempt < attempts; attempt++)
         {
-            var backend = PickAvoiding(pool, pool.StickyBalancer ?? pool.Balancer, context, failed);
+            var backend = pool.PickAvoiding(pool.StickyBalancer ?? pool.Balancer, context, failed, out var failedOpen);
+            if (failedOpen)
+            {
+                metrics.FailOpen.WithLabels(pool.Name).Inc();
+            }
             if (backend is not null && pool.Config.MaxConnectionsPerBackend > 0 && backend.InFlight >= pool.Config.MaxConnectionsPerBackend)
             {
                 backend = FirstWithRoom(pool, pool.Config.MaxConnectionsPerBackend);
@@ -97,25 +101,6 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             }
         }
         return null;
-    }
-
-    private static BackendState? PickAvoiding(PoolRuntime pool, ILoadBalancer balancer, in PickContext context, BackendState? failed)
-    {
-        var backend = balancer.Pick(context);
-        if (failed is null || backend != failed)
-        {
-            return backend;
-        }
-        // A hash key maps to the failed backend every time: fall back to an unkeyed pick.
-        for (var i = 0; i < pool.Backends.Length; i++)
-        {
-            var next = pool.Balancer.Pick(PickContext.None);
-            if (next is not null && next != failed)
-            {
-                return next;
-            }
-        }
-        return backend;
     }
 
     private async Task<Socket?> ConnectAsync(BackendState backend, TimeSpan timeout, CancellationToken clientClosed)

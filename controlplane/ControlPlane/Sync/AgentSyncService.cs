@@ -63,7 +63,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         var hello = requestStream.Current.Hello;
         hello.Name = hello.Name.Trim().ToLowerInvariant();
         hello.Tier = hello.Tier.Trim().ToLowerInvariant();
-        if (!IsDnsLabel(hello.Name) || !IsDnsLabel(hello.Tier))
+        if (!Validation.Names.IsDnsLabel(hello.Name) || !Validation.Names.IsDnsLabel(hello.Tier))
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "hello.name and hello.tier must be DNS labels (lowercase letters, digits, '-', at most 63)"));
         }
@@ -127,11 +127,6 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
             await responseStream.WriteAsync(snapshot.Message, cancellationToken).ConfigureAwait(false);
         }
     }
-
-    private static bool IsDnsLabel(string value) =>
-        value.Length is > 0 and <= 63
-        && value.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-')
-        && value[0] != '-' && value[^1] != '-';
 
     private static partial class Log
     {
