@@ -11,11 +11,25 @@ builder.WebHost.UseUrls(options.AdminUrl);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
 builder.Logging.AddFilter("Yarp", LogLevel.Warning);
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-builder.Logging.AddSimpleConsole(o =>
+builder.Logging.ClearProviders();
+if (options.JsonLogs)
 {
-    o.SingleLine = true;
-    o.TimestampFormat = "HH:mm:ss.fff ";
-});
+    builder.Logging.AddJsonConsole(o =>
+    {
+        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+        o.UseUtcTimestamp = true;
+    });
+}
+else
+{
+    builder.Logging.AddSimpleConsole(o =>
+    {
+        o.SingleLine = true;
+        o.TimestampFormat = "HH:mm:ss.fff ";
+    });
+}
+// The access log is its own category, on only when asked for.
+builder.Logging.AddFilter("LoadBalancer.Agent.AccessLog", options.AccessLog ? LogLevel.Information : LogLevel.None);
 builder.Services.AddAgent(options);
 
 var app = builder.Build();

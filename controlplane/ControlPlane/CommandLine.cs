@@ -1,6 +1,6 @@
 namespace LoadBalancer.ControlPlane;
 
-internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string? BackupTo = null, Uri? AdminUri = null);
+internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string? BackupTo = null, Uri? AdminUri = null, bool JsonLogs = false);
 
 /// <summary>The two flags of lb-controlplane; anything else is a usage error (exit 2).</summary>
 internal static class CommandLine
@@ -10,6 +10,7 @@ internal static class CommandLine
         "  --data DIR     data folder (default ./lb-data)\n" +
         "  --listen URL   gRPC endpoint, h2c for now (default http://127.0.0.1:7400)\n" +
         "  --admin URL    HTTP/1.1 endpoint for /healthz, /readyz and /metrics (default: the gRPC port + 1)\n" +
+        "  --log-format F text (default) or json\n" +
         "  backup         write a consistent copy of the database to FILE, online";
 
     public static bool TryParse(string[] args, out CommandLineOptions options)
@@ -18,6 +19,7 @@ internal static class CommandLine
         var listen = "http://127.0.0.1:7400";
         string? backupTo = null;
         string? admin = null;
+        var logFormat = "text";
         options = new CommandLineOptions(data, new Uri(listen));
         var backup = args is ["backup", ..];
         if (backup)
@@ -27,7 +29,7 @@ internal static class CommandLine
         for (var i = 0; i < args.Length; i++)
         {
             var (flag, inlineValue) = args[i].Split('=', 2) is [var f, var v] ? (f, v) : (args[i], null);
-            if (flag is not ("--data" or "--listen" or "--to" or "--admin") || (flag == "--to" && !backup))
+            if (flag is not ("--data" or "--listen" or "--to" or "--admin" or "--log-format") || (flag == "--to" && !backup))
             {
                 Console.Error.WriteLine($"lb-controlplane: unknown argument '{args[i]}'");
                 return false;
@@ -50,6 +52,15 @@ internal static class CommandLine
             {
                 admin = value;
             }
+            else if (flag == "--log-format")
+            {
+                if (value is not ("text" or "json"))
+                {
+                    Console.Error.WriteLine($"lb-controlplane: --log-format must be text or json, not '{value}'");
+                    return false;
+                }
+                logFormat = value;
+            }
             else
             {
                 listen = value;
@@ -71,7 +82,7 @@ internal static class CommandLine
             Console.Error.WriteLine($"lb-controlplane: --admin '{admin}' must be an http:// URL with a host and a port other than --listen's");
             return false;
         }
-        options = new CommandLineOptions(data, uri, backup ? backupTo : null, adminUri);
+        options = new CommandLineOptions(data, uri, backup ? backupTo : null, adminUri, logFormat == "json");
         return true;
     }
 }

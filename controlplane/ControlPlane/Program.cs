@@ -57,6 +57,15 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     Listen(kestrel, options.ListenUri, HttpProtocols.Http2);
     Listen(kestrel, options.AdminUri!, HttpProtocols.Http1);
 });
+if (options.JsonLogs)
+{
+    builder.Logging.ClearProviders();
+    builder.Logging.AddJsonConsole(o =>
+    {
+        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+        o.UseUtcTimestamp = true;
+    });
+}
 // Per-command SQL logs would drown the service's own messages.
 builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);

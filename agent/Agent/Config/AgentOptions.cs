@@ -21,6 +21,12 @@ public sealed record AgentOptions
 
     public required IPAddress BindAddress { get; init; }
 
+    /// <summary>One line per forwarded request: listener, pool, backend, status, timing.</summary>
+    public bool AccessLog { get; init; }
+
+    /// <summary>JSON log lines (one object per line) instead of text.</summary>
+    public bool JsonLogs { get; init; }
+
     public static string SoftwareVersion { get; } =
         typeof(AgentOptions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 }

@@ -25,10 +25,13 @@ internal static class AgentCommandLine
         var cache = new Option<string?>("--cache") { Description = "Folder for the last-known-good snapshot (default: ./lb-agent-cache/NAME)" };
         var admin = new Option<string>("--admin") { Description = "URL of the admin endpoint (/healthz, /readyz, /config)", DefaultValueFactory = _ => "http://127.0.0.1:9900" };
         var bind = new Option<string>("--bind") { Description = "Address the listeners open on", DefaultValueFactory = _ => "0.0.0.0" };
+        var accessLog = new Option<bool>("--access-log") { Description = "Log one line per request: listener, pool, backend, status and timing" };
+        var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
 
         var root = new RootCommand("lb-agent: the load-balancing proxy of one tier")
         {
-            controlPlane, tier, name, tokenFile, caFile, cache, admin, bind,
+            controlPlane, tier, name, tokenFile, caFile, cache, admin, bind, accessLog, logFormat,
         };
         var result = root.Parse(args);
         if (result.Errors.Count > 0 || result.Action is not null && result.Tokens.Any(t => t.Value is "--help" or "-h" or "-?"))
@@ -80,6 +83,8 @@ internal static class AgentCommandLine
             CacheDirectory = result.GetValue(cache) ?? Path.Combine("lb-agent-cache", nameValue),
             AdminUrl = result.GetValue(admin)!,
             BindAddress = bindAddress,
+            AccessLog = result.GetValue(accessLog),
+            JsonLogs = result.GetValue(logFormat) == "json",
         }, 0);
     }
 

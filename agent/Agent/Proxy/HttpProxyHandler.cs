@@ -15,9 +15,11 @@ namespace LoadBalancer.Agent.Proxy;
 /// with the pool's balancer, forward with YARP's forwarder, and retry a connect failure on
 /// another backend when nothing has been sent to the client yet.
 /// </summary>
-public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegistry pools, HealthMonitor health, BackendActivity activity, AgentMetrics metrics, ILogger<HttpProxyHandler> logger)
+public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegistry pools, HealthMonitor health, BackendActivity activity, AgentMetrics metrics, ILogger<HttpProxyHandler> logger, ILoggerFactory loggers)
 {
     private static readonly ForwarderRequestConfig DefaultRequestConfig = new() { ActivityTimeout = TimeSpan.FromSeconds(100) };
+
+    private readonly ILogger _accessLog = loggers.CreateLogger("LoadBalancer.Agent.AccessLog");
 
     public async Task HandleAsync(HttpContext context, string listener, RouteTable routes)
     {
@@ -96,6 +98,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                 backend.RecordLatency(elapsed);
                 var status = context.Response.StatusCode;
                 metrics.RecordRequest(listener, backend, status, elapsed);
+                LogAccess(context, listener, pool.Name, backend.Name, status, elapsed);
                 health.ReportPassive(backend, status < 500, status >= 500 ? $"status {status}" : null);
                 return;
             }
@@ -121,6 +124,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                     context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
                 }
                 metrics.RecordRequest(listener, backend, context.Response.StatusCode, elapsed);
+                LogAccess(context, listener, pool.Name, backend.Name, context.Response.StatusCode, elapsed);
                 return;
             }
 
@@ -212,6 +216,15 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         return false;
     }
 
+    private void LogAccess(HttpContext context, string listener, string pool, string backend, int status, TimeSpan elapsed)
+    {
+        if (_accessLog.IsEnabled(LogLevel.Information))
+        {
+            var request = context.Request;
+            Log.Access(_accessLog, context.Connection.RemoteIpAddress?.ToString() ?? "-", request.Method, request.Host.Value ?? "-", request.Path.Value ?? "/", request.Protocol, status, listener, pool, backend, elapsed.TotalMilliseconds);
+        }
+    }
+
     private static async Task WriteErrorAsync(HttpContext context, int status, string message)
     {
         context.Response.StatusCode = status;
@@ -221,6 +234,9 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "{Client} \"{Method} {Host}{Path} {Protocol}\" {Status} listener={Listener} pool={Pool} backend={Backend} duration_ms={DurationMs:0.###}")]
+        public static partial void Access(ILogger logger, string client, string method, string host, string path, string protocol, int status, string listener, string pool, string backend, double durationMs);
+
         [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "No backend of pool {Pool} is healthy: failing open over every enabled backend")]
         public static partial void FailedOpen(ILogger logger, string pool);
 

@@ -75,7 +75,7 @@ public sealed class TestCluster : IAsyncDisposable
             Diagnostics).ConfigureAwait(false);
     }
 
-    public async Task<AgentHandle> StartAgentAsync(string tier, string name, string bind = "127.0.0.1")
+    public async Task<AgentHandle> StartAgentAsync(string tier, string name, string bind = "127.0.0.1", params string[] extraArgs)
     {
         var adminPort = Ports.Free();
         var process = Track(ManagedProcess.Start(
@@ -88,6 +88,7 @@ public sealed class TestCluster : IAsyncDisposable
                 "--admin", $"http://127.0.0.1:{adminPort}",
                 "--cache", Path.Combine(Root, "cache-" + name),
                 "--bind", bind,
+                .. extraArgs,
             ]));
         var agent = new AgentHandle(name, tier, adminPort, process);
         await Wait.UntilAsync(
