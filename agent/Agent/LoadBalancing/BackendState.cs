@@ -27,6 +27,7 @@ public sealed class BackendState
     private long _inFlight;
     private long _latencyEwmaMicros;
     private long _drainDeadline;
+    private long _lastLatencySample;
 
     public BackendState(string pool, string name, string host, int port, int weight = 1)
     {
@@ -98,8 +99,12 @@ public sealed class BackendState
 
     public void Leave() => Interlocked.Decrement(ref _inFlight);
 
+    /// <summary>Environment.TickCount64 of the last latency sample (0 = none).</summary>
+    public long LastLatencySample => Volatile.Read(ref _lastLatencySample);
+
     public void RecordLatency(TimeSpan elapsed)
     {
+        Volatile.Write(ref _lastLatencySample, Environment.TickCount64);
         var sample = Math.Max(1, (long)elapsed.TotalMicroseconds);
         // A lost update under contention only drops one sample of a moving average: no lock needed.
         var current = Volatile.Read(ref _latencyEwmaMicros);

@@ -29,6 +29,23 @@ internal sealed class LeastResponseTimeLoadBalancer : LoadBalancerBase
     }
 
     // A backend with no sample yet (average 0) scores lowest, so it gets probed and measured.
-    private static long Score(BackendState backend) =>
-        (backend.LatencyEwmaMicros + 1) * (Math.Max(0, backend.InFlight) + 1);
+    // An average that has not been refreshed for a while is halved per second of silence: a
+    // backend that was slow once is tried again after a few seconds, instead of being starved
+    // forever by an average that only a pick could update.
+    private static long Score(BackendState backend) => Score(backend, Environment.TickCount64);
+
+    internal static long Score(BackendState backend, long now)
+    {
+        var average = backend.LatencyEwmaMicros;
+        var last = backend.LastLatencySample;
+        if (average > 0 && last > 0)
+        {
+            var silentSeconds = (now - last) / 1000;
+            if (silentSeconds > 0)
+            {
+                average >>= (int)Math.Min(silentSeconds, 40);
+            }
+        }
+        return (average + 1) * (Math.Max(0, backend.InFlight) + 1);
+    }
 }

@@ -27,6 +27,24 @@ public sealed class LeastResponseTimeLoadBalancerTests
     }
 
     [Fact]
+    public void Score_AverageNotRefreshed_DecaysSoASlowBackendIsTriedAgain()
+    {
+        var slow = TestPools.NewBackend("slow");
+        var fast = TestPools.NewBackend("fast");
+        slow.RecordLatency(TimeSpan.FromMilliseconds(200));
+        fast.RecordLatency(TimeSpan.FromMilliseconds(10));
+        var now = Math.Max(slow.LastLatencySample, fast.LastLatencySample);
+
+        // Fresh averages: the slow backend loses.
+        Assert.True(LeastResponseTimeLoadBalancer.Score(slow, now) > LeastResponseTimeLoadBalancer.Score(fast, now));
+        // After five silent seconds its average has halved five times (200 ms -> 6.25 ms) and it
+        // beats a fast backend that keeps answering, so it gets probed and re-measured.
+        fast.RecordLatency(TimeSpan.FromMilliseconds(10));
+        var later = slow.LastLatencySample + 5_000;
+        Assert.True(LeastResponseTimeLoadBalancer.Score(slow, later) < LeastResponseTimeLoadBalancer.Score(fast, fast.LastLatencySample));
+    }
+
+    [Fact]
     public void Pick_FastBackendLoaded_SpillsToSlowerOnes()
     {
         var backends = TestPools.Healthy(2);
