@@ -13,7 +13,8 @@ namespace LoadBalancer.Agent.Health;
 internal sealed class HealthReporter(HealthMonitor monitor, SyncClient sync) : BackgroundService
 {
     private static readonly TimeSpan BatchWindow = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan SummaryInterval = TimeSpan.FromSeconds(30);
+    // Also refreshes the in-flight counts that lbctl shows while a backend drains.
+    private static readonly TimeSpan SummaryInterval = TimeSpan.FromSeconds(10);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -73,6 +73,20 @@ internal sealed class StatusBuilder
             var healthy = _backends.Where(b => b.Pool == name).Count(b => _health[(name, b.Name)]
                 .Any(h => tierAgents.Contains(h.Agent) && h.State == "healthy" && _nowUtc - h.ReportedAt <= StaleAfter));
             status.Tiers.Add(new TierBackendHealth { Tier = tier, Healthy = healthy, Total = backends.Count });
+            var reporting = _backends.Where(b => b.Pool == name).Any(b => _health[(name, b.Name)]
+                .Any(h => tierAgents.Contains(h.Agent) && _nowUtc - h.ReportedAt <= StaleAfter && h.State != "unknown"));
+            if (healthy == 0 && backends.Count > 0 && reporting)
+            {
+                // Every backend is unhealthy on this tier's agents: they spread traffic over all enabled ones.
+                status.Conditions.Add(new Condition
+                {
+                    Type = "FailingOpen",
+                    Status = "True",
+                    Reason = "NoHealthyBackend",
+                    Message = $"no backend is healthy on the agents of tier {tier}; they fail open over every enabled backend",
+                    ObservedGeneration = pool.Metadata.Generation,
+                });
+            }
         }
         pool.Status = status;
         return pool;

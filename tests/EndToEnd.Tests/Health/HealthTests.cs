@@ -85,6 +85,17 @@ public sealed class HealthTests(ITestOutputHelper output)
             var slow = await WaitForHealthAsync(cluster, "h-2", "unhealthy", agents: 2);
             Assert.All(slow.Status.Agents, a => Assert.Equal("timeout", a.Reason));
 
+            // Take the last one out too: the pool fails open, and its status says so.
+            await cluster.Http.PostAsync($"http://127.0.0.1:{backends[2].Port}/admin/health/down", null);
+            await WaitForHealthAsync(cluster, "h-3", "unhealthy", agents: 2);
+            await Wait.UntilAsync(
+                async () => (await cluster.Management.GetPoolAsync(new GetRequest { Name = "checked" })).Status.Conditions.Any(c => c.Type == "FailingOpen" && c.Status == "True"),
+                Propagation,
+                "the pool's FailingOpen condition");
+            Assert.True((await cluster.CountBackendsAsync($"http://127.0.0.1:{port}/", 6)).Keys.All(k => k != "(failed)"), "fail open keeps serving");
+            await cluster.Http.PostAsync($"http://127.0.0.1:{backends[2].Port}/admin/health/up", null);
+            await WaitForHealthAsync(cluster, "h-3", "healthy", agents: 2);
+
             // Only the healthy backend gets traffic, through both agents.
             foreach (var agentAddress in new[] { "127.0.0.1", "127.0.0.2" })
             {
