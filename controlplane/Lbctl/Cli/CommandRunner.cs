@@ -14,49 +14,57 @@ internal sealed class CommandRunner(CliEnvironment environment, GlobalOptions gl
 {
     public CliEnvironment Environment => environment;
 
-    public void SetAction(Command command, Func<ParseResult, CliContext, CancellationToken, Task<int>> body) =>
-        command.SetAction((parseResult, cancellationToken) => RunAsync(parseResult, body, cancellationToken));
+    /// <param name="errorExitCode">
+    /// The exit code of a refusal (server error, bad manifest, unreadable file) for a verb that
+    /// gives 1 another meaning (diff: 1 means differences); null keeps the contract's codes.
+    /// </param>
+    public void SetAction(Command command, Func<ParseResult, CliContext, CancellationToken, Task<int>> body, int? errorExitCode = null) =>
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var (exitCode, failed) = await RunAsync(parseResult, body, cancellationToken);
+            return failed && errorExitCode is { } code ? code : exitCode;
+        });
 
-    private async Task<int> RunAsync(ParseResult parseResult, Func<ParseResult, CliContext, CancellationToken, Task<int>> body, CancellationToken cancellationToken)
+    private async Task<(int ExitCode, bool Failed)> RunAsync(ParseResult parseResult, Func<ParseResult, CliContext, CancellationToken, Task<int>> body, CancellationToken cancellationToken)
     {
         using var context = new CliContext(environment, globals.Read(parseResult));
         var err = environment.Err;
         try
         {
-            return await body(parseResult, context, cancellationToken);
+            return (await body(parseResult, context, cancellationToken), false);
         }
         catch (RpcException ex)
         {
             var server = context.ResolvedSettings?.Server ?? new Uri(ConnectionResolver.DefaultServer);
-            return ErrorPrinter.PrintRpcError(ex, err, server);
+            return (ErrorPrinter.PrintRpcError(ex, err, server), true);
         }
         catch (ManifestException ex)
         {
             err.WriteLine($"error: {ex.Message}");
-            return ExitCodes.Refused;
+            return (ExitCodes.Refused, true);
         }
         catch (CliException ex)
         {
             err.WriteLine($"error: {ex.Message}");
-            return ExitCodes.Refused;
+            return (ExitCodes.Refused, true);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // A file or folder the verb had to read (not a manifest document): name it, no stack trace.
             err.WriteLine($"error: {ex.Message}");
-            return ExitCodes.Refused;
+            return (ExitCodes.Refused, true);
         }
         catch (UsageException ex)
         {
             err.WriteLine($"error: {ex.Message}");
             err.WriteLine();
             printHelp(CommandPath(parseResult));
-            return ExitCodes.Usage;
+            return (ExitCodes.Usage, true);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             err.WriteLine("interrupted");
-            return 130;
+            return (130, false);
         }
     }
 

@@ -5,6 +5,8 @@ using LoadBalancer.Cli.Certificates;
 using LoadBalancer.Cli.Config;
 using LoadBalancer.Cli.Delete;
 using LoadBalancer.Cli.Describe;
+using LoadBalancer.Cli.Diff;
+using LoadBalancer.Cli.Export;
 using LoadBalancer.Cli.Get;
 using LoadBalancer.Cli.Status;
 
@@ -37,6 +39,8 @@ internal static class LbctlApp
             root.Parse([.. path, "--help"]).Invoke(new InvocationConfiguration { Output = environment.Err, Error = environment.Err }));
 
         root.Subcommands.Add(ApplyCommand.Create(runner));
+        root.Subcommands.Add(DiffCommand.Create(runner));
+        root.Subcommands.Add(ExportCommand.Create(runner));
         root.Subcommands.Add(GetCommand.Create(runner));
         root.Subcommands.Add(DescribeCommand.Create(runner));
         root.Subcommands.Add(DeleteCommand.Create(runner));
