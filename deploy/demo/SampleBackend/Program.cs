@@ -1,5 +1,5 @@
 // A sample backend for the demo and the end-to-end tests: it says who it is.
-// Usage: lb-sample-backend --name NAME --port PORT [--host ADDRESS] [--mode http|tcp]
+// Usage: lb-sample-backend --name NAME --port PORT [--host ADDRESS] [--mode http|tcp] [--tls-cert F --tls-key F]
 //   http: answers every path with "NAME METHOD HOST PATH" and an X-Backend header;
 //         /healthz answers 200 (503 after POST /admin/health/down, 10 s late after .../slow);
 //         /slow/MS waits MS ms.
@@ -21,7 +21,17 @@ if (options.GetValueOrDefault("mode", "http") == "tcp")
 
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
-builder.WebHost.UseUrls($"http://{host}:{port}");
+if (options.TryGetValue("tls-cert", out var tlsCert) && options.TryGetValue("tls-key", out var tlsKey))
+{
+    // HTTPS backend, for pools with protocol https; PEM keys are ephemeral, so go through PKCS#12.
+    using var pem = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(tlsCert, tlsKey);
+    var certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(pem.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null);
+    builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Parse(host), port, listen => listen.UseHttps(certificate)));
+}
+else
+{
+    builder.WebHost.UseUrls($"http://{host}:{port}");
+}
 var app = builder.Build();
 
 // POST /admin/health/up|down|slow: healthy, 503, or a health answer that takes 10 seconds.
