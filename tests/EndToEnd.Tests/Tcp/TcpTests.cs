@@ -172,6 +172,75 @@ public sealed class TcpTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task IdleTimeout_ClosesSilentConnections_KeepsBusyOnes_AndMaxConnectionsRefusesTheExtra()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        try
+        {
+            var echoPort = Ports.Free();
+            cluster.Track(ManagedProcess.Start("echo", Binaries.SampleBackend, ["--name", "echo", "--port", echoPort.ToString(CultureInfo.InvariantCulture), "--mode", "tcp"]));
+            await cluster.StartAgentAsync("data", "data-1");
+            var port = Ports.Free();
+            Assert.Equal(0, (await cluster.ApplyAsync($$"""
+                apiVersion: lb/v1
+                kind: Pool
+                metadata: {name: idle}
+                spec: {protocol: tcp, algorithm: round-robin, idleTimeout: 1s, maxConnectionsPerBackend: 2, retries: 0}
+                ---
+                {{Yaml.Backend("echo-1", "idle", echoPort)}}
+                apiVersion: lb/v1
+                kind: Listener
+                metadata: {name: idle}
+                spec: {tier: data, port: {{port}}, protocol: tcp, pool: idle}
+                """)).ExitCode);
+            await Wait.UntilAsync(async () => await GreetingAsync(port) == "echo", Propagation, "the tcp listener", cluster.Diagnostics);
+
+            using var silent = new TcpClient();
+            await silent.ConnectAsync("127.0.0.1", port);
+            using var busy = new TcpClient();
+            await busy.ConnectAsync("127.0.0.1", port);
+            var silentStream = silent.GetStream();
+            var busyStream = busy.GetStream();
+            var greeting = new byte[5];
+            await silentStream.ReadExactlyAsync(greeting);
+            await busyStream.ReadExactlyAsync(greeting);
+
+            // Both allowed connections are open: a third is closed without a greeting.
+            Assert.Equal("", await GreetingAsync(port));
+
+            var watch = Stopwatch.StartNew();
+            var silentRead = silentStream.ReadAsync(new byte[1]).AsTask();
+            while (watch.Elapsed < TimeSpan.FromSeconds(2.5))
+            {
+                await busyStream.WriteAsync("ping\n"u8.ToArray());
+                var echoed = new byte[5];
+                await busyStream.ReadExactlyAsync(echoed);
+                await Task.Delay(250);
+            }
+            Assert.True(silentRead.IsCompleted, "the silent connection was closed after idleTimeout");
+            try
+            {
+                Assert.Equal(0, await silentRead);
+            }
+            catch (IOException)
+            {
+                // Closed with a reset rather than a FIN: closed all the same.
+            }
+            output.WriteLine("silent connection closed; busy one still open after 2.5 s");
+
+            await busyStream.WriteAsync("last\n"u8.ToArray());
+            var last = new byte[5];
+            await busyStream.ReadExactlyAsync(last);
+            Assert.Equal("last\n", System.Text.Encoding.ASCII.GetString(last));
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
     private static int OpenDescriptors(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
 
     private static async Task<string> GreetingAsync(int port)
@@ -179,6 +248,14 @@ public sealed class TcpTests(ITestOutputHelper output)
         using var client = new TcpClient();
         await client.ConnectAsync("127.0.0.1", port);
         using var reader = new StreamReader(client.GetStream());
-        return (await reader.ReadLineAsync())?.Trim() ?? "";
+        try
+        {
+            return (await reader.ReadLineAsync())?.Trim() ?? "";
+        }
+        catch (IOException)
+        {
+            // Closed (or reset) by the agent before any greeting.
+            return "";
+        }
     }
 }
