@@ -24,6 +24,7 @@ cleanup() {
   echo "== stopping the demo"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  [ -n "${pg_root:-}" ] && rm -rf "$pg_root"
 }
 trap cleanup EXIT INT TERM
 
@@ -67,8 +68,27 @@ start web-1 "$bin/SampleBackend/release/lb-sample-backend" --name web-1 --port 9
 start web-2 "$bin/SampleBackend/release/lb-sample-backend" --name web-2 --port 9102
 start api-1 "$bin/SampleBackend/release/lb-sample-backend" --name api-1 --port 9201
 start api-2 "$bin/SampleBackend/release/lb-sample-backend" --name api-2 --port 9202
-start db-1 "$bin/SampleBackend/release/lb-sample-backend" --name db-1 --port 5433 --mode tcp
-start db-2 "$bin/SampleBackend/release/lb-sample-backend" --name db-2 --port 5434 --mode tcp
+# The data tier: two real PostgreSQL servers when PostgreSQL is installed, a built-in TCP
+# service that says its name otherwise.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -n "$pg_bin" ] && [ -x "$pg_bin/postgres" ]; then
+  pg_root=$(mktemp -d /tmp/lb-demo-pg.XXXXXX)
+  chmod 755 "$pg_root"
+  as_pg=()
+  if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); fi
+  for n in 1 2; do
+    data="$pg_root/db-$n"
+    mkdir -p "$data"
+    [ "$(id -u)" = 0 ] && chown postgres "$data"
+    "${as_pg[@]}" "$pg_bin/initdb" -D "$data" -A trust -U postgres --no-sync >"$logs/db-$n-initdb.log" 2>&1
+    start "db-$n" "${as_pg[@]}" "$pg_bin/postgres" -D "$data" -p $((5432 + n)) -k "$data" -c listen_addresses=127.0.0.1
+  done
+  data_hint="psql -h 127.0.0.1 -p 6432 -U postgres -c 'select inet_server_port()'   # the data tier: PostgreSQL"
+else
+  start db-1 "$bin/SampleBackend/release/lb-sample-backend" --name db-1 --port 5433 --mode tcp
+  start db-2 "$bin/SampleBackend/release/lb-sample-backend" --name db-2 --port 5434 --mode tcp
+  data_hint='exec 3<>/dev/tcp/127.0.0.1/6432; head -n 1 <&3; exec 3<&-    # the data tier (TCP): a sample service says its name'
+fi
 
 echo "== starting one agent per tier"
 start agent-edge "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --tier edge --name edge-1 --admin http://127.0.0.1:9901 --cache "$demo/cache/edge-1" --bind 127.0.0.1
@@ -91,7 +111,7 @@ The demo is running (logs in .demo/logs). Try:
 
   curl --cacert .demo/demo-ca.crt --resolve shop.example.test:8443:127.0.0.1 https://shop.example.test:8443/
   curl http://127.0.0.1:8080/orders
-  exec 3<>/dev/tcp/127.0.0.1/6432; head -n 1 <&3; exec 3<&-    # the data tier (TCP): a sample service says its name
+  $data_hint
 
   export PATH="\$PWD/.demo/bin:\$PATH"
   lbctl get pools

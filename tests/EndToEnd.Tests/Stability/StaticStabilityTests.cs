@@ -227,7 +227,16 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Never leave a process behind: a server that should have exited is killed.
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
         return new CommandResult(process.ExitCode, await stdout, await stderr);
     }
 
