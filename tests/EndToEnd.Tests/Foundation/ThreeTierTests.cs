@@ -230,6 +230,10 @@ public sealed class ThreeTierTests(ITestOutputHelper output)
                 Propagation,
                 "the blocked listener's reason to reach the control plane",
                 cluster.Diagnostics);
+            var degraded = await cluster.LbctlAsync("get", "agents");
+            Assert.Contains("Degraded", degraded.Stdout, StringComparison.Ordinal);
+            var listeners = await cluster.LbctlAsync("get", "listeners");
+            Assert.Contains("0/1", listeners.Stdout, StringComparison.Ordinal);
 
             squatter.Stop();
             await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync($"http://127.0.0.1:{heldPort}/") == "svc-1", TimeSpan.FromSeconds(40), "the freed port to be served without another apply", cluster.Diagnostics);
