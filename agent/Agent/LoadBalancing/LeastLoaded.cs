@@ -16,7 +16,7 @@ internal static class LeastLoaded
 {
     public const int Window = 16;
 
-    public static BackendState? Pick(BackendState[] backends, bool failOpen, bool weighted)
+    public static BackendState? Pick(BackendState[] backends, bool failOpen, bool weighted, long maxWeight = long.MaxValue)
     {
         var count = backends.Length;
         if (count == 0)
@@ -62,6 +62,11 @@ internal static class LeastLoaded
                 // in integers; weights are read live, so a weight change counts from the next pick.
                 var load = inFlight + 1;
                 long weight = Math.Max(1, candidate.Weight);
+                // An idle backend of the pool's greatest weight cannot be beaten.
+                if (inFlight == 0 && weight >= maxWeight)
+                {
+                    return candidate;
+                }
                 if (best is null || load * bestWeight < bestLoad * weight)
                 {
                     best = candidate;
