@@ -102,8 +102,22 @@ cp "$root/deploy/demo/three-tier.yaml" "$demo/three-tier.yaml"
 echo "== applying the three-tier example"
 "$lbctl" apply -f "$demo/three-tier.yaml"
 
-wait_for "the edge tier" curl -sf --cacert "$demo/demo-ca.crt" --resolve shop.example.test:8443:127.0.0.1 https://shop.example.test:8443/
-wait_for "the internal tier" curl -sf http://127.0.0.1:8080/
+# Needs nothing but bash: readiness of each agent, then every listener programmed.
+http_ok() { # port path
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+  local status
+  read -r _ status _ <&3
+  exec 3<&-
+  [ "$status" = 200 ]
+}
+listeners_programmed() {
+  local table
+  table=$("$lbctl" get listeners) || return 1
+  [ "$(grep -c ' 1/1 ' <<<"$table")" -eq 3 ]
+}
+for admin in 9901 9902 9903; do wait_for "the agent on admin port $admin" http_ok "$admin" /readyz; done
+wait_for "every listener to be programmed" listeners_programmed
 
 cat <<INFO
 
