@@ -16,7 +16,7 @@ public sealed class LimitsTests(ITestOutputHelper output)
         try
         {
             var backend = await cluster.StartBackendAsync("lim-1");
-            await cluster.StartAgentAsync("edge", "edge-1");
+            var agent = await cluster.StartAgentAsync("edge", "edge-1");
             var port = Ports.Free();
             Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(
                 Yaml.Pool("limited", extra: "  maxConnectionsPerBackend: 1\n  requestTimeout: 1s\n  retries: 0"),
@@ -24,6 +24,11 @@ public sealed class LimitsTests(ITestOutputHelper output)
                 Yaml.HttpListener("limited", "edge", port, "limited")))).ExitCode);
             var baseUrl = $"http://127.0.0.1:{port}";
             await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(baseUrl + "/") == "lim-1", TimeSpan.FromSeconds(15), "the listener", cluster.Diagnostics);
+            // The probe requests above must have left the agent's count before the limit is tested.
+            await Wait.UntilAsync(
+                async () => (await cluster.Http.GetStringAsync(agent.AdminUrl + "/metrics")).Contains("lb_agent_backend_in_flight{pool=\"limited\",backend=\"lim-1\"} 0", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(15),
+                "no request in flight");
 
             using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             // Two requests at once against a backend allowed one connection: one is served, the

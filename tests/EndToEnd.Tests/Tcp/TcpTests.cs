@@ -180,7 +180,7 @@ public sealed class TcpTests(ITestOutputHelper output)
         {
             var echoPort = Ports.Free();
             cluster.Track(ManagedProcess.Start("echo", Binaries.SampleBackend, ["--name", "echo", "--port", echoPort.ToString(CultureInfo.InvariantCulture), "--mode", "tcp"]));
-            await cluster.StartAgentAsync("data", "data-1");
+            var agent = await cluster.StartAgentAsync("data", "data-1");
             var port = Ports.Free();
             Assert.Equal(0, (await cluster.ApplyAsync($$"""
                 apiVersion: lb/v1
@@ -195,6 +195,11 @@ public sealed class TcpTests(ITestOutputHelper output)
                 spec: {tier: data, port: {{port}}, protocol: tcp, pool: idle}
                 """)).ExitCode);
             await Wait.UntilAsync(async () => await GreetingAsync(port) == "echo", Propagation, "the tcp listener", cluster.Diagnostics);
+            // The probe connections above must be gone from the agent's count before the limit is tested.
+            await Wait.UntilAsync(
+                async () => (await cluster.Http.GetStringAsync(agent.AdminUrl + "/metrics")).Contains("lb_agent_backend_in_flight{pool=\"idle\",backend=\"echo-1\"} 0", StringComparison.Ordinal),
+                Propagation,
+                "no connection in flight");
 
             using var silent = new TcpClient();
             await silent.ConnectAsync("127.0.0.1", port);
