@@ -51,21 +51,24 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
                 return;
             }
 
+            // Counted from the pick, not from the connect: concurrent picks under
+            // least-connections must see the connections still being opened.
+            backend.Enter();
             var socket = await ConnectAsync(backend, pool.Config.ConnectTimeout, client.ConnectionClosed).ConfigureAwait(false);
-            if (socket is null && client.ConnectionClosed.IsCancellationRequested)
-            {
-                // The client gave up while we connected: not the backend's fault.
-                return;
-            }
             if (socket is null)
             {
+                backend.Leave();
+                if (client.ConnectionClosed.IsCancellationRequested)
+                {
+                    // The client gave up while we connected: not the backend's fault.
+                    return;
+                }
                 health.ReportPassive(backend, false, "connect failed");
                 failed = backend;
                 continue;
             }
             health.ReportPassive(backend, true);
 
-            backend.Enter();
             var counters = metrics.Tcp(backend);
             counters.Connections.Inc();
             counters.Open.Inc();
