@@ -39,6 +39,49 @@ public sealed class PoolRuntime
     public HttpMessageInvoker? HttpClient { get; }
 
     /// <summary>
+    /// Picks a backend with room under maxConnectionsPerBackend and enters it (the caller
+    /// leaves it). A <paramref name="preferred"/> backend (a sticky session's) is tried first;
+    /// a full backend is passed over; null when every one is full or none is enabled, so the
+    /// caller refuses at once rather than queueing.
+    /// </summary>
+    public BackendState? PickAndEnter(ILoadBalancer balancer, in PickContext context, BackendState? failed, BackendState? preferred, out bool failedOpen)
+    {
+        failedOpen = false;
+        var max = Config.MaxConnectionsPerBackend;
+        if (preferred is not null && preferred != failed && TryEnter(preferred, max))
+        {
+            return preferred;
+        }
+        var tries = max > 0 ? Math.Max(1, Backends.Length * 2) : 1;
+        for (var i = 0; i < tries; i++)
+        {
+            var backend = i == 0
+                ? PickAvoiding(balancer, context, failed, out failedOpen)
+                : PickAvoiding(Balancer, PickContext.None, failed, out _);
+            if (backend is null)
+            {
+                return null;
+            }
+            if (TryEnter(backend, max))
+            {
+                return backend;
+            }
+        }
+        return null;
+    }
+
+    private static bool TryEnter(BackendState backend, int max)
+    {
+        backend.Enter();
+        if (max <= 0 || backend.InFlight <= max)
+        {
+            return true;
+        }
+        backend.Leave();
+        return false;
+    }
+
+    /// <summary>
     /// Picks with <paramref name="balancer"/> (the pool's own, or its sticky table), avoiding
     /// a backend that just failed this request or connection: a hash key maps to the same
     /// backend every time, so the retry falls back to unkeyed picks of the pool's algorithm.

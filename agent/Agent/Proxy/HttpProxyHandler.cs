@@ -135,39 +135,15 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         }
     }
 
-    /// <summary>
-    /// Picks a backend that has room under maxConnectionsPerBackend and enters it. A full
-    /// backend is passed over; when every one is full the caller answers 503 at once rather
-    /// than queueing.
-    /// </summary>
     private BackendState? PickWithCapacity(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed, BackendState? sticky)
     {
-        var max = pool.Config.MaxConnectionsPerBackend;
-        if (sticky is not null && sticky != failed)
+        var backend = pool.PickAndEnter(balancer, pickContext, failed, sticky, out var failedOpen);
+        if (failedOpen)
         {
-            sticky.Enter();
-            if (max <= 0 || sticky.InFlight <= max)
-            {
-                return sticky;
-            }
-            sticky.Leave();
+            metrics.FailOpen.WithLabels(pool.Name).Inc();
+            Log.FailedOpen(logger, pool.Name);
         }
-        var tries = max > 0 ? Math.Max(1, pool.Backends.Length * 2) : 1;
-        for (var i = 0; i < tries; i++)
-        {
-            var backend = i == 0 ? PickAvoiding(pool, balancer, pickContext, failed) : PickAvoiding(pool, pool.Balancer, PickContext.None, failed);
-            if (backend is null)
-            {
-                return null;
-            }
-            backend.Enter();
-            if (max <= 0 || backend.InFlight <= max)
-            {
-                return backend;
-            }
-            backend.Leave();
-        }
-        return null;
+        return backend;
     }
 
     private static bool IsIdempotent(string method) =>
@@ -183,17 +159,6 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             }
         }
         return false;
-    }
-
-    private BackendState? PickAvoiding(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed)
-    {
-        var backend = pool.PickAvoiding(balancer, pickContext, failed, out var failedOpen);
-        if (failedOpen)
-        {
-            metrics.FailOpen.WithLabels(pool.Name).Inc();
-            Log.FailedOpen(logger, pool.Name);
-        }
-        return backend;
     }
 
     private static bool IsConnectFailure(ForwarderError error, Exception? exception)

@@ -35,14 +35,12 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         BackendState? failed = null;
         for (var attempt = 0; attempt < attempts; attempt++)
         {
-            var backend = pool.PickAvoiding(pool.StickyBalancer ?? pool.Balancer, context, failed, out var failedOpen);
+            // Entered at the pick: concurrent picks under least-connections must see the
+            // connections still being opened.
+            var backend = pool.PickAndEnter(pool.StickyBalancer ?? pool.Balancer, context, failed, preferred: null, out var failedOpen);
             if (failedOpen)
             {
                 metrics.FailOpen.WithLabels(pool.Name).Inc();
-            }
-            if (backend is not null && pool.Config.MaxConnectionsPerBackend > 0 && backend.InFlight >= pool.Config.MaxConnectionsPerBackend)
-            {
-                backend = FirstWithRoom(pool, pool.Config.MaxConnectionsPerBackend);
             }
             if (backend is null)
             {
@@ -51,9 +49,6 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
                 return;
             }
 
-            // Counted from the pick, not from the connect: concurrent picks under
-            // least-connections must see the connections still being opened.
-            backend.Enter();
             var socket = await ConnectAsync(backend, pool.Config.ConnectTimeout, client.ConnectionClosed).ConfigureAwait(false);
             if (socket is null)
             {
@@ -90,20 +85,6 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             return;
         }
         client.Abort(new ConnectionAbortedException("no backend accepted the connection"));
-    }
-
-    private static BackendState? FirstWithRoom(PoolRuntime pool, int max)
-    {
-        // The balancer's choice is full: any available backend with room will do.
-        for (var i = 0; i < pool.Backends.Length * 2; i++)
-        {
-            var candidate = pool.Balancer.Pick(PickContext.None);
-            if (candidate is not null && candidate.InFlight < max)
-            {
-                return candidate;
-            }
-        }
-        return null;
     }
 
     private async Task<Socket?> ConnectAsync(BackendState backend, TimeSpan timeout, CancellationToken clientClosed)
