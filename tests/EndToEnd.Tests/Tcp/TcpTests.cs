@@ -30,7 +30,7 @@ public sealed class TcpTests(ITestOutputHelper output)
                 spec:
                   protocol: tcp
                   algorithm: least-connections
-                  healthCheck: {type: tcp, interval: 500ms, timeout: 300ms, healthyThreshold: 2, unhealthyThreshold: 2}
+                  healthCheck: {type: tcp, interval: 1s, timeout: 900ms, healthyThreshold: 2, unhealthyThreshold: 3}
                   drainTimeout: 60s
                   retries: 2
                 ---
