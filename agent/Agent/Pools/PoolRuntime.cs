@@ -101,6 +101,17 @@ public sealed class PoolRuntime
                 return next;
             }
         }
+        // A deterministic algorithm (least-connections: the dead backend has the fewest) keeps
+        // choosing the failed one: take any other available backend, from a random start.
+        var start = Random.Shared.Next(Backends.Length);
+        for (var i = 0; i < Backends.Length; i++)
+        {
+            var candidate = Backends[(start + i) % Backends.Length];
+            if (candidate != failed && candidate.IsAvailable)
+            {
+                return candidate;
+            }
+        }
         return backend;
     }
 
