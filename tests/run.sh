@@ -36,7 +36,7 @@ for project in tests/*/*.Tests.csproj; do
   name=$(basename "$project" .csproj)
   echo "== $name"
   dotnet test "$project" -c "$configuration" --no-build -nologo \
-    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
+    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=minimal" \
     --results-directory "$results" || status=1
 done
 
@@ -48,6 +48,21 @@ for trx in "$results"/*.trx; do
   n=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$c")
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${n:-0}))
 done
+# CI shows only the tail of the output: name every failed test (with the first line of its
+# message) just above the closing count.
+if [ "$failed" -gt 0 ]; then
+  echo "== failed tests"
+  python3 - "$results" <<'PY' 2>/dev/null || grep -ho 'testName="[^"]*" [^>]*outcome="Failed"' "$results"/*.trx
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for path in sorted(glob.glob(sys.argv[1] + "/*.trx")):
+    for r in ET.parse(path).getroot().iterfind(".//t:UnitTestResult", ns):
+        if r.get("outcome") != "Failed":
+            continue
+        message = r.findtext(".//t:Message", default="", namespaces=ns).strip().splitlines()
+        print(f"FAILED {r.get('testName')} ({r.get('duration')}): {message[0][:300] if message else ''}")
+PY
+fi
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   status=1
 fi

@@ -1,26 +1,47 @@
+using System.Globalization;
+using LoadBalancer.ControlPlane.Security;
+
 namespace LoadBalancer.ControlPlane;
 
-internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string? BackupTo = null, Uri? AdminUri = null, bool JsonLogs = false);
+internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string? BackupTo = null, Uri? AdminUri = null, bool JsonLogs = false)
+{
+    /// <summary>Plain HTTP (h2c) on the gRPC endpoint: only when asked for with --insecure.</summary>
+    public bool Insecure { get; init; }
 
-/// <summary>The two flags of lb-controlplane; anything else is a usage error (exit 2).</summary>
+    /// <summary>Extra names (DNS or IP) for the serving certificate, besides localhost and loopback.</summary>
+    public IReadOnlyList<string> SubjectAltNames { get; init; } = [];
+
+    /// <summary>API calls per second per token; 0 turns the limit off.</summary>
+    public int RateLimit { get; init; } = 100;
+}
+
+/// <summary>The flags of lb-controlplane; anything else is a usage error (exit 2).</summary>
 internal static class CommandLine
 {
-    public const string Usage = "usage: lb-controlplane [--data DIR] [--listen URL] [--admin URL]\n" +
+    public const string Usage = "usage: lb-controlplane [--data DIR] [--listen URL] [--admin URL] [--san NAME]... [--insecure]\n" +
         "       lb-controlplane backup [--data DIR] --to FILE\n" +
-        "  --data DIR     data folder (default ./lb-data)\n" +
-        "  --listen URL   gRPC endpoint, h2c for now (default http://127.0.0.1:7400)\n" +
-        "  --admin URL    HTTP/1.1 endpoint for /healthz, /readyz and /metrics (default: the gRPC port + 1)\n" +
-        "  --log-format F text (default) or json\n" +
-        "  backup         write a consistent copy of the database to FILE, online";
+        "  --data DIR        data folder (default ./lb-data)\n" +
+        "  --listen URL      gRPC endpoint (default https://127.0.0.1:7400); TLS with a CA made in DATA/tls\n" +
+        "  --san NAME        another DNS name or IP address for the serving certificate (repeatable)\n" +
+        "  --insecure        serve plain HTTP (an http:// --listen URL); for tests on one machine only\n" +
+        "  --admin URL       HTTP/1.1 endpoint for /healthz, /readyz and /metrics (default: the gRPC port + 1)\n" +
+        "  --rate-limit N    API calls per second per token (default 100, bursts of 2N; 0 = off)\n" +
+        "  --log-format F    text (default) or json\n" +
+        "  backup            write a consistent copy of the database to FILE, online";
+
+    private static readonly string[] ValueFlags = ["--data", "--listen", "--to", "--admin", "--log-format", "--san", "--rate-limit"];
 
     public static bool TryParse(string[] args, out CommandLineOptions options)
     {
         var data = "./lb-data";
-        var listen = "http://127.0.0.1:7400";
+        string? listen = null;
         string? backupTo = null;
         string? admin = null;
         var logFormat = "text";
-        options = new CommandLineOptions(data, new Uri(listen));
+        var insecure = false;
+        var rateLimit = 100;
+        var sans = new List<string>();
+        options = new CommandLineOptions(data, new Uri("https://127.0.0.1:7400"));
         var backup = args is ["backup", ..];
         if (backup)
         {
@@ -29,7 +50,12 @@ internal static class CommandLine
         for (var i = 0; i < args.Length; i++)
         {
             var (flag, inlineValue) = args[i].Split('=', 2) is [var f, var v] ? (f, v) : (args[i], null);
-            if (flag is not ("--data" or "--listen" or "--to" or "--admin" or "--log-format") || (flag == "--to" && !backup))
+            if (flag == "--insecure" && inlineValue is null)
+            {
+                insecure = true;
+                continue;
+            }
+            if (!ValueFlags.Contains(flag) || (flag == "--to" && !backup))
             {
                 Console.Error.WriteLine($"lb-controlplane: unknown argument '{args[i]}'");
                 return false;
@@ -40,35 +66,59 @@ internal static class CommandLine
                 Console.Error.WriteLine($"lb-controlplane: {flag} needs a value");
                 return false;
             }
-            if (flag == "--data")
+            switch (flag)
             {
-                data = value;
-            }
-            else if (flag == "--to")
-            {
-                backupTo = value;
-            }
-            else if (flag == "--admin")
-            {
-                admin = value;
-            }
-            else if (flag == "--log-format")
-            {
-                if (value is not ("text" or "json"))
-                {
-                    Console.Error.WriteLine($"lb-controlplane: --log-format must be text or json, not '{value}'");
-                    return false;
-                }
-                logFormat = value;
-            }
-            else
-            {
-                listen = value;
+                case "--data":
+                    data = value;
+                    break;
+                case "--to":
+                    backupTo = value;
+                    break;
+                case "--admin":
+                    admin = value;
+                    break;
+                case "--san":
+                    if (!ControlPlaneTls.IsValidName(value))
+                    {
+                        Console.Error.WriteLine($"lb-controlplane: --san '{value}' must be a DNS name or an IP address");
+                        return false;
+                    }
+                    sans.Add(value);
+                    break;
+                case "--rate-limit":
+                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out rateLimit) || rateLimit > 1_000_000)
+                    {
+                        Console.Error.WriteLine($"lb-controlplane: --rate-limit must be a whole number from 0 to 1000000, not '{value}'");
+                        return false;
+                    }
+                    break;
+                case "--log-format":
+                    if (value is not ("text" or "json"))
+                    {
+                        Console.Error.WriteLine($"lb-controlplane: --log-format must be text or json, not '{value}'");
+                        return false;
+                    }
+                    logFormat = value;
+                    break;
+                default:
+                    listen = value;
+                    break;
             }
         }
-        if (!Uri.TryCreate(listen, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port <= 0)
+        listen ??= insecure ? "http://127.0.0.1:7400" : "https://127.0.0.1:7400";
+        if (!Uri.TryCreate(listen, UriKind.Absolute, out var uri) || uri.Port <= 0 || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
-            Console.Error.WriteLine($"lb-controlplane: --listen '{listen}' must be an http:// URL with a host and port");
+            Console.Error.WriteLine($"lb-controlplane: --listen '{listen}' must be an https:// URL with a host and port");
+            return false;
+        }
+        if (uri.Scheme == Uri.UriSchemeHttp && !insecure && !backup)
+        {
+            Console.Error.WriteLine($"lb-controlplane: --listen '{listen}' is plain HTTP: use https://, or add --insecure to serve tokens and keys unencrypted");
+            return false;
+        }
+        if (uri.Scheme == Uri.UriSchemeHttps && insecure)
+        {
+            Console.Error.WriteLine("lb-controlplane: --insecure serves plain HTTP: give an http:// --listen URL");
             return false;
         }
         if (backup && backupTo is null)
@@ -76,13 +126,18 @@ internal static class CommandLine
             Console.Error.WriteLine("lb-controlplane: backup needs --to FILE");
             return false;
         }
-        var adminUri = new UriBuilder(uri) { Port = uri.Port + 1 }.Uri;
+        var adminUri = new UriBuilder(uri) { Scheme = Uri.UriSchemeHttp, Port = uri.Port + 1 }.Uri;
         if (admin is not null && (!Uri.TryCreate(admin, UriKind.Absolute, out adminUri) || adminUri.Scheme != Uri.UriSchemeHttp || adminUri.Port <= 0 || adminUri.Port == uri.Port))
         {
             Console.Error.WriteLine($"lb-controlplane: --admin '{admin}' must be an http:// URL with a host and a port other than --listen's");
             return false;
         }
-        options = new CommandLineOptions(data, uri, backup ? backupTo : null, adminUri, logFormat == "json");
+        options = new CommandLineOptions(data, uri, backup ? backupTo : null, adminUri, logFormat == "json")
+        {
+            Insecure = insecure,
+            SubjectAltNames = sans,
+            RateLimit = rateLimit,
+        };
         return true;
     }
 }

@@ -1,10 +1,5 @@
 using LoadBalancer.ControlPlane;
-using LoadBalancer.ControlPlane.Management;
-using LoadBalancer.ControlPlane.Observability;
 using LoadBalancer.ControlPlane.Store;
-using LoadBalancer.ControlPlane.Sync;
-using System.Net;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 if (!CommandLine.TryParse(args, out var options))
 {
@@ -12,24 +7,14 @@ if (!CommandLine.TryParse(args, out var options))
     return 2;
 }
 
-var dataDir = Path.GetFullPath(options.DataDir);
-// The data folder holds the key-encryption key and the database: owner only.
-if (OperatingSystem.IsWindows())
-{
-    Directory.CreateDirectory(dataDir);
-}
-else
-{
-    Directory.CreateDirectory(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-}
-
-var databasePath = Path.Combine(dataDir, "lb.db");
 if (options.BackupTo is { } backupTo)
 {
+    var dataDir = ControlPlaneHost.PrepareDataDir(options.DataDir);
+    var databasePath = Path.Combine(dataDir, "lb.db");
     try
     {
         await StoreMaintenance.BackupAsync(databasePath, backupTo).ConfigureAwait(false);
-        Console.WriteLine($"backup of {databasePath} written to {Path.GetFullPath(backupTo)} (back up {Path.Combine(dataDir, "secret.key")} too: without it the certificate keys cannot be read)");
+        Console.WriteLine($"backup of {databasePath} written to {Path.GetFullPath(backupTo)} (back up {Path.Combine(dataDir, "secret.key")} and {Path.Combine(dataDir, "tls")} too: without them the certificate keys cannot be read and clients must pin a new CA)");
         return 0;
     }
     catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException or UnauthorizedAccessException)
@@ -39,70 +24,27 @@ if (options.BackupTo is { } backupTo)
     }
 }
 
+ControlPlaneHost host;
 try
 {
-    await StoreMaintenance.CheckIntegrityAsync(databasePath).ConfigureAwait(false);
+    host = await ControlPlaneHost.StartAsync(options).ConfigureAwait(false);
 }
-catch (StoreCorruptException ex)
+catch (StartupException ex)
 {
     Console.Error.WriteLine("lb-controlplane: " + ex.Message);
     return 1;
 }
-
-var builder = WebApplication.CreateSlimBuilder();
-builder.WebHost.ConfigureKestrel(kestrel =>
+await using (host.ConfigureAwait(false))
 {
-    // gRPC: cleartext HTTP/2 (h2c) needs prior knowledge, so that endpoint speaks HTTP/2 only;
-    // the admin endpoint (/healthz, /readyz, /metrics) speaks HTTP/1.1 for probes and scrapers.
-    Listen(kestrel, options.ListenUri, HttpProtocols.Http2);
-    Listen(kestrel, options.AdminUri!, HttpProtocols.Http1);
-});
-if (options.JsonLogs)
-{
-    builder.Logging.ClearProviders();
-    builder.Logging.AddJsonConsole(o =>
+    Console.WriteLine($"lb-controlplane listening on {options.ListenUri.GetLeftPart(UriPartial.Authority)}, data in {host.DataDir}");
+    if (host.Tls is { } tls)
     {
-        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
-        o.UseUtcTimestamp = true;
-    });
+        Console.WriteLine($"CA certificate for --ca-file: {tls.CaPath} (SHA-256 {tls.CaFingerprint})");
+    }
+    if (host.AdminTokenFile is { } tokenFile)
+    {
+        Console.WriteLine($"admin token written to {tokenFile} (owner-only): use it with --token-file, then make narrower tokens with 'lbctl token create'");
+    }
+    await host.App.WaitForShutdownAsync().ConfigureAwait(false);
 }
-// Per-command SQL logs would drown the service's own messages.
-builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
-builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-builder.Services.AddControlPlaneStore(dataDir);
-builder.Services.AddManagementApi();
-builder.Services.AddAgentSync();
-builder.Services.AddControlPlaneObservability();
-
-var app = builder.Build();
-await app.Services.InitializeStoreAsync().ConfigureAwait(false);
-app.MapManagementApi();
-app.MapAgentSync();
-app.MapAdminEndpoints(options.AdminUri!.Port);
-
-await app.StartAsync().ConfigureAwait(false);
-Console.WriteLine($"lb-controlplane listening on {options.ListenUri.GetLeftPart(UriPartial.Authority)}, data in {dataDir}");
-await app.WaitForShutdownAsync().ConfigureAwait(false);
 return 0;
-
-static void Listen(KestrelServerOptions kestrel, Uri uri, HttpProtocols protocols)
-{
-    void Configure(ListenOptions listen) => listen.Protocols = protocols;
-    var host = uri.Host;
-    if (host is "0.0.0.0" or "*" or "+" or "[::]")
-    {
-        kestrel.ListenAnyIP(uri.Port, Configure);
-    }
-    else if (host == "localhost")
-    {
-        kestrel.ListenLocalhost(uri.Port, Configure);
-    }
-    else if (IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var address))
-    {
-        kestrel.Listen(address, uri.Port, Configure);
-    }
-    else
-    {
-        throw new InvalidOperationException($"host '{host}' of {uri} must be an IP address, localhost or 0.0.0.0");
-    }
-}

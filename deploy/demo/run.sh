@@ -10,7 +10,9 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 demo="$root/.demo"
 logs="$demo/logs"
 bin="$root/artifacts/bin"
-cp_url="http://127.0.0.1:7400"
+cp_url="https://127.0.0.1:7400"
+# The demo's own lbctl config, so that a config of yours elsewhere is neither used nor changed.
+export LBCTL_CONFIG="$demo/lbctl.yaml"
 
 echo "== building (first run takes a minute)"
 for project in controlplane/ControlPlane controlplane/Lbctl agent/Agent deploy/demo/SampleBackend; do
@@ -58,10 +60,18 @@ wait_for() { # what, command...
   exit 1
 }
 
-echo "== starting the control plane ($cp_url, data in .demo/controlplane)"
+echo "== starting the control plane ($cp_url, TLS with its own CA, data in .demo/controlplane)"
 start controlplane "$bin/ControlPlane/release/lb-controlplane" --data "$demo/controlplane" --listen "$cp_url"
-# The demo's lbctl config: later calls need no flags.
-wait_for "the control plane" "$lbctl" --server "$cp_url" status
+# On first start it makes a CA (tls/ca.crt, which clients pin) and an admin token file.
+wait_for "the control plane's admin token" test -s "$demo/controlplane/admin.token"
+# The first call writes the demo's lbctl config: later calls need no flags.
+wait_for "the control plane" "$lbctl" --server "$cp_url" --ca-file "$demo/controlplane/tls/ca.crt" --token-file "$demo/controlplane/admin.token" status
+
+echo "== creating one agent token per tier (each may read only its own tier)"
+mkdir -p "$demo/tokens"
+for tier in edge internal data; do
+  "$lbctl" token create --role agent --tier "$tier" --description "demo $tier agents" --output-file "$demo/tokens/$tier.token" >/dev/null
+done
 
 echo "== starting sample backends"
 start web-1 "$bin/SampleBackend/release/lb-sample-backend" --name web-1 --port 9101
@@ -91,9 +101,9 @@ else
 fi
 
 echo "== starting one agent per tier"
-start agent-edge "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --tier edge --name edge-1 --admin http://127.0.0.1:9901 --cache "$demo/cache/edge-1" --bind 127.0.0.1
-start agent-internal "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --tier internal --name internal-1 --admin http://127.0.0.1:9902 --cache "$demo/cache/internal-1" --bind 127.0.0.1
-start agent-data "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --tier data --name data-1 --admin http://127.0.0.1:9903 --cache "$demo/cache/data-1" --bind 127.0.0.1
+start agent-edge "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --ca-file "$demo/controlplane/tls/ca.crt" --token-file "$demo/tokens/edge.token" --tier edge --name edge-1 --admin http://127.0.0.1:9901 --cache "$demo/cache/edge-1" --bind 127.0.0.1
+start agent-internal "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --ca-file "$demo/controlplane/tls/ca.crt" --token-file "$demo/tokens/internal.token" --tier internal --name internal-1 --admin http://127.0.0.1:9902 --cache "$demo/cache/internal-1" --bind 127.0.0.1
+start agent-data "$bin/Agent/release/lb-agent" --control-plane "$cp_url" --ca-file "$demo/controlplane/tls/ca.crt" --token-file "$demo/tokens/data.token" --tier data --name data-1 --admin http://127.0.0.1:9903 --cache "$demo/cache/data-1" --bind 127.0.0.1
 
 echo "== creating a self-signed certificate for shop.example.test"
 cp "$root/deploy/demo/three-tier.yaml" "$demo/three-tier.yaml"
@@ -127,11 +137,13 @@ The demo is running (logs in .demo/logs). Try:
   curl http://127.0.0.1:8080/orders
   $data_hint
 
-  export PATH="\$PWD/.demo/bin:\$PATH"
+  export PATH="\$PWD/.demo/bin:\$PATH" LBCTL_CONFIG="\$PWD/.demo/lbctl.yaml"
   lbctl get pools
   lbctl get backends
   lbctl get agents
   lbctl backend drain web-1
+  lbctl audit                                 # who changed what (the admin token: .demo/controlplane/admin.token)
+  lbctl token create --role viewer            # a read-only token for a colleague
 
 Press Ctrl-C to stop.
 INFO

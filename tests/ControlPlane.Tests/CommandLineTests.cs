@@ -3,16 +3,19 @@ namespace LoadBalancer.ControlPlane.Tests;
 public sealed class CommandLineTests
 {
     [Fact]
-    public void TryParse_NoArguments_UsesDefaults()
+    public void TryParse_NoArguments_UsesDefaults_TlsOn()
     {
         Assert.True(CommandLine.TryParse([], out var options));
         Assert.Equal("./lb-data", options.DataDir);
-        Assert.Equal(new Uri("http://127.0.0.1:7400"), options.ListenUri);
+        Assert.Equal(new Uri("https://127.0.0.1:7400"), options.ListenUri);
+        Assert.False(options.Insecure);
+        Assert.Equal(new Uri("http://127.0.0.1:7401"), options.AdminUri);
+        Assert.Equal(100, options.RateLimit);
     }
 
     [Theory]
-    [InlineData("--data", "/var/lib/lb", "--listen", "http://0.0.0.0:9000")]
-    [InlineData("--data=/var/lib/lb", "--listen=http://0.0.0.0:9000", null, null)]
+    [InlineData("--data", "/var/lib/lb", "--listen", "https://0.0.0.0:9000")]
+    [InlineData("--data=/var/lib/lb", "--listen=https://0.0.0.0:9000", null, null)]
     public void TryParse_BothFlags_AreRead(string a, string b, string? c, string? d)
     {
         var args = new[] { a, b, c, d }.OfType<string>().ToArray();
@@ -21,11 +24,32 @@ public sealed class CommandLineTests
         Assert.Equal(9000, options.ListenUri.Port);
     }
 
+    [Fact]
+    public void TryParse_Insecure_AllowsPlainHttpOnly()
+    {
+        Assert.True(CommandLine.TryParse(["--insecure", "--listen", "http://127.0.0.1:9000"], out var options));
+        Assert.True(options.Insecure);
+        Assert.True(CommandLine.TryParse(["--insecure"], out var defaults));
+        Assert.Equal(new Uri("http://127.0.0.1:7400"), defaults.ListenUri);
+    }
+
+    [Fact]
+    public void TryParse_SansAndRateLimit_AreRead()
+    {
+        Assert.True(CommandLine.TryParse(["--san", "lb.example.internal", "--san=10.0.0.5", "--rate-limit", "0"], out var options));
+        Assert.Equal(["lb.example.internal", "10.0.0.5"], options.SubjectAltNames);
+        Assert.Equal(0, options.RateLimit);
+    }
+
     [Theory]
     [InlineData("--verbose")]
     [InlineData("--data")]
     [InlineData("--listen", "not-a-url")]
-    [InlineData("--listen", "https://127.0.0.1:7400")]
+    [InlineData("--listen", "http://127.0.0.1:7400")]
+    [InlineData("--insecure", "--listen", "https://127.0.0.1:7400")]
+    [InlineData("--san", "not a name")]
+    [InlineData("--rate-limit", "-1")]
+    [InlineData("--rate-limit", "many")]
     public void TryParse_BadArguments_AreUsageErrors(params string[] args)
     {
         Assert.False(CommandLine.TryParse(args, out _));

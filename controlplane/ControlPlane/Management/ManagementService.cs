@@ -1,6 +1,7 @@
 using System.Reflection;
 using Grpc.Core;
 using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Access;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Validation;
 using Microsoft.EntityFrameworkCore;
@@ -24,13 +25,13 @@ public sealed class ManagementService(
 
     public override async Task<Pool> CreatePool(WritePoolRequest request, ServerCallContext context)
     {
-        var result = await store.CreateAsync(new Resource { Pool = Require(request.Pool, "pool") }, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var result = await store.CreateAsync(new Resource { Pool = Require(request.Pool, "pool") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return await PoolResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
     public override async Task<Pool> UpdatePool(WritePoolRequest request, ServerCallContext context)
     {
-        var result = await store.UpdateAsync(new Resource { Pool = Require(request.Pool, "pool") }, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var result = await store.UpdateAsync(new Resource { Pool = Require(request.Pool, "pool") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return await PoolResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -73,13 +74,13 @@ public sealed class ManagementService(
 
     public override async Task<Backend> CreateBackend(WriteBackendRequest request, ServerCallContext context)
     {
-        var result = await store.CreateAsync(new Resource { Backend = Require(request.Backend, "backend") }, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var result = await store.CreateAsync(new Resource { Backend = Require(request.Backend, "backend") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return await BackendResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
     public override async Task<Backend> UpdateBackend(WriteBackendRequest request, ServerCallContext context)
     {
-        var result = await store.UpdateAsync(new Resource { Backend = Require(request.Backend, "backend") }, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var result = await store.UpdateAsync(new Resource { Backend = Require(request.Backend, "backend") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return await BackendResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -122,13 +123,13 @@ public sealed class ManagementService(
 
     public override async Task<Listener> CreateListener(WriteListenerRequest request, ServerCallContext context)
     {
-        var result = await store.CreateAsync(new Resource { Listener = Require(request.Listener, "listener") }, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var result = await store.CreateAsync(new Resource { Listener = Require(request.Listener, "listener") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return await ListenerResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
     public override async Task<Listener> UpdateListener(WriteListenerRequest request, ServerCallContext context)
     {
-        var result = await store.UpdateAsync(new Resource { Listener = Require(request.Listener, "listener") }, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var result = await store.UpdateAsync(new Resource { Listener = Require(request.Listener, "listener") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return await ListenerResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -171,13 +172,13 @@ public sealed class ManagementService(
 
     public override async Task<Certificate> CreateCertificate(WriteCertificateRequest request, ServerCallContext context)
     {
-        var result = await store.CreateAsync(new Resource { Certificate = Require(request.Certificate, "certificate") }, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var result = await store.CreateAsync(new Resource { Certificate = Require(request.Certificate, "certificate") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return await CertificateResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
     public override async Task<Certificate> UpdateCertificate(WriteCertificateRequest request, ServerCallContext context)
     {
-        var result = await store.UpdateAsync(new Resource { Certificate = Require(request.Certificate, "certificate") }, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var result = await store.UpdateAsync(new Resource { Certificate = Require(request.Certificate, "certificate") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return await CertificateResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -263,7 +264,7 @@ public sealed class ManagementService(
 
     public override async Task<ApplyResponse> Apply(ApplyRequest request, ServerCallContext context)
     {
-        var result = await store.ApplyAsync(request.Resources, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var result = await store.ApplyAsync(request.Resources, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         var response = new ApplyResponse { Revision = result.Revision, DryRun = result.DryRun };
         response.Results.AddRange(result.Resources.Select(r => new ApplyResult
         {
@@ -314,7 +315,7 @@ public sealed class ManagementService(
 
     private async Task<DeleteResponse> DeleteAsync(ResourceKind kind, DeleteRequest request, ServerCallContext context)
     {
-        var revision = await store.DeleteAsync(kind, request.Name, request.ResourceVersion, request.DryRun, context.CancellationToken).ConfigureAwait(false);
+        var revision = await store.DeleteAsync(kind, request.Name, request.ResourceVersion, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return new DeleteResponse { Revision = revision };
     }
 

@@ -83,6 +83,10 @@ public sealed class SecretProtector
         return key;
     }
 
+    /// <summary>Whether <paramref name="blob"/> was sealed under this key (by its key id; no decryption).</summary>
+    public bool IsSealedByThisKey(byte[] blob) =>
+        blob is { Length: >= HeaderSize } && blob[0] == FormatVersion && blob.AsSpan(1, KeyIdSize).SequenceEqual(_keyId);
+
     public byte[] Protect(string plaintext, string certificateName)
     {
         ArgumentNullException.ThrowIfNull(plaintext);

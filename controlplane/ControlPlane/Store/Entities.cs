@@ -69,10 +69,40 @@ public sealed class ChangeLogEntry
     public string Kind { get; set; } = "";
     public string Name { get; set; } = "";
 
-    /// <summary>create | update | delete</summary>
+    /// <summary>create | update | delete (resources); create | revoke (tokens).</summary>
     public string Operation { get; set; } = "";
 
     public DateTime At { get; set; }
+
+    // The audit trail: who made the change and which versions it moved between.
+    public string ActorTokenId { get; set; } = "";
+    public string ActorRole { get; set; } = "";
+    public string Peer { get; set; } = "";
+    public long OldResourceVersion { get; set; }
+    public long NewResourceVersion { get; set; }
+}
+
+/// <summary>
+/// An API token. Only a SHA-256 hash of its secret is stored: the secret is 256 random bits,
+/// so a fast hash is enough (nothing to brute-force) and lookups stay cheap.
+/// </summary>
+public sealed class TokenEntity
+{
+    public string Id { get; set; } = "";
+    public byte[] SecretHash { get; set; } = [];
+
+    /// <summary>admin | viewer | agent</summary>
+    public string Role { get; set; } = "";
+
+    /// <summary>The one tier an agent token may sync; empty for other roles.</summary>
+    public string Tier { get; set; } = "";
+
+    public string Description { get; set; } = "";
+    public string CreatedBy { get; set; } = "";
+    public DateTime CreatedAt { get; set; }
+    public DateTime? ExpiresAt { get; set; }
+    public DateTime? RevokedAt { get; set; }
+    public DateTime? LastUsedAt { get; set; }
 }
 
 /// <summary>

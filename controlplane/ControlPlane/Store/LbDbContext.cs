@@ -13,6 +13,7 @@ public sealed class LbDbContext(DbContextOptions<LbDbContext> options) : DbConte
     public DbSet<ChangeLogEntry> ChangeLog => Set<ChangeLogEntry>();
     public DbSet<AgentEntity> Agents => Set<AgentEntity>();
     public DbSet<BackendHealthEntity> BackendHealth => Set<BackendHealthEntity>();
+    public DbSet<TokenEntity> Tokens => Set<TokenEntity>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -58,6 +59,12 @@ public sealed class LbDbContext(DbContextOptions<LbDbContext> options) : DbConte
             e.HasKey(x => x.Id);
             e.Property(x => x.Id).ValueGeneratedOnAdd();
             e.HasIndex(x => x.Revision);
+            e.HasIndex(x => new { x.Kind, x.Name });
+        });
+        modelBuilder.Entity<TokenEntity>(e =>
+        {
+            e.ToTable("Tokens");
+            e.HasKey(x => x.Id);
         });
         modelBuilder.Entity<AgentEntity>(e =>
         {

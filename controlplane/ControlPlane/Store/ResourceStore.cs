@@ -3,6 +3,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using Google.Protobuf.Collections;
 using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Access;
 using LoadBalancer.ControlPlane.Security;
 using LoadBalancer.ControlPlane.Validation;
 using Microsoft.EntityFrameworkCore;
@@ -44,17 +45,32 @@ public sealed partial class ResourceStore(
         Apply,
     }
 
-    public Task<WriteResult> CreateAsync(Resource resource, bool dryRun, CancellationToken cancellationToken = default) =>
-        WriteAsync([resource], WriteMode.Create, dryRun, cancellationToken);
+    public Task<WriteResult> CreateAsync(Resource resource, bool dryRun, Caller caller, CancellationToken cancellationToken = default) =>
+        WriteAsync([resource], WriteMode.Create, dryRun, caller, cancellationToken);
 
-    public Task<WriteResult> UpdateAsync(Resource resource, bool dryRun, CancellationToken cancellationToken = default) =>
-        WriteAsync([resource], WriteMode.Update, dryRun, cancellationToken);
+    public Task<WriteResult> UpdateAsync(Resource resource, bool dryRun, Caller caller, CancellationToken cancellationToken = default) =>
+        WriteAsync([resource], WriteMode.Update, dryRun, caller, cancellationToken);
 
     /// <summary>Creates or updates all <paramref name="resources"/> in one transaction with at most one revision bump.</summary>
-    public Task<WriteResult> ApplyAsync(IReadOnlyList<Resource> resources, bool dryRun, CancellationToken cancellationToken = default) =>
-        WriteAsync(resources, WriteMode.Apply, dryRun, cancellationToken);
+    public Task<WriteResult> ApplyAsync(IReadOnlyList<Resource> resources, bool dryRun, Caller caller, CancellationToken cancellationToken = default) =>
+        WriteAsync(resources, WriteMode.Apply, dryRun, caller, cancellationToken);
 
     public void Dispose() => _writeLock.Dispose();
+
+    /// <summary>The change log doubles as the audit log: one row per changed resource, with who did it.</summary>
+    internal static ChangeLogEntry AuditEntry(Caller caller, long revision, string kind, string name, string operation, long oldVersion, long newVersion, DateTime at) => new()
+    {
+        Revision = revision,
+        Kind = kind,
+        Name = name,
+        Operation = operation,
+        At = at,
+        ActorTokenId = caller.TokenId,
+        ActorRole = caller.Role,
+        Peer = caller.Peer,
+        OldResourceVersion = oldVersion,
+        NewResourceVersion = newVersion,
+    };
 
     private sealed class Pending
     {
@@ -86,9 +102,10 @@ public sealed partial class ResourceStore(
         };
     }
 
-    private async Task<WriteResult> WriteAsync(IReadOnlyList<Resource> resources, WriteMode mode, bool dryRun, CancellationToken cancellationToken)
+    private async Task<WriteResult> WriteAsync(IReadOnlyList<Resource> resources, WriteMode mode, bool dryRun, Caller caller, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(resources);
+        ArgumentNullException.ThrowIfNull(caller);
         if (mode == WriteMode.Apply && resources.Count == 0)
         {
             throw Violations.Single("resources", "at least one resource is required");
@@ -107,20 +124,15 @@ public sealed partial class ResourceStore(
             var changed = 0;
             foreach (var item in pending)
             {
+                var oldVersion = item.Existing?.ResourceVersion ?? 0;
                 var action = Stage(db, item, newRevision, now, loaded);
+                var entity = loaded.Find(item.Kind, item.Name) ?? throw new InvalidOperationException($"staged {item.Kind} {item.Name} is missing");
                 if (action != ApplyActions.Unchanged)
                 {
                     changed++;
-                    db.ChangeLog.Add(new ChangeLogEntry
-                    {
-                        Revision = newRevision,
-                        Kind = item.Kind.ToString(),
-                        Name = item.Name,
-                        Operation = action == ApplyActions.Created ? "create" : "update",
-                        At = now,
-                    });
+                    db.ChangeLog.Add(AuditEntry(caller, newRevision, item.Kind.ToString(), item.Name,
+                        action == ApplyActions.Created ? "create" : "update", oldVersion, entity.ResourceVersion, now));
                 }
-                var entity = loaded.Find(item.Kind, item.Name) ?? throw new InvalidOperationException($"staged {item.Kind} {item.Name} is missing");
                 results.Add(new AppliedResource(item.Kind, item.Name, action, entity.ResourceVersion, entity));
             }
             if (changed == 0)
@@ -147,8 +159,9 @@ public sealed partial class ResourceStore(
     }
 
     /// <summary>Deletes one resource unless something still uses it; <paramref name="resourceVersion"/> 0 skips the version check.</summary>
-    public async Task<long> DeleteAsync(ResourceKind kind, string name, long resourceVersion, bool dryRun, CancellationToken cancellationToken = default)
+    public async Task<long> DeleteAsync(ResourceKind kind, string name, long resourceVersion, bool dryRun, Caller caller, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(caller);
         name = (name ?? "").ToLowerInvariant();
         if (!Names.IsDnsLabel(name))
         {
@@ -183,14 +196,7 @@ public sealed partial class ResourceStore(
             await CheckNotInUseAsync(db, kind, name, cancellationToken).ConfigureAwait(false);
             var newRevision = revision + 1;
             db.Remove(entity);
-            db.ChangeLog.Add(new ChangeLogEntry
-            {
-                Revision = newRevision,
-                Kind = kind.ToString(),
-                Name = name,
-                Operation = "delete",
-                At = time.GetUtcNow().UtcDateTime,
-            });
+            db.ChangeLog.Add(AuditEntry(caller, newRevision, kind.ToString(), name, "delete", entity.ResourceVersion, 0, time.GetUtcNow().UtcDateTime));
             await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
             await BumpRevisionAsync(db, revision, newRevision, cancellationToken).ConfigureAwait(false);
             if (dryRun)

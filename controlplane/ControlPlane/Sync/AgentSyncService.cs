@@ -1,6 +1,7 @@
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using LoadBalancer.Api.V1;
-using Google.Protobuf.WellKnownTypes;
+using LoadBalancer.ControlPlane.Access;
 
 namespace LoadBalancer.ControlPlane.Sync;
 
@@ -8,22 +9,34 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// The server side of the agent stream: a thin adapter between the gRPC stream, the tier
 /// snapshot cache and the agent registry.
 /// </summary>
-public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
+public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(15);
 
+    /// <summary>Agents send a health summary every 10 s; a stream silent this long is dead or hostile.</summary>
+    internal static TimeSpan SilenceTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     public override async Task Sync(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<ControlPlaneMessage> responseStream, ServerCallContext context)
     {
+        var caller = Caller.Of(context);
         var hello = await ReadHelloAsync(requestStream, context.CancellationToken).ConfigureAwait(false);
+        if (caller.Role == Roles.Agent && caller.Tier != hello.Tier)
+        {
+            // Tier isolation: an agent token opens its own tier's snapshots and no other.
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"token {caller.TokenId} is for tier {caller.Tier}, not {hello.Tier}"));
+        }
+        // Ends the stream when the token is revoked or expires, not only at the next call.
+        using var tokenWatch = tokens.Watch(caller, context.CancellationToken);
         var connection = await agents.ConnectAsync(hello, context.Peer, context.CancellationToken).ConfigureAwait(false);
-        using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, connection.Superseded.Token);
+        using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(tokenWatch.Token, connection.Superseded.Token);
         var token = streamCancellation.Token;
+        var silent = false;
         snapshots.Track(hello.Tier);
 
         try
         {
-            var receiving = ReceiveAsync(requestStream, connection, token);
+            var receiving = ReceiveAsync(requestStream, connection, () => silent = true, token);
             var sending = SendAsync(responseStream, connection, hello, token);
             await Task.WhenAny(receiving, sending).ConfigureAwait(false);
             await streamCancellation.CancelAsync().ConfigureAwait(false);
@@ -40,6 +53,14 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         finally
         {
             await agents.DisconnectAsync(connection).ConfigureAwait(false);
+        }
+        if (!context.CancellationToken.IsCancellationRequested && !tokens.IsUsable(caller.TokenId))
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, $"token {caller.TokenId} was revoked or expired"));
+        }
+        if (silent)
+        {
+            throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no message from the agent for {SilenceTimeout.TotalSeconds:0} seconds"));
         }
     }
 
@@ -70,10 +91,26 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         return hello;
     }
 
-    private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, CancellationToken cancellationToken)
+    private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, Action wentSilent, CancellationToken cancellationToken)
     {
-        while (await requestStream.MoveNext(cancellationToken).ConfigureAwait(false))
+        using var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        while (true)
         {
+            silence.CancelAfter(SilenceTimeout);
+            bool more;
+            try
+            {
+                more = await requestStream.MoveNext(silence.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                wentSilent();
+                return;
+            }
+            if (!more)
+            {
+                return;
+            }
             var message = requestStream.Current;
             switch (message.MessageCase)
             {

@@ -42,6 +42,7 @@ public static class Durations
                 "s" => 1000,
                 "m" => 60_000,
                 "h" => 3_600_000,
+                "d" => 86_400_000,
                 _ => -1,
             };
             if (unitMs < 0)

@@ -3,9 +3,17 @@ using Grpc.Core;
 namespace LoadBalancer.ControlPlane.Tests.Support;
 
 /// <summary>A ServerCallContext for calling gRPC service methods directly, without a network.</summary>
-internal sealed class TestServerCallContext(CancellationToken cancellationToken = default) : ServerCallContext
+internal sealed class TestServerCallContext : ServerCallContext
 {
+    private readonly CancellationToken _cancellationToken;
     private readonly Metadata _requestHeaders = [];
+
+    /// <summary>A call made with an admin token (as the interceptor would attach it), or as <paramref name="caller"/>.</summary>
+    public TestServerCallContext(CancellationToken cancellationToken = default, LoadBalancer.ControlPlane.Access.Caller? caller = null)
+    {
+        _cancellationToken = cancellationToken;
+        (caller ?? new LoadBalancer.ControlPlane.Access.Caller("t-test", LoadBalancer.ControlPlane.Access.Roles.Admin, "", null, "127.0.0.1")).AttachTo(this);
+    }
     private readonly Metadata _responseTrailers = [];
 
     protected override string MethodCore => "/lb.v1.Management/Test";
@@ -13,7 +21,7 @@ internal sealed class TestServerCallContext(CancellationToken cancellationToken 
     protected override string PeerCore => "ipv4:127.0.0.1:1";
     protected override DateTime DeadlineCore => DateTime.MaxValue;
     protected override Metadata RequestHeadersCore => _requestHeaders;
-    protected override CancellationToken CancellationTokenCore => cancellationToken;
+    protected override CancellationToken CancellationTokenCore => _cancellationToken;
     protected override Metadata ResponseTrailersCore => _responseTrailers;
     protected override Status StatusCore { get; set; }
     protected override WriteOptions? WriteOptionsCore { get; set; }

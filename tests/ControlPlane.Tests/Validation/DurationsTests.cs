@@ -12,6 +12,7 @@ public sealed class DurationsTests
     [InlineData("1h30m", 5_400_000)]
     [InlineData("1.5s", 1500)]
     [InlineData("0s", 0)]
+    [InlineData("90d", 7_776_000_000L)]
     public void TryParse_ValidDuration_ReturnsMilliseconds(string text, long expectedMs)
     {
         Assert.True(Durations.TryParse(text, out var value));
@@ -23,12 +24,13 @@ public sealed class DurationsTests
     [InlineData("-1s")]
     [InlineData("5")]
     [InlineData("s")]
-    [InlineData("1d")]
     [InlineData("2 s")]
     [InlineData("1S")]
     [InlineData("abc")]
     [InlineData("1..2s")]
     [InlineData("100000h")]
+    [InlineData("1w")]
+    [InlineData("366d")]
     public void TryParse_Garbage_IsRejected(string text)
     {
         Assert.False(Durations.TryParse(text, out _));

@@ -1,5 +1,9 @@
 using System.Diagnostics;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using LoadBalancer.Api.V1;
 
@@ -14,6 +18,8 @@ public sealed class TestCluster : IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
 
     private readonly List<ManagedProcess> _processes = [];
+    private readonly Dictionary<string, string> _agentTokenFiles = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _tokenLock = new(1, 1);
     private GrpcChannel? _channel;
 
     private TestCluster(string root)
@@ -25,7 +31,14 @@ public sealed class TestCluster : IAsyncDisposable
 
     public int ControlPlanePort { get; private set; }
 
-    public string ControlPlaneUrl => $"http://127.0.0.1:{ControlPlanePort}";
+    /// <summary>The gRPC endpoint: TLS with the control plane's own CA, as in production.</summary>
+    public string ControlPlaneUrl => $"https://127.0.0.1:{ControlPlanePort}";
+
+    /// <summary>The CA the control plane made on first start; agents and lbctl pin it.</summary>
+    public string CaFile => Path.Combine(Root, "cp-data", "tls", "ca.crt");
+
+    /// <summary>The admin token the control plane wrote on first start.</summary>
+    public string AdminTokenFile => Path.Combine(Root, "cp-data", "admin.token");
 
     public int ControlPlaneAdminPort { get; private set; }
 
@@ -35,6 +48,8 @@ public sealed class TestCluster : IAsyncDisposable
     public ManagedProcess ControlPlane { get; private set; } = null!;
 
     public Management.ManagementClient Management { get; private set; } = null!;
+
+    public Access.AccessClient Access { get; private set; } = null!;
 
     public HttpClient Http { get; } = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromSeconds(1), UseProxy = false })
     {
@@ -46,7 +61,16 @@ public sealed class TestCluster : IAsyncDisposable
         var root = Path.Combine(Path.GetTempPath(), "lb-e2e-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(root);
         var cluster = new TestCluster(root);
-        await cluster.StartControlPlaneAsync().ConfigureAwait(false);
+        try
+        {
+            await cluster.StartControlPlaneAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            // The caller never gets the cluster to dispose: kill what was started here.
+            await cluster.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
         return cluster;
     }
 
@@ -62,8 +86,10 @@ public sealed class TestCluster : IAsyncDisposable
             Binaries.ControlPlane,
             ["--data", Path.Combine(Root, "cp-data"), "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl]));
         _channel?.Dispose();
-        _channel = GrpcChannel.ForAddress(ControlPlaneUrl);
-        Management = new Management.ManagementClient(_channel);
+        _channel = CreateChannel();
+        var invoker = WithToken(_channel, () => File.ReadAllText(AdminTokenFile).Trim());
+        Management = new Management.ManagementClient(invoker);
+        Access = new Access.AccessClient(invoker);
         await Wait.UntilAsync(
             async () =>
             {
@@ -75,14 +101,66 @@ public sealed class TestCluster : IAsyncDisposable
             Diagnostics).ConfigureAwait(false);
     }
 
+    /// <summary>A channel to the control plane that trusts only its CA (no token: see <see cref="WithToken"/>).</summary>
+    public GrpcChannel CreateChannel()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                // The CA file appears when the control plane first starts, so it is read per handshake.
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                    certificate is not null && (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None && ChainsToCa(certificate),
+            },
+        };
+        return GrpcChannel.ForAddress(ControlPlaneUrl, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+    }
+
+    /// <summary>Calls on <paramref name="channel"/> carrying "authorization: Bearer" with the token <paramref name="token"/> gives.</summary>
+    public static CallInvoker WithToken(GrpcChannel channel, Func<string> token)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        return channel.Intercept(metadata =>
+        {
+            metadata.Add("authorization", "Bearer " + token());
+            return metadata;
+        });
+    }
+
+    /// <summary>Makes (once per tier) an agent token for <paramref name="tier"/> and returns the file holding it.</summary>
+    public async Task<string> AgentTokenFileAsync(string tier)
+    {
+        await _tokenLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!_agentTokenFiles.TryGetValue(tier, out var file))
+            {
+                var created = await Access.CreateTokenAsync(new CreateTokenRequest { Role = "agent", Tier = tier, Description = "e2e agents of " + tier }).ConfigureAwait(false);
+                file = Path.Combine(Root, $"agent-{tier}.token");
+                await File.WriteAllTextAsync(file, created.Secret + "\n").ConfigureAwait(false);
+                _agentTokenFiles[tier] = file;
+            }
+            return file;
+        }
+        finally
+        {
+            _tokenLock.Release();
+        }
+    }
+
+    /// <summary>The arguments that connect an agent to this control plane: URL, CA and a token of its tier.</summary>
+    public async Task<string[]> AgentConnectionArgsAsync(string tier) =>
+        ["--control-plane", ControlPlaneUrl, "--ca-file", CaFile, "--token-file", await AgentTokenFileAsync(tier).ConfigureAwait(false)];
+
     public async Task<AgentHandle> StartAgentAsync(string tier, string name, string bind = "127.0.0.1", params string[] extraArgs)
     {
         var adminPort = Ports.Free();
+        var connection = await AgentConnectionArgsAsync(tier).ConfigureAwait(false);
         var process = Track(ManagedProcess.Start(
             "agent " + name,
             Binaries.Agent,
             [
-                "--control-plane", ControlPlaneUrl,
+                .. connection,
                 "--tier", tier,
                 "--name", name,
                 "--admin", $"http://127.0.0.1:{adminPort}",
@@ -125,6 +203,13 @@ public sealed class TestCluster : IAsyncDisposable
         };
         info.ArgumentList.Add("--server");
         info.ArgumentList.Add(ControlPlaneUrl);
+        info.ArgumentList.Add("--ca-file");
+        info.ArgumentList.Add(CaFile);
+        if (!args.Contains("--token-file"))
+        {
+            info.ArgumentList.Add("--token-file");
+            info.ArgumentList.Add(AdminTokenFile);
+        }
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -181,6 +266,17 @@ public sealed class TestCluster : IAsyncDisposable
         return counts;
     }
 
+    private bool ChainsToCa(X509Certificate certificate)
+    {
+        using var ca = X509Certificate2.CreateFromPem(File.ReadAllText(CaFile));
+        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        return chain.Build(leaf);
+    }
+
     public ManagedProcess Track(ManagedProcess process)
     {
         lock (_processes)
@@ -217,6 +313,7 @@ public sealed class TestCluster : IAsyncDisposable
             await process.DisposeAsync().ConfigureAwait(false);
         }
         _channel?.Dispose();
+        _tokenLock.Dispose();
         Http.Dispose();
         try
         {

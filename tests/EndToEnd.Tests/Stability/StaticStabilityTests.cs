@@ -76,7 +76,7 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
             var started = Stopwatch.StartNew();
             var restarted = cluster.Track(ManagedProcess.Start("agent int-1 (restarted)", Binaries.Agent,
             [
-                "--control-plane", cluster.ControlPlaneUrl, "--tier", "internal", "--name", "int-1",
+                .. await cluster.AgentConnectionArgsAsync("internal"), "--tier", "internal", "--name", "int-1",
                 "--admin", $"http://127.0.0.1:{Ports.Free()}", "--cache", Path.Combine(cluster.Root, "cache-int-1"), "--bind", "127.0.0.1",
             ]));
             var serving = await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "c-1", TimeSpan.FromSeconds(10), "the restarted agent to serve from its cache", () => restarted.Output);
@@ -100,9 +100,9 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
             var acknowledged = new List<string>();
             var attempted = 0;
             var killAfter = 300 + Random.Shared.Next(300);
-            using (var channel = GrpcChannel.ForAddress(cluster.ControlPlaneUrl))
+            using (var channel = cluster.CreateChannel())
             {
-                var client = new Management.ManagementClient(channel);
+                var client = new Management.ManagementClient(TestCluster.WithToken(channel, () => File.ReadAllText(cluster.AdminTokenFile).Trim()));
                 for (var i = 0; i < 1000; i++)
                 {
                     if (i == killAfter)

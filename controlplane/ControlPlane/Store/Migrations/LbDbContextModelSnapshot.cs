@@ -209,6 +209,14 @@ namespace LoadBalancer.ControlPlane.Store.Migrations
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("ActorRole")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ActorTokenId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
                     b.Property<DateTime>("At")
                         .HasColumnType("TEXT");
 
@@ -220,7 +228,17 @@ namespace LoadBalancer.ControlPlane.Store.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<long>("NewResourceVersion")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("OldResourceVersion")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Operation")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Peer")
                         .IsRequired()
                         .HasColumnType("TEXT");
 
@@ -230,6 +248,8 @@ namespace LoadBalancer.ControlPlane.Store.Migrations
                     b.HasKey("Id");
 
                     b.HasIndex("Revision");
+
+                    b.HasIndex("Kind", "Name");
 
                     b.ToTable("ChangeLog", (string)null);
                 });
@@ -334,6 +354,48 @@ namespace LoadBalancer.ControlPlane.Store.Migrations
                             Id = 1,
                             Value = 0L
                         });
+                });
+
+            modelBuilder.Entity("LoadBalancer.ControlPlane.Store.TokenEntity", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Description")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("ExpiresAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("LastUsedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("RevokedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Role")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("SecretHash")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("Tier")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("Tokens", (string)null);
                 });
 #pragma warning restore 612, 618
         }

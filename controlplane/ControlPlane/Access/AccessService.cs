@@ -1,0 +1,110 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Store;
+using Microsoft.EntityFrameworkCore;
+
+namespace LoadBalancer.ControlPlane.Access;
+
+/// <summary>Tokens and the audit log over gRPC: a thin adapter to <see cref="TokenService"/> and the change log.</summary>
+public sealed class AccessService(TokenService tokens, IDbContextFactory<LbDbContext> dbFactory) : Api.V1.Access.AccessBase
+{
+    private const int DefaultAuditLimit = 100;
+    private const int MaxAuditLimit = 1000;
+
+    public override async Task<CreateTokenResponse> CreateToken(CreateTokenRequest request, ServerCallContext context)
+    {
+        var (token, bearer) = await tokens.CreateAsync(request.Role, request.Tier, request.Description, request.Ttl, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        return new CreateTokenResponse { Token = ToProto(token), Secret = bearer };
+    }
+
+    public override async Task<TokenList> ListTokens(ListTokensRequest request, ServerCallContext context)
+    {
+        var list = new TokenList();
+        list.Items.AddRange((await tokens.ListAsync(request.All, context.CancellationToken).ConfigureAwait(false)).Select(ToProto));
+        return list;
+    }
+
+    public override async Task<Token> RevokeToken(RevokeTokenRequest request, ServerCallContext context) =>
+        ToProto(await tokens.RevokeAsync(request.Id, Caller.Of(context), context.CancellationToken).ConfigureAwait(false));
+
+    public override async Task<Token> WhoAmI(WhoAmIRequest request, ServerCallContext context)
+    {
+        var caller = Caller.Of(context);
+        var mine = (await tokens.ListAsync(all: true, context.CancellationToken).ConfigureAwait(false)).FirstOrDefault(t => t.Id == caller.TokenId);
+        return mine is not null ? ToProto(mine) : new Token { Id = caller.TokenId, Role = caller.Role, Tier = caller.Tier };
+    }
+
+    public override async Task<AuditList> ListAudit(ListAuditRequest request, ServerCallContext context)
+    {
+        if (request.Limit < 0 || request.Limit > MaxAuditLimit)
+        {
+            throw Validation.Violations.Single("limit", $"must be from 0 (default {DefaultAuditLimit}) to {MaxAuditLimit}");
+        }
+        if (request.BeforeId < 0)
+        {
+            throw Validation.Violations.Single("beforeId", "must not be negative");
+        }
+        var limit = request.Limit == 0 ? DefaultAuditLimit : request.Limit;
+        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
+        IQueryable<ChangeLogEntry> query = db.ChangeLog.AsNoTracking();
+        if (request.Kind.Length > 0)
+        {
+            // Kinds are stored as "Pool", "Token", ...; accept any case from clients.
+            var kind = char.ToUpperInvariant(request.Kind[0]) + request.Kind[1..].ToLowerInvariant();
+            query = query.Where(e => e.Kind == kind);
+        }
+        if (request.Name.Length > 0)
+        {
+            var name = request.Name.ToLowerInvariant();
+            query = query.Where(e => e.Name == name);
+        }
+        if (request.BeforeId > 0)
+        {
+            query = query.Where(e => e.Id < request.BeforeId);
+        }
+        var rows = await query.OrderByDescending(e => e.Id).Take(limit).ToListAsync(context.CancellationToken).ConfigureAwait(false);
+        var list = new AuditList();
+        list.Items.AddRange(rows.Select(e => new AuditEntry
+        {
+            Id = e.Id,
+            At = Timestamp.FromDateTime(e.At),
+            TokenId = e.ActorTokenId,
+            Role = e.ActorRole,
+            Action = e.Operation,
+            Kind = e.Kind,
+            Name = e.Name,
+            OldResourceVersion = e.OldResourceVersion,
+            NewResourceVersion = e.NewResourceVersion,
+            Revision = e.Revision,
+            Peer = e.Peer,
+        }));
+        return list;
+    }
+
+    private static Token ToProto(TokenEntity row)
+    {
+        var token = new Token
+        {
+            Id = row.Id,
+            Role = row.Role,
+            Tier = row.Tier,
+            Description = row.Description,
+            CreatedBy = row.CreatedBy,
+            CreatedAt = Timestamp.FromDateTime(row.CreatedAt),
+        };
+        if (row.ExpiresAt is { } expires)
+        {
+            token.ExpiresAt = Timestamp.FromDateTime(expires);
+        }
+        if (row.RevokedAt is { } revoked)
+        {
+            token.RevokedAt = Timestamp.FromDateTime(revoked);
+        }
+        if (row.LastUsedAt is { } used)
+        {
+            token.LastUsedAt = Timestamp.FromDateTime(used);
+        }
+        return token;
+    }
+}

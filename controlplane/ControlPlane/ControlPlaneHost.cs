@@ -1,0 +1,182 @@
+using System.Net;
+using LoadBalancer.ControlPlane.Access;
+using LoadBalancer.ControlPlane.Management;
+using LoadBalancer.ControlPlane.Observability;
+using LoadBalancer.ControlPlane.Security;
+using LoadBalancer.ControlPlane.Store;
+using LoadBalancer.ControlPlane.Sync;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace LoadBalancer.ControlPlane;
+
+/// <summary>Thrown when the control plane must not start; the message says why and what to do.</summary>
+public sealed class StartupException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The whole control plane as one host: what <c>lb-controlplane</c> runs, and what the API
+/// tests start in-process on loopback.
+/// </summary>
+public sealed class ControlPlaneHost : IAsyncDisposable
+{
+    private ControlPlaneHost(WebApplication app, string dataDir, ControlPlaneTls? tls, string? adminTokenFile)
+    {
+        App = app;
+        DataDir = dataDir;
+        Tls = tls;
+        AdminTokenFile = adminTokenFile;
+    }
+
+    public WebApplication App { get; }
+
+    public string DataDir { get; }
+
+    /// <summary>Null with --insecure.</summary>
+    public ControlPlaneTls? Tls { get; }
+
+    /// <summary>Where this start wrote a new admin token, if it made one.</summary>
+    public string? AdminTokenFile { get; }
+
+    /// <summary>Prepares the data folder, TLS, store and tokens, and starts listening.</summary>
+    internal static async Task<ControlPlaneHost> StartAsync(CommandLineOptions options, Action<IServiceCollection>? configureServices = null)
+    {
+        var dataDir = PrepareDataDir(options.DataDir);
+        try
+        {
+            await StoreMaintenance.CheckIntegrityAsync(Path.Combine(dataDir, "lb.db")).ConfigureAwait(false);
+        }
+        catch (StoreCorruptException ex)
+        {
+            throw new StartupException(ex.Message, ex);
+        }
+        var tls = options.Insecure ? null : LoadTls(options, dataDir);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = ManagementApiExtensions.MaxRequestBytes;
+            kestrel.AddServerHeader = false;
+            // gRPC over TLS offers HTTP/1.1 and HTTP/2 by ALPN; cleartext HTTP/2 (h2c, --insecure)
+            // needs prior knowledge, so that endpoint speaks HTTP/2 only. The admin endpoint
+            // (/healthz, /readyz, /metrics) speaks HTTP/1.1 for probes and scrapers.
+            if (tls is not null)
+            {
+                Listen(kestrel, options.ListenUri, HttpProtocols.Http1AndHttp2, listen => listen.UseHttps(https =>
+                {
+                    https.ServerCertificate = tls.ServerCertificate;
+                    https.SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+                }));
+            }
+            else
+            {
+                Listen(kestrel, options.ListenUri, HttpProtocols.Http2);
+            }
+            Listen(kestrel, options.AdminUri!, HttpProtocols.Http1);
+        });
+        if (options.JsonLogs)
+        {
+            builder.Logging.ClearProviders();
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+        // Per-command SQL logs would drown the service's own messages.
+        builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Services.AddControlPlaneStore(dataDir);
+        builder.Services.AddManagementApi();
+        builder.Services.AddAccessControl(new AccessLimits(options.RateLimit, options.RateLimit * 2));
+        builder.Services.AddAgentSync();
+        builder.Services.AddControlPlaneObservability();
+        configureServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        string? adminTokenFile;
+        try
+        {
+            await app.Services.InitializeStoreAsync().ConfigureAwait(false);
+            await app.Services.CheckSecretKeyAsync(dataDir).ConfigureAwait(false);
+            adminTokenFile = await app.Services.GetRequiredService<TokenService>().InitializeAsync(dataDir).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SecretKeyException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new StartupException(ex.Message, ex);
+        }
+        app.MapManagementApi();
+        app.MapAccessApi();
+        app.MapAgentSync();
+        app.MapAdminEndpoints(options.AdminUri!.Port);
+        await app.StartAsync().ConfigureAwait(false);
+        if (tls is null)
+        {
+            app.Logger.LogWarning(new EventId(1002, "Insecure"), "--insecure: the API is served over plain HTTP; tokens and private keys cross the network unencrypted. Use it on one machine only.");
+        }
+        return new ControlPlaneHost(app, dataDir, tls, adminTokenFile);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync().ConfigureAwait(false);
+        await App.DisposeAsync().ConfigureAwait(false);
+    }
+
+    internal static string PrepareDataDir(string path)
+    {
+        var dataDir = Path.GetFullPath(path);
+        // The data folder holds the key-encryption key, the CA key and the database: owner only.
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(dataDir);
+        }
+        else
+        {
+            Directory.CreateDirectory(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        return dataDir;
+    }
+
+    private static ControlPlaneTls LoadTls(CommandLineOptions options, string dataDir)
+    {
+        var names = options.SubjectAltNames.ToList();
+        if (options.ListenUri.HostNameType is UriHostNameType.Dns or UriHostNameType.IPv4 or UriHostNameType.IPv6 && options.ListenUri.Host is not ("0.0.0.0" or "[::]"))
+        {
+            names.Add(options.ListenUri.IdnHost.Trim('[', ']'));
+        }
+        try
+        {
+            return ControlPlaneTls.LoadOrCreate(dataDir, names, DateTimeOffset.UtcNow);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            throw new StartupException(ex.Message, ex);
+        }
+    }
+
+    private static void Listen(KestrelServerOptions kestrel, Uri uri, HttpProtocols protocols, Action<ListenOptions>? more = null)
+    {
+        void Configure(ListenOptions listen)
+        {
+            listen.Protocols = protocols;
+            more?.Invoke(listen);
+        }
+        var host = uri.Host;
+        if (host is "0.0.0.0" or "*" or "+" or "[::]")
+        {
+            kestrel.ListenAnyIP(uri.Port, Configure);
+        }
+        else if (host == "localhost")
+        {
+            kestrel.ListenLocalhost(uri.Port, Configure);
+        }
+        else if (IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var address))
+        {
+            kestrel.Listen(address, uri.Port, Configure);
+        }
+        else
+        {
+            throw new StartupException($"host '{host}' of {uri} must be an IP address, localhost or 0.0.0.0");
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using LoadBalancer.ControlPlane.Store;
+using Microsoft.EntityFrameworkCore;
+
+namespace LoadBalancer.ControlPlane.Security;
+
+public sealed class SecretKeyException(string message) : Exception(message);
+
+public static class SecretKeyCheck
+{
+    /// <summary>
+    /// Refuses to start when the key-encryption key is not the one the stored private keys were
+    /// sealed with (lost, replaced, or a different LB_SECRET_KEY): better a clear stop than
+    /// agents receiving certificates that cannot be decrypted. Runs before anything creates a key.
+    /// </summary>
+    public static async Task CheckSecretKeyAsync(this IServiceProvider services, string dataDir, CancellationToken cancellationToken = default)
+    {
+        var factory = services.GetRequiredService<IDbContextFactory<LbDbContext>>();
+        await using var db = await factory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+        var sealedKeys = await db.Certificates.AsNoTracking().Select(c => new { c.Name, c.EncryptedPrivateKey }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        if (sealedKeys.Count == 0)
+        {
+            return;
+        }
+        var keyFile = Path.Combine(dataDir, SecretProtector.KeyFileName);
+        var fromEnvironment = !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(SecretProtector.KeyEnvironmentVariable));
+        if (!fromEnvironment && !File.Exists(keyFile))
+        {
+            throw new SecretKeyException($"{keyFile} is missing, but the private keys of {sealedKeys.Count} certificate(s) are sealed with it: restore it from your backup (or set {SecretProtector.KeyEnvironmentVariable}); a new key could not decrypt them");
+        }
+        var protector = services.GetRequiredService<SecretProtector>();
+        var foreign = sealedKeys.Where(c => !protector.IsSealedByThisKey(c.EncryptedPrivateKey)).Select(c => c.Name).ToList();
+        if (foreign.Count > 0)
+        {
+            var source = fromEnvironment ? SecretProtector.KeyEnvironmentVariable : keyFile;
+            throw new SecretKeyException($"the key-encryption key in {source} is not the one that sealed the private keys of {string.Join(", ", foreign.Take(5))}{(foreign.Count > 5 ? ", ..." : "")}: restore the original key");
+        }
+    }
+}

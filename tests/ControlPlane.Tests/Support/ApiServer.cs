@@ -1,0 +1,120 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+using LoadBalancer.Api.V1;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace LoadBalancer.ControlPlane.Tests.Support;
+
+/// <summary>
+/// The real control plane (<see cref="ControlPlaneHost"/>: TLS with its own CA, tokens, store)
+/// started in-process on loopback, with clients per role. Each instance has its own data folder.
+/// </summary>
+internal sealed class ApiServer : IAsyncDisposable
+{
+    private readonly List<GrpcChannel> _channels = [];
+
+    private ApiServer(ControlPlaneHost host, string root, int port)
+    {
+        Host = host;
+        Root = root;
+        Url = $"https://127.0.0.1:{port}";
+        AdminToken = File.ReadAllText(host.AdminTokenFile!).Trim();
+    }
+
+    public ControlPlaneHost Host { get; }
+
+    public string Root { get; }
+
+    public string Url { get; }
+
+    public string AdminToken { get; }
+
+    public string DatabasePath => Path.Combine(Root, "lb.db");
+
+    public static async Task<ApiServer> StartAsync(int rateLimit = 0, Action<IServiceCollection>? configureServices = null)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "lb-api-tests-" + Guid.NewGuid().ToString("N")[..10]);
+        var port = FreePort();
+        var options = new CommandLineOptions(root, new Uri($"https://127.0.0.1:{port}"), AdminUri: new Uri($"http://127.0.0.1:{FreePort()}"))
+        {
+            RateLimit = rateLimit,
+        };
+        var host = await ControlPlaneHost.StartAsync(options, configureServices);
+        return new ApiServer(host, root, port);
+    }
+
+    public Api.V1.Management.ManagementClient Management(string? token) => new(Invoker(token));
+
+    public Api.V1.Access.AccessClient Access(string? token) => new(Invoker(token));
+
+    public AgentSync.AgentSyncClient Sync(string? token) => new(Invoker(token));
+
+    public async Task<string> CreateTokenAsync(string role, string tier = "", string ttl = "") =>
+        (await Access(AdminToken).CreateTokenAsync(new CreateTokenRequest { Role = role, Tier = tier, Ttl = ttl })).Secret;
+
+    /// <summary>The global revision and the number of audit rows: a refused call must move neither.</summary>
+    public async Task<(long Revision, int AuditRows)> FingerprintAsync()
+    {
+        var status = await Management(AdminToken).GetStatusAsync(new GetStatusRequest());
+        var audit = await Access(AdminToken).ListAuditAsync(new ListAuditRequest { Limit = 1000 });
+        return (status.Revision, audit.Items.Count);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var channel in _channels)
+        {
+            channel.Dispose();
+        }
+        await Host.DisposeAsync();
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // SQLite may hold the file a moment longer; the temp folder is cleaned by the OS.
+        }
+    }
+
+    private CallInvoker Invoker(string? token)
+    {
+        var ca = Host.Tls!.CaCertificate;
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                CertificateChainPolicy = new X509ChainPolicy
+                {
+                    TrustMode = X509ChainTrustMode.CustomRootTrust,
+                    RevocationMode = X509RevocationMode.NoCheck,
+                    CustomTrustStore = { ca },
+                },
+            },
+        };
+        var channel = GrpcChannel.ForAddress(Url, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true, MaxReceiveMessageSize = null });
+        lock (_channels)
+        {
+            _channels.Add(channel);
+        }
+        return token is null
+            ? channel.CreateCallInvoker()
+            : channel.Intercept(metadata =>
+            {
+                metadata.Add("authorization", "Bearer " + token);
+                return metadata;
+            });
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
