@@ -13,5 +13,8 @@ WORKDIR /app
 COPY --from=build /out/ /app/
 # The images' non-root "app" user (UID 1654); the Kubernetes manifests run as that UID.
 USER $APP_UID
+# 7400: gRPC over TLS (--listen https://0.0.0.0:7400 plus a --san per name clients dial; the CA
+# and serving certificate are made in DATA/tls on first start); 7401: /healthz, /readyz and
+# /metrics in plain HTTP (--admin). The arguments come from the Kubernetes manifest.
 EXPOSE 7400 7401
 ENTRYPOINT ["/app/lb-controlplane"]

@@ -6,8 +6,10 @@ namespace LoadBalancer.EndToEnd.Tests.Deploy;
 /// <summary>
 /// Issue 10, deployment per tier: the Kubernetes manifests in deploy/kubernetes parse and every
 /// name they reference exists; the systemd units in deploy/systemd are complete and start the
-/// executables with flags they accept. Each check is also run on a deliberately broken copy to
-/// show it can fail.
+/// executables with flags they accept. Issue 9 on top: both deploy with TLS and per-tier agent
+/// tokens (https:// URLs the certificate covers, --ca-file and --token-file from mounted
+/// ConfigMaps and Secrets, no --insecure). Each check is also run on a deliberately broken copy
+/// to show it can fail.
 /// </summary>
 public sealed class DeploymentManifestTests
 {
@@ -28,6 +30,7 @@ public sealed class DeploymentManifestTests
         var documents = LoadRepositoryManifests(problems);
         problems.AddRange(ManifestChecker.CheckReferences(documents));
         problems.AddRange(ManifestChecker.CheckContainerFlags(documents));
+        problems.AddRange(ManifestChecker.CheckTransportSecurity(documents));
         Assert.True(problems.Count == 0, string.Join("\n", problems));
 
         // What the brief asks for is there at all (so that an empty kustomization cannot pass).
@@ -41,7 +44,7 @@ public sealed class DeploymentManifestTests
             Assert.Contains($"Service/lb-agent-{tier}", kinds);
             Assert.Contains($"Secret/lb-agent-token-{tier}", kinds);
         }
-        Assert.Contains("Secret/lb-controlplane-ca", kinds);
+        Assert.Contains("ConfigMap/lb-controlplane-ca", kinds);
         Assert.Equal("LoadBalancer", ManifestChecker.Str(Find(documents, "Service", "lb-agent-edge").Root, "spec", "type"));
         Assert.Single(ManifestChecker.Seq(Find(documents, "StatefulSet", "lb-controlplane").Root, "spec", "volumeClaimTemplates"));
     }
@@ -56,6 +59,150 @@ public sealed class DeploymentManifestTests
     }
 
     [Fact]
+    public void Kubernetes_TlsAndPerTierTokens()
+    {
+        var problems = new List<string>();
+        var documents = LoadRepositoryManifests(problems);
+        problems.AddRange(ManifestChecker.CheckTransportSecurity(documents));
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+
+        // The certificate covers both forms of the Service's name, whichever one a client dials.
+        var controlPlane = ManifestChecker.Containers(Find(documents, "StatefulSet", "lb-controlplane")).Single();
+        var names = ManifestChecker.ControlPlaneTlsNames("controlplane", ManifestChecker.Args(controlPlane), problems);
+        Assert.Contains("lb-controlplane.lb-system.svc", names);
+        Assert.Contains("lb-controlplane.lb-system.svc.cluster.local", names);
+        Assert.Empty(problems);
+        foreach (var tier in Tiers)
+        {
+            var agent = ManifestChecker.Containers(Find(documents, "Deployment", $"lb-agent-{tier}")).Single();
+            Assert.Equal($"lb-agent-token-{tier}", ManifestChecker.Str(VolumeNamed(Find(documents, "Deployment", $"lb-agent-{tier}"), "token"), "secret", "secretName"));
+            Assert.Contains("https://lb-controlplane.lb-system.svc:7400", ManifestChecker.Args(agent));
+        }
+    }
+
+    /// <summary>The CA and token files the generators read live in a folder git ignores: nothing secret is committed.</summary>
+    [Fact]
+    public void Kubernetes_CredentialFilesLiveInAGitIgnoredFolder()
+    {
+        var problems = new List<string>();
+        var kustomization = ManifestChecker.Parse("kustomization.yaml", File.ReadAllText(Path.Combine(KubernetesDir, "kustomization.yaml")), problems).Single();
+        Assert.Empty(problems);
+        var sources = new[] { "configMapGenerator", "secretGenerator" }
+            .SelectMany(field => ManifestChecker.Seq(kustomization.Root, field))
+            .SelectMany(generator => ManifestChecker.Seq(generator, "files"))
+            .Select(entry => ((string)entry).Split('=')[^1])
+            .ToList();
+        Assert.Equal(4, sources.Count); // ca.crt and one token per tier
+        foreach (var source in sources)
+        {
+            var ignore = Path.Combine(Path.GetDirectoryName(Path.Combine(KubernetesDir, source))!, ".gitignore");
+            Assert.True(File.Exists(ignore) && File.ReadAllLines(ignore).Contains("*"), $"{source}: its folder needs a .gitignore that ignores everything ({ignore})");
+        }
+    }
+
+    [Theory]
+    [InlineData("agent dials http://", "--control-plane http://lb-controlplane.lb-system.svc:7400 is not an https:// URL")]
+    [InlineData("control plane started with --insecure", "lb-controlplane runs with --insecure")]
+    [InlineData("control plane listens on http://", "--listen http://0.0.0.0:7400 is not an https:// URL")]
+    [InlineData("certificate lacks the name agents dial", "lb-controlplane.lb-system.svc is not a name of lb-controlplane's certificate")]
+    [InlineData("agent dials a Service that does not exist", "there is no Service lb-cp in namespace lb-system")]
+    [InlineData("agent dials a port the Service lacks", "Service lb-controlplane has no port 7401")]
+    [InlineData("agent lost --ca-file", "no --ca-file")]
+    [InlineData("agent lost --token-file", "no --token-file")]
+    [InlineData("token file on no mount", "--token-file /etc/lb/tokens/token is on no mounted volume")]
+    [InlineData("CA file on an emptyDir", "--ca-file /tmp/ca.crt is on volume tmp, which is neither a ConfigMap nor a Secret")]
+    [InlineData("CA mounted writable", "is on volume controlplane-ca, which is mounted writable")]
+    [InlineData("CA file names no key", "no key ca.pem in ConfigMap lb-controlplane-ca")]
+    [InlineData("token from a ConfigMap", "comes from ConfigMap lb-controlplane-ca: a token belongs in a Secret")]
+    [InlineData("two tiers share a token", "Secret lb-agent-token-edge holds the token of tiers edge, internal")]
+    [InlineData("probe on the gRPC port", "readinessProbe of controlplane goes to port 7400, not to the plain-HTTP admin port 7401")]
+    [InlineData("CA ConfigMap generator removed", "ConfigMap lb-controlplane-ca is not in the manifests")]
+    [InlineData("token committed as a literal", "secretGenerator lb-agent-token-edge has a literal")]
+    public void Kubernetes_TransportCheck_CatchesABrokenCopy(string breakage, string expected)
+    {
+        var problems = new List<string>();
+        var files = Directory.GetFiles(KubernetesDir, "*.yaml").ToDictionary(f => Path.GetFileName(f), File.ReadAllText, StringComparer.Ordinal);
+        var kustomization = files["kustomization.yaml"];
+        switch (breakage)
+        {
+            case "CA ConfigMap generator removed":
+                kustomization = Replace(kustomization, "configMapGenerator:\n  - name: lb-controlplane-ca\n", "configMapGenerator:\n  - name: lb-controlplane-ca-old\n");
+                break;
+            case "token committed as a literal":
+                kustomization = Replace(kustomization, "    files:\n      - token=bootstrap/agent-edge.token\n", "    literals:\n      - token=t-edge.secret\n");
+                break;
+        }
+        var documents = ManifestChecker.LoadKustomization(kustomization, f => files.GetValueOrDefault(f), problems);
+        if (!breakage.StartsWith("token committed", StringComparison.Ordinal))
+        {
+            Assert.True(problems.Count == 0, string.Join("\n", problems));
+        }
+        if (!breakage.StartsWith("CA ConfigMap", StringComparison.Ordinal))
+        {
+            Assert.Empty(ManifestChecker.CheckTransportSecurity(documents));
+        }
+
+        var edgeDeployment = Find(documents, "Deployment", "lb-agent-edge");
+        var edgeArgs = (List<object>)ManifestChecker.Get(ManifestChecker.Containers(edgeDeployment).Single(), "args")!;
+        var controlPlane = ManifestChecker.Containers(Find(documents, "StatefulSet", "lb-controlplane")).Single();
+        var controlPlaneArgs = (List<object>)ManifestChecker.Get(controlPlane, "args")!;
+        switch (breakage)
+        {
+            case "agent dials http://":
+                SetFlag(edgeArgs, "--control-plane", "http://lb-controlplane.lb-system.svc:7400");
+                break;
+            case "control plane started with --insecure":
+                controlPlaneArgs.Add("--insecure");
+                break;
+            case "control plane listens on http://":
+                SetFlag(controlPlaneArgs, "--listen", "http://0.0.0.0:7400");
+                break;
+            case "certificate lacks the name agents dial":
+                var san = controlPlaneArgs.IndexOf("lb-controlplane.lb-system.svc");
+                controlPlaneArgs.RemoveRange(san - 1, 2);
+                break;
+            case "agent dials a Service that does not exist":
+                SetFlag(edgeArgs, "--control-plane", "https://lb-cp.lb-system.svc:7400");
+                break;
+            case "agent dials a port the Service lacks":
+                SetFlag(edgeArgs, "--control-plane", "https://lb-controlplane.lb-system.svc:7401");
+                break;
+            case "agent lost --ca-file":
+                edgeArgs.RemoveRange(edgeArgs.IndexOf("--ca-file"), 2);
+                break;
+            case "agent lost --token-file":
+                edgeArgs.RemoveRange(edgeArgs.IndexOf("--token-file"), 2);
+                break;
+            case "token file on no mount":
+                SetFlag(edgeArgs, "--token-file", "/etc/lb/tokens/token");
+                break;
+            case "CA file on an emptyDir":
+                SetFlag(edgeArgs, "--ca-file", "/tmp/ca.crt");
+                break;
+            case "CA mounted writable":
+                Map(ManifestChecker.Seq(ManifestChecker.Containers(edgeDeployment).Single(), "volumeMounts").First(m => ManifestChecker.Str(m, "name") == "controlplane-ca"))["readOnly"] = "false";
+                break;
+            case "CA file names no key":
+                SetFlag(edgeArgs, "--ca-file", "/etc/lb/ca/ca.pem");
+                break;
+            case "token from a ConfigMap":
+                var volume = Map(VolumeNamed(edgeDeployment, "token"));
+                volume.Remove("secret");
+                volume["configMap"] = new Dictionary<object, object> { ["name"] = "lb-controlplane-ca" };
+                SetFlag(edgeArgs, "--token-file", "/etc/lb/token/ca.crt");
+                break;
+            case "two tiers share a token":
+                Map(VolumeNamed(Find(documents, "Deployment", "lb-agent-internal"), "token"), "secret")["secretName"] = "lb-agent-token-edge";
+                break;
+            case "probe on the gRPC port":
+                Map(controlPlane, "readinessProbe", "httpGet")["port"] = "grpc";
+                break;
+        }
+        problems.AddRange(ManifestChecker.CheckTransportSecurity(documents));
+        Assert.Contains(problems, p => p.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Systemd_UnitsHaveTheirSections_AndStartTheExecutablesWithAcceptedFlags()
     {
         var problems = new List<string>();
@@ -63,12 +210,46 @@ public sealed class DeploymentManifestTests
         var agentUnit = ReadSystemd("lb-agent@.service");
         problems.AddRange(ManifestChecker.CheckUnit("lb-agent@.service", agentUnit, "lb-agent", ManifestChecker.AgentFlags, AgentRequired));
         problems.AddRange(ManifestChecker.CheckEnvironmentFile(ReadSystemd("lb-controlplane.service"), "(no controlplane.env)", ""));
+        problems.AddRange(ManifestChecker.CheckEnvironmentFile(ReadSystemd("lb-controlplane.service"), "controlplane.env", ReadSystemd("controlplane.env")));
         foreach (var tier in Tiers)
         {
             problems.AddRange(ManifestChecker.CheckEnvironmentFile(agentUnit, $"agent-{tier}.env", ReadSystemd($"agent-{tier}.env")));
         }
         Assert.True(problems.Count == 0, string.Join("\n", problems));
         Assert.Contains("EnvironmentFile=/etc/lb/agent-%i.env", agentUnit, StringComparison.Ordinal);
+        Assert.Contains("EnvironmentFile=-/etc/lb/controlplane.env", ReadSystemd("lb-controlplane.service"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Systemd_TlsAndPerTierTokens()
+    {
+        var problems = CheckSystemdTransport(new Dictionary<string, string>(StringComparer.Ordinal));
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+
+        // Without controlplane.env the unit's defaults serve TLS too, on loopback.
+        var defaults = ManifestChecker.ExpandExecStart(ReadSystemd("lb-controlplane.service"), "", "");
+        Assert.Contains("https://127.0.0.1:7400", defaults);
+        Assert.Contains("127.0.0.1", ManifestChecker.ControlPlaneTlsNames("lb-controlplane.service", defaults, problems));
+        Assert.Empty(problems);
+    }
+
+    [Theory]
+    [InlineData("controlplane.env", "LB_LISTEN=https://", "LB_LISTEN=http://", "--listen http://10.0.0.10:7400 is not an https:// URL")]
+    [InlineData("lb-controlplane.service", "--listen ${LB_LISTEN} ", "--listen ${LB_LISTEN} --insecure ", "lb-controlplane runs with --insecure")]
+    [InlineData("controlplane.env", "LB_SAN=lb-controlplane.example.internal", "LB_SAN=cp.example.internal", "lb-controlplane.example.internal is not a name of the control plane's certificate")]
+    [InlineData("agent-edge.env", "LB_CONTROL_PLANE=https://", "LB_CONTROL_PLANE=http://", "lb-agent@edge with agent-edge.env: --control-plane http://lb-controlplane.example.internal:7400 is not an https:// URL")]
+    [InlineData("agent-data.env", "LB_TOKEN_FILE=/etc/lb/agent-data.token", "LB_TOKEN_FILE=/etc/lb/agent-edge.token", "share the token file /etc/lb/agent-edge.token")]
+    [InlineData("lb-agent@.service", " --ca-file ${LB_CA_FILE}", "", "no --ca-file")]
+    [InlineData("lb-agent@.service", " --token-file ${LB_TOKEN_FILE}", "", "no --token-file")]
+    [InlineData("agent-internal.env", "LB_TOKEN_FILE=/etc/lb/agent-internal.token", "LB_TOKEN_FILE=", "--token-file is empty")]
+    public void Systemd_TransportCheck_CatchesABrokenCopy(string file, string from, string to, string expected)
+    {
+        var text = ReadSystemd(file);
+        var broken = text.Replace(from, to, StringComparison.Ordinal);
+        Assert.NotEqual(text, broken);
+        Assert.Empty(CheckSystemdTransport(new Dictionary<string, string>(StringComparer.Ordinal)));
+        var problems = CheckSystemdTransport(new Dictionary<string, string>(StringComparer.Ordinal) { [file] = broken });
+        Assert.Contains(problems, p => p.Contains(expected, StringComparison.Ordinal));
     }
 
     /// <summary>The flags the manifests may use are really accepted by the built executables.</summary>
@@ -213,6 +394,31 @@ public sealed class DeploymentManifestTests
     }
 
     private static string ReadSystemd(string file) => File.ReadAllText(Path.Combine(SystemdDir, file));
+
+    /// <summary>The systemd transport check on the files of deploy/systemd, some replaced by <paramref name="overrides"/>.</summary>
+    private static List<string> CheckSystemdTransport(Dictionary<string, string> overrides)
+    {
+        string Read(string file) => overrides.TryGetValue(file, out var text) ? text : ReadSystemd(file);
+        return ManifestChecker.CheckSystemdTransportSecurity(
+            Read("lb-controlplane.service"),
+            Read("controlplane.env"),
+            Read("lb-agent@.service"),
+            Tiers.ToDictionary(tier => tier, tier => Read($"agent-{tier}.env"), StringComparer.Ordinal));
+    }
+
+    private static string Replace(string text, string from, string to)
+    {
+        var replaced = text.Replace(from, to, StringComparison.Ordinal);
+        Assert.NotEqual(text, replaced);
+        return replaced;
+    }
+
+    private static void SetFlag(List<object> args, string flag, string value)
+    {
+        var index = args.IndexOf(flag);
+        Assert.True(index >= 0 && index + 1 < args.Count, $"no {flag} in the args");
+        args[index + 1] = value;
+    }
 
     private static ManifestDocument Find(IEnumerable<ManifestDocument> documents, string kind, string name) =>
         documents.SingleOrDefault(d => d.Kind == kind && d.Name == name)

@@ -17,10 +17,10 @@ public sealed record ManifestDocument(string File, int Index, Dictionary<object,
 }
 
 /// <summary>
-/// Checks deploy/: that the Kubernetes manifests parse and every name they reference exists, and
-/// that the systemd units are complete and start the executables with flags they accept. Every
-/// check returns a list of problems (empty when all is well), so a test can feed it a broken
-/// sample and see the problem reported.
+/// Checks deploy/: that the Kubernetes manifests parse and every name they reference exists, that
+/// the systemd units are complete and start the executables with flags they accept, and that both
+/// deploy with TLS and per-tier agent tokens. Every check returns a list of problems (empty when
+/// all is well), so a test can feed it a broken sample and see the problem reported.
 /// </summary>
 public static partial class ManifestChecker
 {
@@ -30,7 +30,14 @@ public static partial class ManifestChecker
         "--control-plane", "--tier", "--name", "--token-file", "--ca-file", "--cache", "--admin", "--bind",
     };
 
-    public static readonly IReadOnlySet<string> ControlPlaneFlags = new HashSet<string>(StringComparer.Ordinal) { "--data", "--listen", "--admin" };
+    /// <summary>
+    /// Flags lb-controlplane accepts. --insecure is one of them, but <see cref="CheckTransportSecurity"/>
+    /// and <see cref="CheckSystemdTransportSecurity"/> refuse it in a deployment.
+    /// </summary>
+    public static readonly IReadOnlySet<string> ControlPlaneFlags = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "--data", "--listen", "--admin", "--san", "--insecure", "--rate-limit", "--log-format",
+    };
 
     private static readonly string[] WorkloadKinds = ["Deployment", "StatefulSet", "DaemonSet"];
     private static readonly string[] ProbeKinds = ["readinessProbe", "livenessProbe", "startupProbe"];
@@ -109,7 +116,80 @@ public static partial class ManifestChecker
             }
             documents.AddRange(parsed);
         }
+        documents.AddRange(Generated(kustomization, "configMapGenerator", "ConfigMap", problems));
+        documents.AddRange(Generated(kustomization, "secretGenerator", "Secret", problems));
+
+        // As kustomize does: its namespace replaces that of every namespaced object.
+        if (Str(kustomization.Root, "namespace") is { Length: > 0 } ns)
+        {
+            foreach (var document in documents.Where(d => d.Kind != "Namespace"))
+            {
+                if (Get(document.Root, "metadata") is Dictionary<object, object> metadata)
+                {
+                    metadata["namespace"] = ns;
+                }
+            }
+        }
         return documents;
+    }
+
+    /// <summary>
+    /// The ConfigMaps or Secrets a generator of the kustomization makes, with the keys of their
+    /// data (the values are files an operator writes, not in the repository). Kustomize appends
+    /// a content hash to the name and rewrites every reference, so references use the plain name.
+    /// </summary>
+    private static IEnumerable<ManifestDocument> Generated(ManifestDocument kustomization, string field, string kind, List<string> problems)
+    {
+        var index = 0;
+        foreach (var generator in Seq(kustomization.Root, field))
+        {
+            index++;
+            var name = Str(generator, "name");
+            if (string.IsNullOrEmpty(name))
+            {
+                problems.Add($"kustomization.yaml: {field} entry {index} has no name");
+                continue;
+            }
+            var data = new Dictionary<object, object>();
+            foreach (var entry in Seq(generator, "files").Select(f => f as string ?? ""))
+            {
+                var equals = entry.IndexOf('=', StringComparison.Ordinal);
+                var source = equals >= 0 ? entry[(equals + 1)..] : entry;
+                if (source.Length == 0 || source.StartsWith('/') || source.Split('/').Contains(".."))
+                {
+                    problems.Add($"kustomization.yaml: {field} {name} reads '{source}', which is not a file inside the kustomization folder");
+                }
+                data[equals >= 0 ? entry[..equals] : source.Split('/')[^1]] = "";
+            }
+            foreach (var literal in Seq(generator, "literals").Select(l => l as string ?? ""))
+            {
+                if (kind == "Secret")
+                {
+                    problems.Add($"kustomization.yaml: {field} {name} has a literal: its secret value would be committed; read it from a file instead");
+                }
+                data[literal.Split('=', 2)[0]] = "";
+            }
+            if (data.Count == 0)
+            {
+                problems.Add($"kustomization.yaml: {field} {name} makes no key (only files and literals are understood here)");
+            }
+            var metadata = new Dictionary<object, object> { ["name"] = name };
+            if (Get(generator, "options", "labels") is Dictionary<object, object> labels)
+            {
+                metadata["labels"] = labels;
+            }
+            if (Str(generator, "namespace") is { } ns)
+            {
+                metadata["namespace"] = ns;
+            }
+            yield return new ManifestDocument($"kustomization.yaml ({field})", index, new Dictionary<object, object>
+            {
+                ["apiVersion"] = "v1",
+                ["kind"] = kind,
+                ["metadata"] = metadata,
+                ["data"] = data,
+            });
+        }
     }
 
     // ---------------------------------------------------------------- Kubernetes references
@@ -320,6 +400,350 @@ public static partial class ManifestChecker
         return problems;
     }
 
+    // ---------------------------------------------------------------- TLS and tokens
+
+    /// <summary>
+    /// The Kubernetes rollout uses TLS and per-tier tokens. Every lb-controlplane serves https
+    /// (no --insecure). Every lb-agent dials https:// URLs naming a Service of the manifests,
+    /// on one of its ports, that selects a control plane whose certificate has that name (--san).
+    /// It reads --ca-file and --token-file from read-only mounts of a ConfigMap or Secret of the
+    /// manifests that holds the key; the token comes from a Secret that no other tier uses.
+    /// The probes of both go to the plain-HTTP admin port, not to the TLS one.
+    /// </summary>
+    public static List<string> CheckTransportSecurity(IReadOnlyList<ManifestDocument> documents)
+    {
+        var problems = new List<string>();
+        var workloads = documents.Where(d => WorkloadKinds.Contains(d.Kind)).ToList();
+        var controlPlanes = new List<(ManifestDocument Workload, HashSet<string> Names)>();
+        foreach (var workload in workloads)
+        {
+            foreach (var container in ContainersRunning(workload, "lb-controlplane"))
+            {
+                var args = Args(container);
+                controlPlanes.Add((workload, ControlPlaneTlsNames($"{workload}: container {Str(container, "name")}", args, problems)));
+                CheckProbesUseAdminPort(workload, container, AdminPort(args, "lb-controlplane"), problems);
+            }
+        }
+
+        var tokenTiers = new Dictionary<string, SortedSet<string>>(StringComparer.Ordinal);
+        foreach (var workload in workloads)
+        {
+            foreach (var container in ContainersRunning(workload, "lb-agent"))
+            {
+                var args = Args(container);
+                var where = $"{workload}: container {Str(container, "name")}";
+                CheckProbesUseAdminPort(workload, container, AdminPort(args, "lb-agent"), problems);
+                var urls = ControlPlaneUrls(args);
+                if (urls.Count == 0)
+                {
+                    problems.Add($"{where}: no --control-plane");
+                }
+                foreach (var url in urls)
+                {
+                    CheckAgentUrl(where, url, documents, controlPlanes, problems);
+                }
+                if (SingleFlag(where, args, "--ca-file", "the agent would trust the system's CAs, not the control plane's own", problems) is { } caFile)
+                {
+                    ResolveMountedFile(where, workload, container, "--ca-file", caFile, documents, problems);
+                }
+                if (SingleFlag(where, args, "--token-file", "the control plane refuses every call without a bearer token", problems) is { } tokenFile
+                    && ResolveMountedFile(where, workload, container, "--token-file", tokenFile, documents, problems) is { } token)
+                {
+                    if (token.Kind != "Secret")
+                    {
+                        problems.Add($"{where}: --token-file {tokenFile} comes from {token.Kind} {token.Name}: a token belongs in a Secret");
+                    }
+                    else
+                    {
+                        if (!tokenTiers.TryGetValue(token.Name, out var tiers))
+                        {
+                            tokenTiers[token.Name] = tiers = new SortedSet<string>(StringComparer.Ordinal);
+                        }
+                        tiers.UnionWith(FlagValues(args, "--tier"));
+                    }
+                }
+            }
+        }
+        foreach (var (secret, tiers) in tokenTiers.Where(p => p.Value.Count > 1))
+        {
+            problems.Add($"Secret {secret} holds the token of tiers {string.Join(", ", tiers)}: each tier needs its own agent token (one syncs a single tier)");
+        }
+        return problems;
+    }
+
+    /// <summary>
+    /// The systemd path uses TLS and per-tier tokens. lb-controlplane, with the unit's
+    /// Environment= defaults overridden by <paramref name="controlPlaneEnv"/>, serves https (no
+    /// --insecure). Each tier's lb-agent@ instance, with its environment file, dials https:// URLs
+    /// whose host is a name of that certificate, with one --ca-file and its own --token-file.
+    /// </summary>
+    public static List<string> CheckSystemdTransportSecurity(string controlPlaneUnit, string controlPlaneEnv, string agentUnit, IReadOnlyDictionary<string, string> agentEnvByTier)
+    {
+        ArgumentNullException.ThrowIfNull(agentEnvByTier);
+        var problems = new List<string>();
+        var names = ControlPlaneTlsNames("lb-controlplane.service with controlplane.env", ExpandExecStart(controlPlaneUnit, controlPlaneEnv, ""), problems);
+        var tokenFiles = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (tier, env) in agentEnvByTier)
+        {
+            var where = $"lb-agent@{tier} with agent-{tier}.env";
+            var args = ExpandExecStart(agentUnit, env, tier);
+            var urls = ControlPlaneUrls(args);
+            if (urls.Count == 0)
+            {
+                problems.Add($"{where}: no --control-plane");
+            }
+            foreach (var url in urls)
+            {
+                if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps)
+                {
+                    problems.Add($"{where}: --control-plane {url} is not an https:// URL");
+                }
+                else if (!names.Contains(uri.IdnHost.Trim('[', ']')))
+                {
+                    problems.Add($"{where}: --control-plane {url}: {uri.Host} is not a name of the control plane's certificate (LB_SAN or the LB_LISTEN address)");
+                }
+            }
+            SingleFlag(where, args, "--ca-file", "the agent would trust the system's CAs, not the control plane's own", problems);
+            if (SingleFlag(where, args, "--token-file", "the control plane refuses every call without a bearer token", problems) is { } tokenFile)
+            {
+                if (tokenFiles.TryGetValue(tokenFile, out var other))
+                {
+                    problems.Add($"{where}: lb-agent@{other} and lb-agent@{tier} share the token file {tokenFile}: each tier needs its own agent token");
+                }
+                else
+                {
+                    tokenFiles[tokenFile] = tier;
+                }
+            }
+        }
+        return problems;
+    }
+
+    /// <summary>
+    /// Checks that lb-controlplane's arguments serve TLS, and returns the names its serving
+    /// certificate covers, as the control plane makes it: localhost, 127.0.0.1, ::1, the
+    /// --listen host unless it is a wildcard address, and every --san.
+    /// </summary>
+    public static HashSet<string> ControlPlaneTlsNames(string where, IReadOnlyList<string> args, List<string> problems)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(problems);
+        if (args.Contains("--insecure"))
+        {
+            problems.Add($"{where}: lb-controlplane runs with --insecure: plain HTTP, tokens and private keys unencrypted (for tests on one machine only)");
+        }
+        var names = new HashSet<string>(["localhost", "127.0.0.1", "::1"], StringComparer.OrdinalIgnoreCase);
+        var listen = FlagValues(args, "--listen").LastOrDefault() ?? "https://127.0.0.1:7400";
+        if (!Uri.TryCreate(listen, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps)
+        {
+            problems.Add($"{where}: --listen {listen} is not an https:// URL");
+        }
+        else if (uri.Host is not ("0.0.0.0" or "[::]"))
+        {
+            names.Add(uri.IdnHost.Trim('[', ']'));
+        }
+        names.UnionWith(FlagValues(args, "--san"));
+        return names;
+    }
+
+    private static IEnumerable<object> ContainersRunning(ManifestDocument workload, string executable) =>
+        Containers(workload).Where(c => ImageName(Str(c, "image") ?? "") == executable);
+
+    private static List<string> ControlPlaneUrls(IReadOnlyList<string> args) =>
+        FlagValues(args, "--control-plane")
+            .SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .ToList();
+
+    private static string? SingleFlag(string where, IReadOnlyList<string> args, string flag, string withoutIt, List<string> problems)
+    {
+        var values = FlagValues(args, flag);
+        if (values.Count == 1 && values[0].Length > 0)
+        {
+            return values[0];
+        }
+        problems.Add(values.Count switch
+        {
+            0 => $"{where}: no {flag}: {withoutIt}",
+            1 => $"{where}: {flag} is empty",
+            _ => $"{where}: {flag} given {values.Count} times",
+        });
+        return null;
+    }
+
+    /// <summary>An agent's URL names a Service that selects a control plane whose certificate has that name.</summary>
+    private static void CheckAgentUrl(string where, string url, IReadOnlyList<ManifestDocument> documents, List<(ManifestDocument Workload, HashSet<string> Names)> controlPlanes, List<string> problems)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps)
+        {
+            problems.Add($"{where}: --control-plane {url} is not an https:// URL");
+            return;
+        }
+        // SERVICE.NAMESPACE.svc, or with the cluster domain after it (.svc.cluster.local).
+        var labels = uri.IdnHost.Split('.');
+        if (labels.Length < 3 || labels[2] != "svc")
+        {
+            problems.Add($"{where}: --control-plane {url} names no Service (SERVICE.NAMESPACE.svc)");
+            return;
+        }
+        var service = documents.FirstOrDefault(d => d.Kind == "Service" && d.Name == labels[0] && Namespace(d) == labels[1]);
+        if (service is null)
+        {
+            problems.Add($"{where}: --control-plane {url}: there is no Service {labels[0]} in namespace {labels[1]}");
+            return;
+        }
+        if (!Seq(service.Root, "spec", "ports").Any(p => Str(p, "port") == uri.Port.ToString(CultureInfo.InvariantCulture)))
+        {
+            problems.Add($"{where}: --control-plane {url}: Service {labels[0]} has no port {uri.Port}");
+        }
+        var selector = Labels(Get(service.Root, "spec", "selector"));
+        var selected = controlPlanes.Where(c => selector.Count > 0 && IsSubset(selector, Labels(Get(c.Workload.Root, "spec", "template", "metadata", "labels")))).ToList();
+        if (selected.Count == 0)
+        {
+            problems.Add($"{where}: --control-plane {url}: Service {labels[0]} selects no lb-controlplane");
+        }
+        foreach (var (workload, _) in selected.Where(c => !c.Names.Contains(uri.IdnHost)))
+        {
+            problems.Add($"{where}: --control-plane {url}: {uri.Host} is not a name of {workload.Name}'s certificate (add --san {uri.Host})");
+        }
+    }
+
+    private sealed record MountedFile(string Kind, string Name, string Key);
+
+    /// <summary>
+    /// The ConfigMap or Secret key that a container reads at <paramref name="path"/>: through the
+    /// volumeMount with the longest matching mountPath (subPath and items honoured), which must
+    /// be read-only, to an object of the manifests, in the workload's namespace, holding that key.
+    /// </summary>
+    private static MountedFile? ResolveMountedFile(string where, ManifestDocument workload, object container, string flag, string path, IReadOnlyList<ManifestDocument> documents, List<string> problems)
+    {
+        object? mount = null;
+        var relative = "";
+        var longest = -1;
+        foreach (var candidate in Seq(container, "volumeMounts"))
+        {
+            var mountPath = (Str(candidate, "mountPath") ?? "").TrimEnd('/');
+            var rest = Str(candidate, "subPath") is { Length: > 0 } subPath
+                ? (path == mountPath ? subPath : null)
+                : (path.StartsWith(mountPath + "/", StringComparison.Ordinal) ? path[(mountPath.Length + 1)..] : null);
+            if (rest is not null && mountPath.Length > longest)
+            {
+                (mount, relative, longest) = (candidate, rest, mountPath.Length);
+            }
+        }
+        if (mount is null)
+        {
+            problems.Add($"{where}: {flag} {path} is on no mounted volume");
+            return null;
+        }
+        var volumeName = Str(mount, "name") ?? "";
+        if (Str(mount, "readOnly") != "true")
+        {
+            problems.Add($"{where}: {flag} {path} is on volume {volumeName}, which is mounted writable (readOnly: true)");
+        }
+        var volume = Seq(workload.Root, "spec", "template", "spec", "volumes").FirstOrDefault(v => Str(v, "name") == volumeName);
+        if (volume is null)
+        {
+            return null; // CheckReferences reports a mount of no volume
+        }
+        var sources = new List<(string Kind, string? Name, object Source)>();
+        if (Get(volume, "secret") is { } secret)
+        {
+            sources.Add(("Secret", Str(secret, "secretName"), secret));
+        }
+        if (Get(volume, "configMap") is { } configMap)
+        {
+            sources.Add(("ConfigMap", Str(configMap, "name"), configMap));
+        }
+        foreach (var projected in Seq(volume, "projected", "sources"))
+        {
+            if (Get(projected, "secret") is { } projectedSecret)
+            {
+                sources.Add(("Secret", Str(projectedSecret, "name"), projectedSecret));
+            }
+            if (Get(projected, "configMap") is { } projectedConfigMap)
+            {
+                sources.Add(("ConfigMap", Str(projectedConfigMap, "name"), projectedConfigMap));
+            }
+        }
+        if (sources.Count == 0)
+        {
+            problems.Add($"{where}: {flag} {path} is on volume {volumeName}, which is neither a ConfigMap nor a Secret");
+            return null;
+        }
+        foreach (var (kind, name, source) in sources)
+        {
+            var items = Seq(source, "items").ToList();
+            var key = items.Count > 0
+                ? items.Where(i => Str(i, "path") == relative).Select(i => Str(i, "key")).FirstOrDefault()
+                : (relative.Contains('/', StringComparison.Ordinal) ? null : relative);
+            var target = documents.FirstOrDefault(d => d.Kind == kind && d.Name == name && Namespace(d) == Namespace(workload));
+            if (key is not null && target is not null && new[] { "data", "stringData", "binaryData" }.Any(field => Get(target.Root, field) is Dictionary<object, object> data && data.ContainsKey(key)))
+            {
+                return new MountedFile(kind, name!, key);
+            }
+        }
+        var why = sources.Select(s => documents.Any(d => d.Kind == s.Kind && d.Name == s.Name && Namespace(d) == Namespace(workload))
+            ? $"no key {relative} in {s.Kind} {s.Name}"
+            : $"{s.Kind} {s.Name} is not in the manifests (namespace {Namespace(workload)})");
+        problems.Add($"{where}: {flag} {path} is no file of volume {volumeName}: {string.Join("; ", why)}");
+        return null;
+    }
+
+    private static string Namespace(ManifestDocument document) => Str(document.Root, "metadata", "namespace") ?? "default";
+
+    /// <summary>The port of the plain-HTTP admin endpoint: --admin, else the executable's default.</summary>
+    private static int? AdminPort(IReadOnlyList<string> args, string executable)
+    {
+        if (FlagValues(args, "--admin").LastOrDefault() is { } admin)
+        {
+            return Uri.TryCreate(admin, UriKind.Absolute, out var adminUri) ? adminUri.Port : null;
+        }
+        if (executable == "lb-agent")
+        {
+            return 9900;
+        }
+        var listen = FlagValues(args, "--listen").LastOrDefault() ?? "https://127.0.0.1:7400";
+        return Uri.TryCreate(listen, UriKind.Absolute, out var listenUri) ? listenUri.Port + 1 : null;
+    }
+
+    /// <summary>httpGet probes go to the admin port in plain HTTP; no grpc probe (it speaks plaintext, the API serves TLS).</summary>
+    private static void CheckProbesUseAdminPort(ManifestDocument workload, object container, int? adminPort, List<string> problems)
+    {
+        var containerName = Str(container, "name") ?? "?";
+        foreach (var probeKind in ProbeKinds)
+        {
+            if (Get(container, probeKind, "grpc") is not null)
+            {
+                problems.Add($"{workload}: {probeKind} of {containerName} is a grpc probe: it speaks plaintext, and the gRPC port serves TLS with tokens");
+            }
+            var httpGet = Get(container, probeKind, "httpGet");
+            if (httpGet is null)
+            {
+                continue;
+            }
+            if (string.Equals(Str(httpGet, "scheme"), "HTTPS", StringComparison.OrdinalIgnoreCase))
+            {
+                problems.Add($"{workload}: {probeKind} of {containerName} uses HTTPS: the admin endpoint is plain HTTP");
+            }
+            var port = PortNumber(container, Get(httpGet, "port"));
+            if (port is not null && port != adminPort)
+            {
+                problems.Add($"{workload}: {probeKind} of {containerName} goes to port {port}, not to the plain-HTTP admin port {adminPort} (--admin)");
+            }
+        }
+    }
+
+    private static int? PortNumber(object container, object? port)
+    {
+        var text = Convert.ToString(port, CultureInfo.InvariantCulture) ?? "";
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
+        {
+            return number;
+        }
+        var declared = Seq(container, "ports").FirstOrDefault(p => Str(p, "name") == text);
+        return int.TryParse(Str(declared, "containerPort"), NumberStyles.None, CultureInfo.InvariantCulture, out number) ? number : null;
+    }
+
     // ---------------------------------------------------------------- systemd
 
     /// <summary>A unit file as sections of key/value pairs (continuation lines joined, comments dropped).</summary>
@@ -435,6 +859,34 @@ public static partial class ManifestChecker
         return problems;
     }
 
+    /// <summary>
+    /// The arguments of a unit's ExecStart (without the program): ${VAR} from Environment= lines,
+    /// overridden by the environment file; %i is <paramref name="instance"/>.
+    /// </summary>
+    public static List<string> ExpandExecStart(string unitText, string envText, string instance)
+    {
+        var service = ParseUnit(unitText).GetValueOrDefault("Service") ?? [];
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var assignment in service.Where(p => p.Key == "Environment").SelectMany(p => p.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries)))
+        {
+            if (assignment.Trim('"').Split('=', 2) is [var key, var value])
+            {
+                values[key] = value;
+            }
+        }
+        foreach (var line in envText.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')))
+        {
+            if (line.Split('=', 2) is [var key, var value])
+            {
+                values[key.Trim()] = value.Trim().Trim('"');
+            }
+        }
+        var execStart = service.Where(p => p.Key == "ExecStart").Select(p => p.Value).FirstOrDefault() ?? "";
+        return execStart.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(word => Variable().Replace(word, m => values.GetValueOrDefault(m.Groups[1].Value, "")).Replace("%i", instance, StringComparison.Ordinal))
+            .ToList();
+    }
+
     [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")]
     private static partial Regex Variable();
 
@@ -464,7 +916,7 @@ public static partial class ManifestChecker
     public static List<string> Args(object container) =>
         Seq(container, "command").Concat(Seq(container, "args")).Select(a => Convert.ToString(a, CultureInfo.InvariantCulture) ?? "").ToList();
 
-    private static List<string> FlagValues(List<string> args, string flag)
+    private static List<string> FlagValues(IReadOnlyList<string> args, string flag)
     {
         var values = new List<string>();
         for (var i = 0; i < args.Count; i++)
