@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Grpc.Net.Client;
 using LoadBalancer.Api.V1;
 using LoadBalancer.Cli.Connection;
@@ -12,7 +13,10 @@ internal sealed class CliContext(CliEnvironment environment, ConnectionFlags fla
 {
     private ConnectionSettings? _settings;
     private GrpcChannel? _channel;
+    private ServerCertificateCheck? _certificateCheck;
+    private CallInvoker? _invoker;
     private Management.ManagementClient? _client;
+    private Api.V1.Access.AccessClient? _access;
 
     public CliEnvironment Environment => environment;
     public ConnectionFlags Flags => flags;
@@ -23,21 +27,35 @@ internal sealed class CliContext(CliEnvironment environment, ConnectionFlags fla
     /// <summary>The settings if a verb has resolved them (error messages name the server).</summary>
     public ConnectionSettings? ResolvedSettings => _settings;
 
+    /// <summary>Why the server's TLS certificate was refused, if it was (error messages say what to do).</summary>
+    public CertificateRejection? CertificateRejection => _certificateCheck?.Rejection;
+
     public ConnectionSettings Settings => _settings ??= ConnectionResolver.Resolve(flags, environment);
 
-    public Management.ManagementClient Client
+    public Management.ManagementClient Client => _client ??= new Management.ManagementClient(Invoker);
+
+    /// <summary>Tokens, the audit log and WhoAmI, over the same channel as <see cref="Client"/>.</summary>
+    public Api.V1.Access.AccessClient Access => _access ??= new Api.V1.Access.AccessClient(Invoker);
+
+    private CallInvoker Invoker
     {
         get
         {
-            if (_client is null)
+            if (_invoker is null)
             {
                 // Tests swap the transport only; token and deadline are added the same way.
-                var transport = environment.CallInvokerFactory?.Invoke(Settings)
-                    ?? (_channel = ChannelFactory.CreateChannel(Settings)).CreateCallInvoker();
-                _client = new Management.ManagementClient(ChannelFactory.WithCallDefaults(transport, Settings));
+                var transport = environment.CallInvokerFactory?.Invoke(Settings) ?? CreateTransport();
+                _invoker = ChannelFactory.WithCallDefaults(transport, Settings);
             }
-            return _client;
+            return _invoker;
         }
+    }
+
+    private CallInvoker CreateTransport()
+    {
+        _certificateCheck = ServerCertificateCheck.For(Settings);
+        _channel = ChannelFactory.CreateChannel(Settings, _certificateCheck);
+        return _channel.CreateCallInvoker();
     }
 
     public void Dispose() => _channel?.Dispose();

@@ -36,7 +36,7 @@ internal sealed class CommandRunner(CliEnvironment environment, GlobalOptions gl
         catch (RpcException ex)
         {
             var server = context.ResolvedSettings?.Server ?? new Uri(ConnectionResolver.DefaultServer);
-            return (ErrorPrinter.PrintRpcError(ex, err, server), true);
+            return (ErrorPrinter.PrintRpcError(ex, err, server, context.CertificateRejection), true);
         }
         catch (ManifestException ex)
         {
@@ -87,7 +87,7 @@ internal sealed class GlobalOptions
 {
     public Option<string?> Server { get; } = new("--server", "-s")
     {
-        Description = "Control plane URL (default: LBCTL_SERVER, the config file, then http://127.0.0.1:7400)",
+        Description = "Control plane URL (default: LBCTL_SERVER, the config file, then https://127.0.0.1:7400)",
         Recursive = true,
         HelpName = "URL",
     };
@@ -101,7 +101,7 @@ internal sealed class GlobalOptions
 
     public Option<string?> CaFile { get; } = new("--ca-file")
     {
-        Description = "PEM CA certificate the https server must chain to",
+        Description = "PEM CA certificate the https server must chain to (the control plane's DATA/tls/ca.crt); unused for http",
         Recursive = true,
         HelpName = "FILE",
     };

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LoadBalancer.Cli.Apply;
+using LoadBalancer.Cli.Audit;
 using LoadBalancer.Cli.Backends;
 using LoadBalancer.Cli.Certificates;
 using LoadBalancer.Cli.Config;
@@ -9,6 +10,7 @@ using LoadBalancer.Cli.Diff;
 using LoadBalancer.Cli.Export;
 using LoadBalancer.Cli.Get;
 using LoadBalancer.Cli.Status;
+using LoadBalancer.Cli.Tokens;
 
 namespace LoadBalancer.Cli.Cli;
 
@@ -32,7 +34,7 @@ internal static class LbctlApp
     public static RootCommand Build(CliEnvironment environment)
     {
         var globals = new GlobalOptions();
-        var root = new RootCommand("lbctl controls the load balancer's control plane: apply manifests, inspect and change resources.");
+        var root = new RootCommand("lbctl controls the load balancer's control plane: apply manifests, inspect and change resources, manage API tokens, read the audit log.");
         globals.AddTo(root);
 
         var runner = new CommandRunner(environment, globals, path =>
@@ -47,6 +49,9 @@ internal static class LbctlApp
         root.Subcommands.Add(BackendCommand.Create(runner));
         root.Subcommands.Add(CertCommand.Create(runner));
         root.Subcommands.Add(StatusCommand.Create(runner));
+        root.Subcommands.Add(TokenCommand.Create(runner));
+        root.Subcommands.Add(WhoAmICommand.Create(runner));
+        root.Subcommands.Add(AuditCommand.Create(runner));
         root.Subcommands.Add(ConfigCommand.Create(runner));
         return root;
     }

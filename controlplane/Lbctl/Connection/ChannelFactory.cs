@@ -14,22 +14,25 @@ internal static class ChannelFactory
     public static CallInvoker WithCallDefaults(CallInvoker transport, ConnectionSettings settings) =>
         transport.Intercept(new CallDefaultsInterceptor(settings.TokenFile is null ? null : ReadToken(settings.TokenFile), CallTimeout));
 
-    public static GrpcChannel CreateChannel(ConnectionSettings settings)
+    public static GrpcChannel CreateChannel(ConnectionSettings settings) =>
+        CreateChannel(settings, ServerCertificateCheck.For(settings));
+
+    /// <param name="certificateCheck">Validates an https server's certificate; null for http.</param>
+    public static GrpcChannel CreateChannel(ConnectionSettings settings, ServerCertificateCheck? certificateCheck)
     {
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(10),
             EnableMultipleHttp2Connections = true,
         };
-        if (settings.CaFile is not null && settings.Server.Scheme == Uri.UriSchemeHttps)
+        if (certificateCheck is not null)
         {
-            var roots = CaPinning.LoadRoots(settings.CaFile);
             handler.SslOptions.RemoteCertificateValidationCallback =
-                (_, certificate, chain, errors) => CaPinning.Validate(certificate, chain, errors, roots);
+                (_, certificate, chain, errors) => certificateCheck.Validate(certificate, chain, errors);
         }
 
         // http:// speaks HTTP/2 without TLS (h2c) with prior knowledge, which is what the
-        // control plane serves until TLS is switched on.
+        // control plane serves with --insecure.
         return GrpcChannel.ForAddress(settings.Server, new GrpcChannelOptions
         {
             HttpHandler = handler,

@@ -5,11 +5,12 @@ namespace LoadBalancer.Cli.Connection;
 /// <summary>
 /// Resolves the connection. Precedence for each of server, token file and CA file:
 /// flag, then environment (LBCTL_SERVER, LBCTL_TOKEN_FILE, LBCTL_CA_FILE), then the config
-/// file, then the default (server http://127.0.0.1:7400; no token; system trust).
+/// file, then the default (server https://127.0.0.1:7400, as lb-controlplane listens by default;
+/// no token; system trust).
 /// </summary>
 internal static class ConnectionResolver
 {
-    public const string DefaultServer = "http://127.0.0.1:7400";
+    public const string DefaultServer = "https://127.0.0.1:7400";
 
     public static string ConfigPath(CliEnvironment env) =>
         env.GetVariable("LBCTL_CONFIG") is { Length: > 0 } path

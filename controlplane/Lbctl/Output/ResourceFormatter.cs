@@ -25,6 +25,13 @@ internal static class ResourceFormatter
     }
 
     /// <summary>
+    /// Records that are not manifests (tokens, audit entries) as one YAML document of the same
+    /// shape as -o json, {"items": [...]}: nothing there could be given to apply.
+    /// </summary>
+    public static void WriteYamlList(TextWriter writer, IReadOnlyList<IMessage> messages) =>
+        YamlWriter.WriteDocuments(writer, [new JsonObject { ["items"] = new JsonArray(messages.Select(m => (JsonNode)ToJsonObject(m)).ToArray()) }]);
+
+    /// <summary>
     /// One YAML document per resource, with apiVersion and kind in front so that the output
     /// can be given back to <c>lbctl apply -f</c> (which ignores status).
     /// </summary>

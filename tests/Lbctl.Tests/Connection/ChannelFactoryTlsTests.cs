@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Grpc.Core;
@@ -17,28 +16,6 @@ namespace LoadBalancer.Cli.Tests.Connection;
 /// </summary>
 public class ChannelFactoryTlsTests
 {
-    private static X509Certificate2 CreateCa(string name)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-    }
-
-    private static X509Certificate2 CreateServerCertificate(X509Certificate2 ca)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddIpAddress(IPAddress.Loopback);
-        request.CertificateExtensions.Add(names.Build());
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        using var certificate = request.Create(ca, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(7), [5, 6, 7, 8]);
-        // Round-trip through PKCS#12 so that the platform TLS stack gets a usable private key.
-        return X509CertificateLoader.LoadPkcs12(certificate.CopyWithPrivateKey(key).Export(X509ContentType.Pkcs12), null);
-    }
-
     /// <summary>Runs one TLS accept; returns whether the client went on to send the HTTP/2 preface.</summary>
     private static async Task<bool> ClientTrustsServerAsync(X509Certificate2 serverCertificate, string caFile)
     {
@@ -79,8 +56,8 @@ public class ChannelFactoryTlsTests
     public async Task CreateChannel_ServerCertificateFromPinnedCa_IsTrusted()
     {
         using var temp = new TempDirectory();
-        using var ca = CreateCa("lb test ca");
-        using var serverCertificate = CreateServerCertificate(ca);
+        using var ca = TestCertificates.CreateCa("lb test ca");
+        using var serverCertificate = TestCertificates.CreateServerCertificate(ca);
         var caFile = temp.File("ca.crt", ca.ExportCertificatePem());
 
         Assert.True(await ClientTrustsServerAsync(serverCertificate, caFile));
@@ -90,9 +67,9 @@ public class ChannelFactoryTlsTests
     public async Task CreateChannel_ServerCertificateFromOtherCa_IsRejected()
     {
         using var temp = new TempDirectory();
-        using var ca = CreateCa("lb test ca");
-        using var other = CreateCa("someone else");
-        using var serverCertificate = CreateServerCertificate(ca);
+        using var ca = TestCertificates.CreateCa("lb test ca");
+        using var other = TestCertificates.CreateCa("someone else");
+        using var serverCertificate = TestCertificates.CreateServerCertificate(ca);
         var caFile = temp.File("ca.crt", other.ExportCertificatePem());
 
         Assert.False(await ClientTrustsServerAsync(serverCertificate, caFile));

@@ -30,7 +30,7 @@ public class ConnectionResolverTests : IDisposable
     {
         var settings = ConnectionResolver.Resolve(NoFlags, Environment);
 
-        Assert.Equal(new Uri("http://127.0.0.1:7400"), settings.Server);
+        Assert.Equal(new Uri("https://127.0.0.1:7400"), settings.Server);
         Assert.Null(settings.TokenFile);
         Assert.False(File.Exists(DefaultConfigPath));
     }

@@ -1,9 +1,11 @@
 using System.Net.Http;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
 using Grpc.Core;
 using LoadBalancer.Cli.Cli;
+using LoadBalancer.Cli.Connection;
 using LoadBalancer.Cli.Output;
 
 namespace LoadBalancer.Cli.Tests.Output;
@@ -82,5 +84,25 @@ public class ErrorPrinterTests
 
         Assert.Equal(1, exitCode);
         Assert.StartsWith("Error: cannot connect to the control plane at http://127.0.0.1:7400: ", err.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PrintRpcError_TlsCertificateRejected_IsNotBlamedOnTheServerAndSuggestsCaFile()
+    {
+        var err = new StringWriter();
+        var handshake = new HttpRequestException("The SSL connection could not be established, see inner exception.",
+            new AuthenticationException("The remote certificate was rejected by the provided RemoteCertificateValidationCallback."));
+        // Grpc.Net.Client reports a failed handshake as Internal, not Unavailable.
+        var ex = new RpcException(new Grpc.Core.Status(StatusCode.Internal, "Error starting gRPC call.", handshake));
+        var rejection = new CertificateRejection(CertificateProblem.Untrusted, "it is not signed by a CA this machine trusts (UntrustedRoot)", null);
+
+        var exitCode = ErrorPrinter.PrintRpcError(ex, err, new Uri("https://127.0.0.1:7400"), rejection);
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal(
+            "Error: lbctl does not trust the certificate of the control plane at https://127.0.0.1:7400: it is not signed by a CA this machine trusts (UntrustedRoot)\n" +
+            "  (lb-controlplane makes its own CA: pass --ca-file DATA/tls/ca.crt, DATA being its --data folder,\n" +
+            "   or set LBCTL_CA_FILE or caFile in the config file)\n",
+            err.ToString().ReplaceLineEndings("\n"));
     }
 }

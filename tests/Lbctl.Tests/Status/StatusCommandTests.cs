@@ -26,7 +26,7 @@ public class StatusCommandTests
 
         Assert.Equal(0, exitCode);
         var lines = output.ReplaceLineEndings("\n").Split('\n');
-        Assert.Equal("Server:      http://127.0.0.1:7400 (version 0.1.0)", lines[0]);
+        Assert.Equal("Server:      https://127.0.0.1:7400 (version 0.1.0)", lines[0]);
         Assert.Equal("Revision:    42", lines[1]);
         Assert.Equal("Resources:   3 pools, 6 backends, 3 listeners, 1 certificates", lines[2]);
         Assert.Contains("edge   42         abcdef012345   1           1/2 connected   1/1", lines);
