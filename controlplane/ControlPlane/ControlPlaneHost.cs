@@ -1,5 +1,6 @@
 using System.Net;
 using LoadBalancer.ControlPlane.Access;
+using LoadBalancer.ControlPlane.Events;
 using LoadBalancer.ControlPlane.Management;
 using LoadBalancer.ControlPlane.Observability;
 using LoadBalancer.ControlPlane.Security;
@@ -88,6 +89,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddManagementApi();
         builder.Services.AddAccessControl(new AccessLimits(options.RateLimit, options.RateLimit * 2));
         builder.Services.AddAgentSync();
+        builder.Services.AddEvents();
         builder.Services.AddControlPlaneObservability();
         configureServices?.Invoke(builder.Services);
 
@@ -107,6 +109,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         app.MapManagementApi();
         app.MapAccessApi();
         app.MapAgentSync();
+        app.MapEvents();
         app.MapAdminEndpoints(options.AdminUri!.Port);
         await app.StartAsync().ConfigureAwait(false);
         if (tls is null)

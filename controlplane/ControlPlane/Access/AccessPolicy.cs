@@ -55,6 +55,8 @@ public static class AccessPolicy
         methods[Path(Api.V1.Access.Descriptor.FindMethodByName("WhoAmI"))] = Permission.Authenticated;
         methods[Path(Api.V1.Access.Descriptor.FindMethodByName("ListAudit"))] = Permission.Read;
         methods[Path(AgentSync.Descriptor.FindMethodByName("Sync"))] = Permission.Sync;
+        methods[Path(Api.V1.Events.Descriptor.FindMethodByName("ListEvents"))] = Permission.Read;
+        methods[Path(Api.V1.Events.Descriptor.FindMethodByName("WatchEvents"))] = Permission.Read;
         return methods;
     }
 

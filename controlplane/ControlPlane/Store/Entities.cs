@@ -160,6 +160,31 @@ public sealed class BackendHealthEntity
     public DateTime ReportedAt { get; set; }
 }
 
+/// <summary>
+/// One recorded event (observed state, outside the revision and change log, bounded in number
+/// and age). A repeat folded into it is written as a new row with a higher id and the old row
+/// removed, so that watchers resuming after an id see the new count.
+/// </summary>
+public sealed class EventEntity
+{
+    public long Id { get; set; }
+
+    /// <summary>Normal | Warning</summary>
+    public string Type { get; set; } = "";
+
+    public string Reason { get; set; } = "";
+    public string Kind { get; set; } = "";
+    public string Name { get; set; } = "";
+
+    /// <summary>The agent that saw it; empty when no single agent did.</summary>
+    public string Agent { get; set; } = "";
+
+    public string Message { get; set; } = "";
+    public int Count { get; set; }
+    public DateTime FirstAt { get; set; }
+    public DateTime LastAt { get; set; }
+}
+
 /// <summary>What one agent reported for one listener at the revision it acknowledged.</summary>
 public sealed record ListenerResultRecord(string Name, bool Programmed, string? Reason, long Revision);
 

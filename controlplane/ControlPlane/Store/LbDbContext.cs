@@ -14,6 +14,7 @@ public sealed class LbDbContext(DbContextOptions<LbDbContext> options) : DbConte
     public DbSet<AgentEntity> Agents => Set<AgentEntity>();
     public DbSet<BackendHealthEntity> BackendHealth => Set<BackendHealthEntity>();
     public DbSet<TokenEntity> Tokens => Set<TokenEntity>();
+    public DbSet<EventEntity> Events => Set<EventEntity>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -77,6 +78,15 @@ public sealed class LbDbContext(DbContextOptions<LbDbContext> options) : DbConte
             e.ToTable("BackendHealth");
             e.HasKey(x => new { x.Agent, x.Pool, x.Backend });
             e.HasIndex(x => new { x.Pool, x.Backend });
+        });
+        modelBuilder.Entity<EventEntity>(e =>
+        {
+            e.ToTable("Events");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).ValueGeneratedOnAdd();
+            e.HasIndex(x => new { x.Kind, x.Name });
+            e.HasIndex(x => x.Agent);
+            e.HasIndex(x => x.LastAt);
         });
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Events;
 using LoadBalancer.ControlPlane.Store;
 using Microsoft.EntityFrameworkCore;
 
@@ -8,13 +9,16 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// <summary>
 /// Records what each agent is and has applied: connected, last seen, applied revision, listener
 /// outcomes, last NACK. Observed state, last writer wins, outside the revision and change log.
+/// What changed on the way is handed to <see cref="AgentEvents"/>, which records the transitions.
 /// </summary>
-public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, Observability.ControlPlaneMetrics metrics, ILogger<AgentRegistry> logger)
+public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, Observability.ControlPlaneMetrics metrics, AgentEvents events, ILogger<AgentRegistry> logger)
 {
     // The stream currently speaking for each agent name; a newer stream supersedes an older one.
     private readonly ConcurrentDictionary<string, AgentConnection> _connections = new(StringComparer.Ordinal);
 
     public int ConnectedCount(string tier) => _connections.Values.Count(c => c.Tier == tier);
+
+    public IReadOnlyCollection<string> ConnectedNames(string tier) => _connections.Values.Where(c => c.Tier == tier).Select(c => c.Name).ToList();
 
     public async Task<AgentConnection> ConnectAsync(Hello hello, string peer, CancellationToken cancellationToken)
     {
@@ -38,31 +42,40 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             agent.Peer = peer;
         }, cancellationToken).ConfigureAwait(false);
         Log.Connected(logger, hello.Name, hello.Tier, peer, hello.Revision);
+        await events.ConnectedAsync(hello.Name, hello.Tier, peer, hello.SoftwareVersion).ConfigureAwait(false);
         return connection;
     }
 
-    public Task RecordAckAsync(AgentConnection connection, Ack ack, CancellationToken cancellationToken)
+    public async Task RecordAckAsync(AgentConnection connection, Ack ack, CancellationToken cancellationToken)
     {
         metrics.Acked(connection.Tier, connection.AckedRevision, ack.Revision);
         connection.AckedRevision = Math.Max(connection.AckedRevision, ack.Revision);
-        return UpdateAsync(connection.Name, agent =>
+        var results = ack.Listeners.Select(l => new ListenerResultRecord(l.Name, l.Programmed, string.IsNullOrEmpty(l.Reason) ? null : l.Reason, ack.Revision)).ToList();
+        IReadOnlyList<ListenerResultRecord>? before = null;
+        await UpdateAsync(connection.Name, agent =>
         {
+            before = agent.GetListenerResults();
             agent.LastSeen = time.GetUtcNow().UtcDateTime;
             agent.AppliedRevision = ack.Revision;
             agent.AppliedHash = ack.SnapshotHash;
-            agent.SetListenerResults(ack.Listeners.Select(l => new ListenerResultRecord(l.Name, l.Programmed, string.IsNullOrEmpty(l.Reason) ? null : l.Reason, ack.Revision)));
-        }, cancellationToken);
+            agent.SetListenerResults(results);
+        }, cancellationToken).ConfigureAwait(false);
+        if (before is not null)
+        {
+            await events.AckedAsync(connection.Name, before, results).ConfigureAwait(false);
+        }
     }
 
-    public Task RecordNackAsync(AgentConnection connection, Nack nack, CancellationToken cancellationToken)
+    public async Task RecordNackAsync(AgentConnection connection, Nack nack, CancellationToken cancellationToken)
     {
         Log.Nacked(logger, connection.Name, nack.Revision, nack.Error);
         metrics.Nacks.WithLabels(connection.Tier).Inc();
-        return UpdateAsync(connection.Name, agent =>
+        await UpdateAsync(connection.Name, agent =>
         {
             agent.LastSeen = time.GetUtcNow().UtcDateTime;
             agent.LastNackError = $"revision {nack.Revision}: {nack.Error}";
-        }, cancellationToken);
+        }, cancellationToken).ConfigureAwait(false);
+        await events.NackedAsync(connection.Name, nack.Revision, nack.Error).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -84,6 +97,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
             var rows = await db.BackendHealth.Where(h => h.Agent == connection.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
             var byKey = rows.ToDictionary(r => (r.Pool, r.Backend));
+            var before = rows.ToDictionary(r => (r.Pool, r.Backend), r => r.State);
             var reported = new HashSet<(string, string)>();
             foreach (var backend in report.Backends)
             {
@@ -98,7 +112,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
                     db.BackendHealth.Add(row);
                 }
                 row.Tier = connection.Tier;
-                row.State = backend.State is "healthy" or "unhealthy" ? backend.State : "unknown";
+                row.State = AgentEvents.Normalize(backend.State);
                 row.Reason = backend.Reason.Length > 256 ? backend.Reason[..256] : backend.Reason;
                 row.Since = backend.ObservedAt?.ToDateTime() ?? now;
                 row.InFlight = backend.InFlight;
@@ -114,6 +128,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
                 agent.LastSeen = now;
             }
             await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            await events.HealthReportedAsync(connection.Name, connection.Tier, connection.AckedRevision, before, report, ConnectedNames).ConfigureAwait(false);
         }
         catch (DbUpdateException ex)
         {
@@ -124,7 +139,8 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     public Task TouchAsync(AgentConnection connection, CancellationToken cancellationToken) =>
         UpdateAsync(connection.Name, agent => agent.LastSeen = time.GetUtcNow().UtcDateTime, cancellationToken);
 
-    public async Task DisconnectAsync(AgentConnection connection)
+    /// <param name="reason">Why the stream ended, for the AgentLost event.</param>
+    public async Task DisconnectAsync(AgentConnection connection, string reason = "the stream ended")
     {
         metrics.AgentsConnected.WithLabels(connection.Tier).Dec();
         // Only the stream that still speaks for the agent may mark it disconnected.
@@ -138,6 +154,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             agent.LastSeen = time.GetUtcNow().UtcDateTime;
         }, CancellationToken.None).ConfigureAwait(false);
         Log.Disconnected(logger, connection.Name);
+        await events.LostAsync(connection.Name, connection.Tier, reason).ConfigureAwait(false);
     }
 
     /// <summary>After a restart no stream is open, whatever the table says.</summary>

@@ -32,11 +32,12 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(tokenWatch.Token, connection.Superseded.Token);
         var token = streamCancellation.Token;
         var silent = false;
+        var closedByAgent = false;
         snapshots.Track(hello.Tier);
 
         try
         {
-            var receiving = ReceiveAsync(requestStream, connection, () => silent = true, token);
+            var receiving = ReceiveAsync(requestStream, connection, () => silent = true, () => closedByAgent = true, token);
             var sending = SendAsync(responseStream, connection, hello, token);
             await Task.WhenAny(receiving, sending).ConfigureAwait(false);
             await streamCancellation.CancelAsync().ConfigureAwait(false);
@@ -52,7 +53,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         }
         finally
         {
-            await agents.DisconnectAsync(connection).ConfigureAwait(false);
+            await agents.DisconnectAsync(connection, LostReason(silent, closedByAgent, tokens.IsUsable(caller.TokenId), caller.TokenId)).ConfigureAwait(false);
         }
         if (!context.CancellationToken.IsCancellationRequested && !tokens.IsUsable(caller.TokenId))
         {
@@ -63,6 +64,13 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
             throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no message from the agent for {SilenceTimeout.TotalSeconds:0} seconds"));
         }
     }
+
+    /// <summary>Why a stream ended, in the words of the AgentLost event.</summary>
+    private static string LostReason(bool silent, bool closedByAgent, bool tokenUsable, string tokenId) =>
+        silent ? $"no message for {SilenceTimeout.TotalSeconds:0} seconds"
+        : !tokenUsable ? $"token {tokenId} was revoked or expired"
+        : closedByAgent ? "the agent closed its stream"
+        : "the connection was lost";
 
     private static async Task<Hello> ReadHelloAsync(IAsyncStreamReader<AgentMessage> requestStream, CancellationToken cancellationToken)
     {
@@ -91,7 +99,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         return hello;
     }
 
-    private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, Action wentSilent, CancellationToken cancellationToken)
+    private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, Action wentSilent, Action closed, CancellationToken cancellationToken)
     {
         using var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (true)
@@ -109,6 +117,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
             }
             if (!more)
             {
+                closed();
                 return;
             }
             var message = requestStream.Current;

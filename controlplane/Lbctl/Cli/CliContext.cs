@@ -17,6 +17,7 @@ internal sealed class CliContext(CliEnvironment environment, ConnectionFlags fla
     private CallInvoker? _invoker;
     private Management.ManagementClient? _client;
     private Api.V1.Access.AccessClient? _access;
+    private Api.V1.Events.EventsClient? _events;
 
     public CliEnvironment Environment => environment;
     public ConnectionFlags Flags => flags;
@@ -36,6 +37,9 @@ internal sealed class CliContext(CliEnvironment environment, ConnectionFlags fla
 
     /// <summary>Tokens, the audit log and WhoAmI, over the same channel as <see cref="Client"/>.</summary>
     public Api.V1.Access.AccessClient Access => _access ??= new Api.V1.Access.AccessClient(Invoker);
+
+    /// <summary>Events (list and watch), over the same channel as <see cref="Client"/>.</summary>
+    public Api.V1.Events.EventsClient Events => _events ??= new Api.V1.Events.EventsClient(Invoker);
 
     private CallInvoker Invoker
     {

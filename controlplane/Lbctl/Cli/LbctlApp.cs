@@ -7,6 +7,7 @@ using LoadBalancer.Cli.Config;
 using LoadBalancer.Cli.Delete;
 using LoadBalancer.Cli.Describe;
 using LoadBalancer.Cli.Diff;
+using LoadBalancer.Cli.Events;
 using LoadBalancer.Cli.Export;
 using LoadBalancer.Cli.Get;
 using LoadBalancer.Cli.Status;
@@ -34,7 +35,7 @@ internal static class LbctlApp
     public static RootCommand Build(CliEnvironment environment)
     {
         var globals = new GlobalOptions();
-        var root = new RootCommand("lbctl controls the load balancer's control plane: apply manifests, inspect and change resources, manage API tokens, read the audit log.");
+        var root = new RootCommand("lbctl controls the load balancer's control plane: apply manifests, inspect and change resources, manage API tokens, read the audit log and events.");
         globals.AddTo(root);
 
         var runner = new CommandRunner(environment, globals, path =>
@@ -52,6 +53,7 @@ internal static class LbctlApp
         root.Subcommands.Add(TokenCommand.Create(runner));
         root.Subcommands.Add(WhoAmICommand.Create(runner));
         root.Subcommands.Add(AuditCommand.Create(runner));
+        root.Subcommands.Add(EventsCommand.Create(runner));
         root.Subcommands.Add(ConfigCommand.Create(runner));
         return root;
     }

@@ -34,6 +34,7 @@ public sealed class RoleMatrixTests : IAsyncLifetime
         {
             [Api.V1.Management.Descriptor] = _server.Management(token),
             [Api.V1.Access.Descriptor] = _server.Access(token),
+            [Api.V1.Events.Descriptor] = _server.Events(token),
         };
         var checkedMethods = 0;
         foreach (var (service, client) in invokers)
@@ -88,7 +89,7 @@ public sealed class RoleMatrixTests : IAsyncLifetime
     [Fact]
     public void Policy_CoversEveryMethodOfEveryService()
     {
-        foreach (var service in new[] { Api.V1.Management.Descriptor, Api.V1.Access.Descriptor, AgentSync.Descriptor })
+        foreach (var service in new[] { Api.V1.Management.Descriptor, Api.V1.Access.Descriptor, AgentSync.Descriptor, Api.V1.Events.Descriptor })
         {
             foreach (var method in service.Methods)
             {

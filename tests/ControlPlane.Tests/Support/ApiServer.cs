@@ -54,6 +54,8 @@ internal sealed class ApiServer : IAsyncDisposable
 
     public AgentSync.AgentSyncClient Sync(string? token) => new(Invoker(token));
 
+    public Api.V1.Events.EventsClient Events(string? token) => new(Invoker(token));
+
     public async Task<string> CreateTokenAsync(string role, string tier = "", string ttl = "") =>
         (await Access(AdminToken).CreateTokenAsync(new CreateTokenRequest { Role = role, Tier = tier, Ttl = ttl })).Secret;
 

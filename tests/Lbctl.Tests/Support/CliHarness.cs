@@ -11,7 +11,10 @@ internal sealed class CliHarness : IDisposable
     public string Stdin { get; set; } = "";
     public DateTimeOffset Now { get; set; } = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
 
-    public async Task<(int ExitCode, string Out, string Err)> RunAsync(params string[] args)
+    public Task<(int ExitCode, string Out, string Err)> RunAsync(params string[] args) => RunAsync(CancellationToken.None, args);
+
+    /// <summary>Runs with a token that stands for Ctrl-C (events --watch runs until it).</summary>
+    public async Task<(int ExitCode, string Out, string Err)> RunAsync(CancellationToken cancellationToken, params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
@@ -26,7 +29,7 @@ internal sealed class CliHarness : IDisposable
             Time = new FixedTime(Now),
             CallInvokerFactory = Server is null ? null : _ => Server,
         };
-        var exitCode = await LbctlApp.RunAsync(args, environment);
+        var exitCode = await LbctlApp.RunAsync(args, environment, cancellationToken);
         return (exitCode, output.ToString(), error.ToString());
     }
 

@@ -5,18 +5,26 @@ namespace LoadBalancer.Cli.Tests.Support;
 
 /// <summary>
 /// Stands in for the channel: answers unary calls by method name ("GetBackend") with a
-/// handler, and records every request with its headers. Lets the verbs be tested end to end
-/// inside the CLI without a server.
+/// handler, server streams with an async sequence, and records every request with its
+/// headers. Lets the verbs be tested end to end inside the CLI without a server.
 /// </summary>
 internal sealed class FakeManagement : CallInvoker
 {
     private readonly Dictionary<string, Func<IMessage, IMessage>> _handlers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Func<IMessage, CallOptions, IAsyncEnumerable<IMessage>>> _streams = new(StringComparer.Ordinal);
 
     public List<(string Method, IMessage Request, Metadata? Headers)> Calls { get; } = [];
 
     public FakeManagement On<TRequest>(string method, Func<TRequest, IMessage> handler) where TRequest : IMessage
     {
         _handlers[method] = request => handler((TRequest)request);
+        return this;
+    }
+
+    /// <summary>Answers a server-streaming method; the sequence may throw an RpcException to break the stream.</summary>
+    public FakeManagement OnStream<TRequest>(string method, Func<TRequest, CallOptions, IAsyncEnumerable<IMessage>> handler) where TRequest : IMessage
+    {
+        _streams[method] = (request, options) => handler((TRequest)request, options);
         return this;
     }
 
@@ -46,8 +54,29 @@ internal sealed class FakeManagement : CallInvoker
     public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>
         AsyncUnaryCall(method, host, options, request).ResponseAsync.GetAwaiter().GetResult();
 
-    public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>
-        throw new NotSupportedException();
+    public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
+    {
+        var message = (IMessage)request;
+        Calls.Add((method.Name, message, options.Headers));
+        var handler = _streams.TryGetValue(method.Name, out var h)
+            ? h
+            : throw new RpcException(new Grpc.Core.Status(StatusCode.Unimplemented, $"fake has no stream for {method.Name}"));
+        var reader = new SequenceReader<TResponse>(handler(message, options).GetAsyncEnumerator(options.CancellationToken));
+        return new AsyncServerStreamingCall<TResponse>(reader, Task.FromResult(new Metadata()), () => Grpc.Core.Status.DefaultSuccess, () => [], reader.Dispose);
+    }
+
+    private sealed class SequenceReader<T>(IAsyncEnumerator<IMessage> messages) : IAsyncStreamReader<T>
+    {
+        public T Current => (T)messages.Current;
+
+        public async Task<bool> MoveNext(CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            return await messages.MoveNextAsync();
+        }
+
+        public void Dispose() => _ = messages.DisposeAsync().AsTask();
+    }
 
     public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options) =>
         throw new NotSupportedException();

@@ -254,6 +254,56 @@ namespace LoadBalancer.ControlPlane.Store.Migrations
                     b.ToTable("ChangeLog", (string)null);
                 });
 
+            modelBuilder.Entity("LoadBalancer.ControlPlane.Store.EventEntity", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Agent")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Count")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("FirstAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("LastAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Agent");
+
+                    b.HasIndex("LastAt");
+
+                    b.HasIndex("Kind", "Name");
+
+                    b.ToTable("Events", (string)null);
+                });
+
             modelBuilder.Entity("LoadBalancer.ControlPlane.Store.ListenerEntity", b =>
                 {
                     b.Property<string>("Name")
