@@ -1,6 +1,8 @@
 using System.Net;
 using LoadBalancer.ControlPlane.Access;
+using LoadBalancer.ControlPlane.Dashboard;
 using LoadBalancer.ControlPlane.Events;
+using LoadBalancer.ControlPlane.Hosting;
 using LoadBalancer.ControlPlane.Management;
 using LoadBalancer.ControlPlane.Observability;
 using LoadBalancer.ControlPlane.Security;
@@ -91,6 +93,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddAgentSync();
         builder.Services.AddEvents();
         builder.Services.AddControlPlaneObservability();
+        builder.Services.AddLocalPortRouting();
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -106,15 +109,18 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             await app.DisposeAsync().ConfigureAwait(false);
             throw new StartupException(ex.Message, ex);
         }
-        app.MapManagementApi();
-        app.MapAccessApi();
-        app.MapAgentSync();
-        app.MapEvents();
+        // The API (gRPC, REST, dashboard) answers on --listen only, the admin port only /healthz, /readyz and /metrics.
+        var api = app.MapGroup("").RequireLocalPort(options.ListenUri.Port);
+        api.MapManagementApi();
+        api.MapAccessApi();
+        api.MapAgentSync();
+        api.MapEvents();
+        api.MapDashboard();
         app.MapAdminEndpoints(options.AdminUri!.Port);
         await app.StartAsync().ConfigureAwait(false);
         if (tls is null)
         {
-            app.Logger.LogWarning(new EventId(1002, "Insecure"), "--insecure: the API is served over plain HTTP; tokens and private keys cross the network unencrypted. Use it on one machine only.");
+            app.Logger.LogWarning(new EventId(1002, "Insecure"), "--insecure: the API is served over plain HTTP; tokens and private keys cross the network unencrypted. Use it on one machine only. Browsers do not speak cleartext HTTP/2 (h2c), so the dashboard (/ui) and the REST API are out of their reach.");
         }
         return new ControlPlaneHost(app, dataDir, tls, adminTokenFile);
     }

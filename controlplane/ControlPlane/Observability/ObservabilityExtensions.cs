@@ -1,3 +1,4 @@
+using LoadBalancer.ControlPlane.Hosting;
 using LoadBalancer.ControlPlane.Store;
 using Microsoft.EntityFrameworkCore;
 using Prometheus;
@@ -13,11 +14,10 @@ public static class ObservabilityExtensions
         return services;
     }
 
-    /// <summary>/healthz (liveness), /readyz (the store answers) and /metrics, on the admin port only.</summary>
+    /// <summary>/healthz (liveness), /readyz (the store answers) and /metrics, on the admin port only (the port the connection came in on, not the Host header).</summary>
     public static WebApplication MapAdminEndpoints(this WebApplication app, int adminPort)
     {
-        var host = $"*:{adminPort}";
-        app.MapGet("/healthz", () => Results.Text("ok\n")).RequireHost(host);
+        app.MapGet("/healthz", () => Results.Text("ok\n")).RequireLocalPort(adminPort);
         app.MapGet("/readyz", async (IDbContextFactory<LbDbContext> factory, CancellationToken cancellationToken) =>
         {
             try
@@ -30,8 +30,8 @@ public static class ObservabilityExtensions
             {
                 return Results.Text($"not ready: {ex.Message}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
             }
-        }).RequireHost(host);
-        app.MapMetrics("/metrics").RequireHost(host);
+        }).RequireLocalPort(adminPort);
+        app.MapMetrics("/metrics").RequireLocalPort(adminPort);
         return app;
     }
 
