@@ -56,7 +56,8 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Limits.MaxRequestBodySize = ManagementApiExtensions.MaxRequestBytes;
+            // gRPC frames the message with 5 header bytes: the body may be that much larger.
+            kestrel.Limits.MaxRequestBodySize = ManagementApiExtensions.MaxRequestBytes + 5;
             kestrel.AddServerHeader = false;
             // gRPC over TLS offers HTTP/1.1 and HTTP/2 by ALPN; cleartext HTTP/2 (h2c, --insecure)
             // needs prior knowledge, so that endpoint speaks HTTP/2 only. The admin endpoint
@@ -109,6 +110,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             await app.DisposeAsync().ConfigureAwait(false);
             throw new StartupException(ex.Message, ex);
         }
+        app.UseMiddleware<MalformedRequestGuard>();
         // The API (gRPC, REST, dashboard) answers on --listen only, the admin port only /healthz, /readyz and /metrics.
         var api = app.MapGroup("").RequireLocalPort(options.ListenUri.Port);
         api.MapManagementApi();

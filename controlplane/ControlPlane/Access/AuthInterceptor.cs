@@ -21,7 +21,7 @@ public sealed class AuthInterceptor : Interceptor, IDisposable
     private readonly TokenService _tokens;
     private readonly AccessLimits _limits;
     private readonly PartitionedRateLimiter<string>? _calls;
-    private readonly PartitionedRateLimiter<string> _failures;
+    private readonly PartitionedRateLimiter<string>? _failures;
 
     public AuthInterceptor(TokenService tokens, AccessLimits limits)
     {
@@ -30,7 +30,10 @@ public sealed class AuthInterceptor : Interceptor, IDisposable
         _calls = limits.RequestsPerSecond > 0
             ? PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => Bucket(limits.RequestsPerSecond, Math.Max(limits.Burst, limits.RequestsPerSecond))))
             : null;
-        _failures = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => Bucket(limits.FailuresPerSecond, limits.FailuresPerSecond * 2)));
+        // --rate-limit 0 turns both limits off (tests that hammer the API on purpose).
+        _failures = limits.RequestsPerSecond > 0
+            ? PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => Bucket(limits.FailuresPerSecond, limits.FailuresPerSecond * 2)))
+            : null;
     }
 
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -60,7 +63,7 @@ public sealed class AuthInterceptor : Interceptor, IDisposable
     public void Dispose()
     {
         _calls?.Dispose();
-        _failures.Dispose();
+        _failures?.Dispose();
     }
 
     private void Admit(ServerCallContext context)
@@ -71,7 +74,7 @@ public sealed class AuthInterceptor : Interceptor, IDisposable
         {
             caller = _tokens.Authenticate(BearerToken(context.RequestHeaders), peer);
         }
-        catch (RpcException)
+        catch (RpcException) when (_failures is not null)
         {
             using var lease = _failures.AttemptAcquire(peer);
             if (!lease.IsAcquired)

@@ -17,6 +17,7 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
     public const string AdminTokenFileName = "admin.token";
     private const int MaxDescriptionLength = 256;
     private static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan MaxWatch = TimeSpan.FromDays(20);
 
     private sealed record Entry(string Id, byte[] Hash, string Role, string Tier, DateTime? ExpiresAt, DateTime? RevokedAt);
 
@@ -86,8 +87,10 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
         ArgumentNullException.ThrowIfNull(caller);
         var revoked = _revocations.GetOrAdd(caller.TokenId, _ => new CancellationTokenSource());
         // The expiry timer runs on the service's clock, so tests can move time instead of waiting.
+        // Timers cannot run past ~49 days; a longer-lived token's stream is recycled after
+        // MaxWatch instead (the agent reconnects and is checked again), which is harmless.
         var expiry = caller.ExpiresAt is { } expires
-            ? new CancellationTokenSource(Max(expires - Now, TimeSpan.Zero), time)
+            ? new CancellationTokenSource(Min(Max(expires - Now, TimeSpan.Zero), MaxWatch), time)
             : new CancellationTokenSource();
         var linked = CancellationTokenSource.CreateLinkedTokenSource(callCancelled, revoked.Token, expiry.Token);
         if (!IsUsable(caller.TokenId))
@@ -264,6 +267,8 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
     private DateTime Now => time.GetUtcNow().UtcDateTime;
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private static bool IsUsable(Entry entry, DateTime now) => entry.RevokedAt is null && (entry.ExpiresAt is null || entry.ExpiresAt > now);
 

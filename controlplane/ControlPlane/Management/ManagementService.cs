@@ -228,6 +228,33 @@ public sealed class ManagementService(
         return ResourceMapper.ToAgent(entity);
     }
 
+    public override async Task<AgentConfig> GetAgentConfig(GetRequest request, ServerCallContext context)
+    {
+        var name = RequireName(request.Name);
+        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
+        var entity = await db.Agents.AsNoTracking().SingleOrDefaultAsync(a => a.Name == name, context.CancellationToken).ConfigureAwait(false)
+            ?? throw StoreErrors.NotFound(ResourceKind.Agent, name);
+        var config = new AgentConfig { Agent = entity.Name, Tier = entity.Tier, AppliedRevision = entity.AppliedRevision, AppliedHash = entity.AppliedHash };
+        if (tierStatus.Get(entity.Tier) is { } stored)
+        {
+            config.StoredRevision = stored.Revision;
+            config.StoredHash = stored.Hash;
+            config.StoredJson = tierStatus.Find(entity.Tier, stored.Hash) is { } storedData ? Snapshots.SnapshotJson.Redacted(storedData) : "";
+        }
+        config.InSync = config.AppliedHash.Length > 0 && config.AppliedHash == config.StoredHash;
+        if (config.AppliedHash.Length > 0 && tierStatus.Find(entity.Tier, config.AppliedHash) is { } applied)
+        {
+            config.AppliedJson = Snapshots.SnapshotJson.Redacted(applied);
+        }
+        return config;
+    }
+
+    public override async Task<CertificateKey> ExportCertificateKey(GetRequest request, ServerCallContext context)
+    {
+        var (pem, fingerprint) = await store.ExportPrivateKeyAsync(RequireName(request.Name), Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        return new CertificateKey { Name = request.Name.ToLowerInvariant(), PrivateKeyPem = pem, FingerprintSha256 = fingerprint };
+    }
+
     public override async Task<AgentList> ListAgents(ListRequest request, ServerCallContext context)
     {
         await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);

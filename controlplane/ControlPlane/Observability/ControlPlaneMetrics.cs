@@ -82,6 +82,20 @@ public sealed class MetricsInterceptor(ControlPlaneMetrics metrics) : Intercepto
         }
     }
 
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(request, responseStream, context).ConfigureAwait(false);
+            Count(context.Method, StatusCode.OK);
+        }
+        catch (RpcException ex)
+        {
+            Count(context.Method, ex.StatusCode);
+            throw;
+        }
+    }
+
     public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
         try

@@ -70,7 +70,9 @@ public sealed class ControlPlaneTls
         var names = new SortedSet<string>(["localhost", "127.0.0.1", "::1"], StringComparer.OrdinalIgnoreCase);
         foreach (var name in extraNames)
         {
-            names.Add(name.Trim().ToLowerInvariant());
+            // IP addresses in canonical form, as the certificate reports them (fd00:0:0::1 is fd00::1).
+            var trimmed = name.Trim().ToLowerInvariant();
+            names.Add(IPAddress.TryParse(trimmed, out var address) ? address.ToString() : trimmed);
         }
 
         if (File.Exists(serverCertPath) && File.Exists(serverKeyPath))
@@ -100,8 +102,9 @@ public sealed class ControlPlaneTls
             // Kestrel on Linux needs the key in a form SslStream can use; a PKCS#12 round trip gives that.
             return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException or FormatException)
         {
+            // ArgumentException: a certificate and key that each parse but do not belong together.
             throw new InvalidOperationException($"the control plane's {what} certificate in {Path.GetDirectoryName(certPath)} cannot be read ({ex.Message}); move the folder away to make new ones (clients must then pin the new ca.crt)", ex);
         }
     }

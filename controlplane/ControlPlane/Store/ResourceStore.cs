@@ -158,6 +158,31 @@ public sealed partial class ResourceStore(
         }
     }
 
+    /// <summary>
+    /// Decrypts a certificate's private key for an admin's export, recording who took it in the
+    /// audit log first: reading a key is as sensitive as changing one.
+    /// </summary>
+    public async Task<(string PrivateKeyPem, string Fingerprint)> ExportPrivateKeyAsync(string name, Caller caller, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+            var certificate = await db.Certificates.AsNoTracking().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false)
+                ?? throw StoreErrors.NotFound(ResourceKind.Certificate, name);
+            var pem = secrets.Unprotect(certificate.EncryptedPrivateKey, certificate.Name);
+            var revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
+            db.ChangeLog.Add(AuditEntry(caller, revision, ResourceKind.Certificate.ToString(), name, "export-key", certificate.ResourceVersion, certificate.ResourceVersion, time.GetUtcNow().UtcDateTime));
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            return (pem, certificate.FingerprintSha256);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
     /// <summary>Deletes one resource unless something still uses it; <paramref name="resourceVersion"/> 0 skips the version check.</summary>
     public async Task<long> DeleteAsync(ResourceKind kind, string name, long resourceVersion, bool dryRun, Caller caller, CancellationToken cancellationToken = default)
     {
@@ -591,14 +616,19 @@ public sealed partial class ResourceStore(
         }
     }
 
-    private static bool SpecEquals(ResourceKind kind, string storedJson, IMessage spec) => kind switch
+    private static bool SpecEquals(ResourceKind kind, string storedJson, IMessage spec)
     {
-        ResourceKind.Pool => ProtoJson.Parse<PoolSpec>(storedJson).Equals(spec),
-        ResourceKind.Backend => ProtoJson.Parse<BackendSpec>(storedJson).Equals(spec),
-        ResourceKind.Listener => ProtoJson.Parse<ListenerSpec>(storedJson).Equals(spec),
-        ResourceKind.Certificate => ProtoJson.Parse<CertificateSpec>(storedJson).Equals(spec),
-        _ => false,
-    };
+        // Fields this server does not know are never stored, so they cannot make a spec "changed".
+        var known = spec.Descriptor.Parser.WithDiscardUnknownFields(true).ParseFrom(spec.ToByteString());
+        return kind switch
+        {
+            ResourceKind.Pool => ProtoJson.Parse<PoolSpec>(storedJson).Equals(known),
+            ResourceKind.Backend => ProtoJson.Parse<BackendSpec>(storedJson).Equals(known),
+            ResourceKind.Listener => ProtoJson.Parse<ListenerSpec>(storedJson).Equals(known),
+            ResourceKind.Certificate => ProtoJson.Parse<CertificateSpec>(storedJson).Equals(known),
+            _ => false,
+        };
+    }
 
     public static string LabelsToJson(IEnumerable<KeyValuePair<string, string>> labels) =>
         JsonSerializer.Serialize(new SortedDictionary<string, string>(labels.ToDictionary(), StringComparer.Ordinal), StoreJsonContext.Default.SortedDictionaryStringString);

@@ -21,6 +21,9 @@ public sealed class TierSnapshotCache : Management.ITierStatusSource
     (long Revision, string Hash)? Management.ITierStatusSource.Get(string tier) =>
         Get(tier) is { } snapshot ? (snapshot.Revision, snapshot.Hash) : null;
 
+    SnapshotData? Management.ITierStatusSource.Find(string tier, string hash) =>
+        _slots.TryGetValue(tier, out var slot) && slot.Find(hash) is { } snapshot ? SnapshotData.Parser.ParseFrom(snapshot.Message.Snapshot.Payload) : null;
+
     public IReadOnlyCollection<string> Tiers => _slots.Keys.ToList();
 
     /// <summary>Makes sure a tier is compiled even when it has no listener yet (an agent of it connected).</summary>
@@ -73,8 +76,19 @@ public sealed class TierSnapshotCache : Management.ITierStatusSource
 
     private sealed class Slot
     {
+        // Recent versions, so that an agent lagging or refusing one can be compared with what is stored.
+        private const int History = 16;
         private readonly object _gate = new();
+        private readonly Queue<TierSnapshot> _recent = new();
         private TierSnapshot? _current;
+
+        public TierSnapshot? Find(string hash)
+        {
+            lock (_gate)
+            {
+                return _recent.LastOrDefault(s => s.Hash == hash);
+            }
+        }
         private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TierSnapshot? Current
@@ -102,6 +116,11 @@ public sealed class TierSnapshotCache : Management.ITierStatusSource
             lock (_gate)
             {
                 _current = snapshot;
+                _recent.Enqueue(snapshot);
+                while (_recent.Count > History)
+                {
+                    _recent.Dequeue();
+                }
                 changed = _changed;
                 _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
             }

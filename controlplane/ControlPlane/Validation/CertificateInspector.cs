@@ -63,8 +63,13 @@ public static class CertificateInspector
                     ok = false;
                 }
             }
-            var constraints = leaf.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault();
-            if (constraints is { CertificateAuthority: true })
+            var isCa = IsCaCertificate(leaf);
+            if (isCa is null)
+            {
+                violations.Add(field, "the leaf's basicConstraints extension cannot be read");
+                ok = false;
+            }
+            else if (isCa.Value)
             {
                 violations.Add(field, "the first (leaf) certificate is a CA certificate; put the server certificate first");
                 ok = false;
@@ -81,13 +86,12 @@ public static class CertificateInspector
                 violations.Add(field, $"the leaf certificate is not valid before {notBefore:yyyy-MM-ddTHH:mm:ssZ}");
                 ok = false;
             }
-            using (var rsa = leaf.GetRSAPublicKey())
+            if (RsaKeyBits(leaf) is { } bits && bits < MinRsaKeyBits)
             {
-                if (rsa is not null && rsa.KeySize < MinRsaKeyBits)
-                {
-                    violations.Add(field, $"the leaf's RSA key has {rsa.KeySize} bits; at least {MinRsaKeyBits} are required");
-                    ok = false;
-                }
+                violations.Add(field, bits == 0
+                    ? "the leaf's RSA public key cannot be read"
+                    : $"the leaf's RSA key has {bits} bits; at least {MinRsaKeyBits} are required");
+                ok = false;
             }
             if (leaf.PublicKey.Oid.Value is not (RsaKeyOid or EcKeyOid))
             {
@@ -206,5 +210,37 @@ public static class CertificateInspector
             }
         }
         return names;
+    }
+
+    // A certificate that parses can still carry extensions or key bits that do not (hostile or
+    // broken input): reading them must give a violation, never an exception.
+    private static bool? IsCaCertificate(X509Certificate2 certificate)
+    {
+        try
+        {
+            return certificate.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault() is { CertificateAuthority: true };
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException or AsnContentException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The RSA key size, 0 when the key is marked RSA but unreadable, null when not RSA.</summary>
+    private static int? RsaKeyBits(X509Certificate2 certificate)
+    {
+        if (certificate.PublicKey.Oid.Value != RsaKeyOid)
+        {
+            return null;
+        }
+        try
+        {
+            using var rsa = certificate.GetRSAPublicKey();
+            return rsa?.KeySize ?? 0;
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException or AsnContentException or FormatException)
+        {
+            return 0;
+        }
     }
 }

@@ -24,16 +24,31 @@ public sealed class Violations
         }
     }
 
+    /// <summary>At most this many violations travel back: trailers must stay well under HTTP/2 header limits.</summary>
+    public const int MaxReported = 50;
+
+    private const int MaxMessageChars = 4000;
+
     public static RpcException ToException(IReadOnlyList<(string Field, string Description)> items)
     {
+        ArgumentNullException.ThrowIfNull(items);
+        var reported = items.Take(MaxReported).ToList();
         var badRequest = new BadRequest();
-        foreach (var (field, description) in items)
+        foreach (var (field, description) in reported)
         {
             badRequest.FieldViolations.Add(new BadRequest.Types.FieldViolation { Field = field, Description = description });
         }
+        if (items.Count > reported.Count)
+        {
+            badRequest.FieldViolations.Add(new BadRequest.Types.FieldViolation { Field = "(more)", Description = $"{items.Count - reported.Count} more problems not listed; fix these first" });
+        }
         var message = items.Count == 1
             ? $"invalid request: {items[0].Field}: {items[0].Description}"
-            : $"invalid request ({items.Count} problems): " + string.Join("; ", items.Select(i => $"{i.Field}: {i.Description}"));
+            : $"invalid request ({items.Count} problems): " + string.Join("; ", reported.Select(i => $"{i.Field}: {i.Description}"));
+        if (message.Length > MaxMessageChars)
+        {
+            message = message[..MaxMessageChars] + "...";
+        }
         var status = new Google.Rpc.Status
         {
             Code = (int)Code.InvalidArgument,

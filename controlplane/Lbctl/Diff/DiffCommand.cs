@@ -19,17 +19,34 @@ internal static class DiffCommand
 
     public static Command Create(CommandRunner runner)
     {
-        var files = FilenameOption.Create("Manifest file, directory of *.yaml files, or - for stdin (repeatable)");
+        var files = FilenameOption.Create("Manifest file, directory of *.yaml files, or - for stdin (repeatable)", required: false);
+        var agent = new Option<string?>("--agent")
+        {
+            Description = "Instead of files: what this agent has applied (-) against what is stored for its tier (+)",
+            HelpName = "NAME",
+        };
 
         var command = new Command(
             "diff",
             "Show what apply -f would change: + new resources, ~ changed ones as a line diff of labels and spec; " +
-            "unchanged ones print nothing. Exit 0 no differences, 1 differences, 2 usage or error");
+            "unchanged ones print nothing. With --agent NAME: the agent's applied configuration against the stored one. " +
+            "Exit 0 no differences, 1 differences, 2 usage or error");
         command.Options.Add(files);
+        command.Options.Add(agent);
         runner.SetAction(command, async (parseResult, context, cancellationToken) =>
         {
             var env = context.Environment;
-            var sources = ManifestReader.ResolveSources(parseResult.GetValue(files)!, env.In, env.CurrentDirectory);
+            var fileArgs = parseResult.GetValue(files) ?? [];
+            var agentName = parseResult.GetValue(agent);
+            if ((agentName is null) == (fileArgs.Length == 0))
+            {
+                throw new UsageException("give either -f FILE or --agent NAME");
+            }
+            if (agentName is not null)
+            {
+                return await AgentDiffAsync(context, agentName, cancellationToken);
+            }
+            var sources = ManifestReader.ResolveSources(fileArgs, env.In, env.CurrentDirectory);
             var resources = ManifestReader.Read(sources);
             if (resources.Count == 0)
             {
@@ -58,4 +75,33 @@ internal static class DiffCommand
         }, errorExitCode: Trouble);
         return command;
     }
+
+    private static async Task<int> AgentDiffAsync(CliContext context, string name, CancellationToken cancellationToken)
+    {
+        var config = await context.Client.GetAgentConfigAsync(new GetRequest { Name = name }, cancellationToken: cancellationToken);
+        var header = $"agent {config.Agent} (tier {config.Tier}): applied revision {config.AppliedRevision}, stored revision {config.StoredRevision}";
+        if (config.InSync)
+        {
+            context.Out.WriteLine(header + ": in sync");
+            return ExitCodes.Success;
+        }
+        context.Out.WriteLine(header + ": differs");
+        if (config.AppliedJson.Length == 0)
+        {
+            // The control plane keeps recent versions only; the agent itself still shows it.
+            context.Out.WriteLine($"the applied version ({Short(config.AppliedHash)}) is no longer held by the control plane; see the agent's /config");
+            return Differences;
+        }
+        context.Out.WriteLine("--- applied");
+        context.Out.WriteLine("+++ stored");
+        foreach (var line in LineDiff.Unified(Lines(config.AppliedJson), Lines(config.StoredJson)))
+        {
+            context.Out.WriteLine(line);
+        }
+        return Differences;
+    }
+
+    private static string[] Lines(string text) => text.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
+
+    private static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash.Length == 0 ? "none" : hash;
 }

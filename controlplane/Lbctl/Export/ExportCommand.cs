@@ -23,20 +23,33 @@ internal static class ExportCommand
             HelpName = "FILE",
         };
 
-        var command = new Command("export", "Write every pool, backend, listener and certificate as YAML for apply -f (private keys are not exported)");
+        var includeKeys = new Option<bool>("--include-keys")
+        {
+            Description = "Also export each certificate's private key (admin token only; audited). The output is then a secret: -o files are written 0600",
+        };
+
+        var command = new Command("export", "Write every pool, backend, listener and certificate as YAML for apply -f (private keys only with --include-keys)");
         command.Options.Add(output);
+        command.Options.Add(includeKeys);
         runner.SetAction(command, async (parseResult, context, cancellationToken) =>
         {
+            var withKeys = parseResult.GetValue(includeKeys);
             var resources = new List<(ResourceKind Kind, IMessage Message)>();
             foreach (var kind in ManifestProjection.ApplyOrder)
             {
                 var items = await kind.ListAsync(context.Client, new ListRequest(), cancellationToken);
-                resources.AddRange(items
-                    .OrderBy(ResourceKind.NameOf, StringComparer.Ordinal)
-                    .Select(item => (kind, item)));
+                foreach (var item in items.OrderBy(ResourceKind.NameOf, StringComparer.Ordinal))
+                {
+                    if (withKeys && item is Certificate certificate)
+                    {
+                        var key = await context.Client.ExportCertificateKeyAsync(new GetRequest { Name = certificate.Metadata.Name }, cancellationToken: cancellationToken);
+                        certificate.Spec.PrivateKeyPem = key.PrivateKeyPem;
+                    }
+                    resources.Add((kind, item));
+                }
             }
 
-            var text = Render(resources);
+            var text = Render(resources, withKeys);
             var file = parseResult.GetValue(output);
             if (file is null)
             {
@@ -45,7 +58,22 @@ internal static class ExportCommand
             else
             {
                 var path = Path.GetFullPath(file, context.Environment.CurrentDirectory);
-                await File.WriteAllTextAsync(path, text, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), cancellationToken);
+                var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+                if (withKeys && !OperatingSystem.IsWindows())
+                {
+                    // Created owner-only: the file holds private keys from its first byte.
+                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                }
+                await using (var stream = new FileStream(path, options))
+                await using (var writer = new StreamWriter(stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false)))
+                {
+                    await writer.WriteAsync(text.AsMemory(), cancellationToken);
+                }
+                if (withKeys && !OperatingSystem.IsWindows())
+                {
+                    // An existing file keeps its old mode on open; narrow it.
+                    File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                }
             }
             return ExitCodes.Success;
         });
@@ -53,7 +81,7 @@ internal static class ExportCommand
     }
 
     /// <summary>The manifest text: documents in the given order, a note above each certificate.</summary>
-    public static string Render(IEnumerable<(ResourceKind Kind, IMessage Message)> resources)
+    public static string Render(IEnumerable<(ResourceKind Kind, IMessage Message)> resources, bool withKeys = false)
     {
         var text = new StringBuilder();
         var first = true;
@@ -64,14 +92,18 @@ internal static class ExportCommand
                 text.Append("---\n");
             }
             first = false;
-            if (kind == ResourceKinds.Certificate)
+            if (kind == ResourceKinds.Certificate && withKeys)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"# Holds the private key of certificate {ResourceKind.NameOf(message)}: keep this file secret.\n");
+            }
+            else if (kind == ResourceKinds.Certificate)
             {
                 var name = ResourceKind.NameOf(message);
                 text.Append(CultureInfo.InvariantCulture, $"# The private key of certificate {name} is not exported (the server never returns it).\n");
                 text.Append("# Applying this file to the control plane it came from leaves the stored key as it is; to apply it\n");
                 text.Append("# to an empty control plane, add spec.privateKeyFile: <path to the PEM key>.\n");
             }
-            text.Append(YamlWriter.ToYaml(ManifestProjection.ToDocument(kind, message)).ReplaceLineEndings("\n"));
+            text.Append(YamlWriter.ToYaml(ManifestProjection.ToDocument(kind, message, keepPrivateKey: withKeys)).ReplaceLineEndings("\n"));
         }
         return text.ToString();
     }

@@ -20,34 +20,6 @@ namespace LoadBalancer.ControlPlane.Tests.Access;
 /// </summary>
 public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private const string UnparsableBodyBug =
-        "bug: a request body that is not a valid protobuf message is answered UNKNOWN ('Exception was thrown by handler.', " +
-        "logged as a handler error with a stack trace) instead of INVALID_ARGUMENT";
-
-    private const string OversizedTrailersBug =
-        "bug: a refusal with very many field violations (an Apply of 1000 invalid resources) sends trailers over 64 KB " +
-        "(Validation/Violations.cs ToException: grpc-message and the BadRequest details are unbounded); the client cannot " +
-        "read them and reports UNAVAILABLE (HPackDecodingException) instead of INVALID_ARGUMENT";
-
-    private const string UndecodableRsaKeyBug =
-        "bug: a leaf certificate whose RSA public key cannot be decoded makes CertificateInspector.InspectChain throw " +
-        "(leaf.GetRSAPublicKey(), CryptographicException not caught): UNKNOWN instead of INVALID_ARGUMENT on spec.certificatePem";
-
-    private const string MalformedBasicConstraintsBug =
-        "bug: a leaf certificate with a malformed basicConstraints extension makes CertificateInspector.InspectChain throw " +
-        "(constraints.CertificateAuthority, CryptographicException not caught): UNKNOWN instead of INVALID_ARGUMENT on spec.certificatePem";
-
-    private const string SizeWindowBug =
-        "bug: a request message of MaxRequestBytes-4 to MaxRequestBytes bytes passes gRPC's size check but its body (with the 5-byte " +
-        "frame header) exceeds Kestrel's MaxRequestBodySize (both set to MaxRequestBytes in ControlPlaneHost/ManagementApiExtensions): UNKNOWN";
-
-    private const string UnknownFieldsBug =
-        "bug: an update whose spec equals the stored one but carries unknown fields (a newer client) is 'configured': " +
-        "ResourceStore.SpecEquals compares unknown fields, so the revision and generation move although nothing changed";
-
-    /// <summary>Hostile PEMs that crash the validator today (see the skipped tests); the fuzzer leaves them out.</summary>
-    private static readonly HashSet<string> KnownCrashingPems = [HostileCertificates.UndecodableRsaKeyLabel, HostileCertificates.MalformedBasicConstraintsLabel];
-
     private static readonly StatusCode[] NeverAllowed =
         [StatusCode.Internal, StatusCode.Unknown, StatusCode.DataLoss, StatusCode.Unavailable, StatusCode.DeadlineExceeded, StatusCode.Cancelled];
 
@@ -129,16 +101,14 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task Fuzz_RawBodies_NeverFailInternally_WhenTheyParse_AndNeverChangeTheStoreWhenRefused()
     {
-        // Bodies that are not protobuf messages at all are answered UNKNOWN today (see UnparsableBodyBug);
-        // the strict version of this check is the skipped test below. Everything else is checked here.
-        var run = await StartRunAsync(targetCalls: 1000, budget: TimeSpan.FromSeconds(15), tolerateUnknownForUnparsable: true);
+        var run = await StartRunAsync(targetCalls: 1000, budget: TimeSpan.FromSeconds(15));
         await run.ExecuteAsync((i, random) => Task.FromResult(RawCall(run, random)));
         run.Report(output);
         Assert.True(run.Calls >= 150, $"only {run.Calls} calls in the time budget");
         Assert.True(run.Unparsable > 0 && run.Parsed > 0, run.Summary);
     }
 
-    [Fact(Skip = UnparsableBodyBug)]
+    [Fact]
     public async Task RawBody_NotAProtobufMessage_IsInvalidArgument()
     {
         foreach (var method in Methods)
@@ -150,7 +120,7 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    [Fact(Skip = OversizedTrailersBug)]
+    [Fact]
     public async Task Apply_WithAThousandInvalidResources_IsAnInvalidArgumentTheClientCanRead()
     {
         var request = new ApplyRequest();
@@ -163,7 +133,7 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(before, _probe.Read());
     }
 
-    [Fact(Skip = UndecodableRsaKeyBug)]
+    [Fact]
     public async Task CreateCertificate_LeafWithAnUndecodableRsaKey_IsAViolationOfCertificatePem()
     {
         var now = DateTimeOffset.UtcNow;
@@ -171,7 +141,7 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         await RpcAssert.FieldViolationAsync(async () => await _server.Management(_server.AdminToken).CreateCertificateAsync(new WriteCertificateRequest { Certificate = certificate }), "spec.certificatePem");
     }
 
-    [Fact(Skip = MalformedBasicConstraintsBug)]
+    [Fact]
     public async Task CreateCertificate_LeafWithMalformedBasicConstraints_IsAViolationOfCertificatePem()
     {
         var now = DateTimeOffset.UtcNow;
@@ -179,7 +149,7 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         await RpcAssert.FieldViolationAsync(async () => await _server.Management(_server.AdminToken).CreateCertificateAsync(new WriteCertificateRequest { Certificate = certificate }), "spec.certificatePem");
     }
 
-    [Fact(Skip = SizeWindowBug)]
+    [Fact]
     public async Task Request_OfAlmostTheMaximumSize_IsReadAndValidated()
     {
         foreach (var size in new[] { MaxRequestBytes - 4, MaxRequestBytes })
@@ -199,7 +169,7 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(StatusCode.OK, (await CallRawAsync(Methods.Single(m => m.Name == "GetStatus"), [])).Status);
     }
 
-    [Fact(Skip = UnknownFieldsBug)]
+    [Fact]
     public async Task Update_ThatOnlyAddsUnknownFields_IsUnchanged()
     {
         var client = _server.Management(_server.AdminToken);
@@ -308,12 +278,12 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         return stream.ToArray();
     }
 
-    private async Task<FuzzRun> StartRunAsync(int targetCalls, TimeSpan budget, bool tolerateUnknownForUnparsable = false)
+    private async Task<FuzzRun> StartRunAsync(int targetCalls, TimeSpan budget)
     {
         var seed = int.TryParse(Environment.GetEnvironmentVariable("LB_FUZZ_SEED"), out var fixedSeed) ? fixedSeed : Random.Shared.Next();
         output.WriteLine($"seed {seed} (replay with LB_FUZZ_SEED={seed})");
-        var run = new FuzzRun(this, seed, targetCalls, budget, tolerateUnknownForUnparsable);
-        var hostile = HostileCertificates.All(DateTimeOffset.UtcNow).Where(h => !KnownCrashingPems.Contains(h.Label)).Select(h => h.Pem);
+        var run = new FuzzRun(this, seed, targetCalls, budget);
+        var hostile = HostileCertificates.All(DateTimeOffset.UtcNow).Select(h => h.Pem);
         await run.Model.SeedAsync(_server, run.Fuzzer, hostile);
         return run;
     }
@@ -335,7 +305,7 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
     private sealed record PlannedCall(MethodDescriptor Method, byte[] Body, IMessage? Request, string How);
 
     /// <summary>One fuzzing run: the loop, the checks after every call, and the counters.</summary>
-    private sealed class FuzzRun(ApiFuzzTests test, int seed, int targetCalls, TimeSpan budget, bool tolerateUnknownForUnparsable)
+    private sealed class FuzzRun(ApiFuzzTests test, int seed, int targetCalls, TimeSpan budget)
     {
         private const int ExportEvery = 100;
         private const int StatusEvery = 25;
@@ -350,11 +320,10 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         public int Refused { get; private set; }
         public int Parsed { get; private set; }
         public int Unparsable { get; private set; }
-        public int OversizedRefusals { get; private set; }
         public int MethodsCalled => _byMethod.Count;
 
         public string Summary =>
-            $"{Calls} calls, {AcceptedWrites} accepted writes, {Refused} refused ({OversizedRefusals} unreadable: too large); statuses: " +
+            $"{Calls} calls, {AcceptedWrites} accepted writes, {Refused} refused; statuses: " +
             string.Join(", ", _byStatus.OrderByDescending(s => s.Value).Select(s => $"{s.Key} {s.Value}"));
 
         public async Task ExecuteAsync(Func<int, Random, Task<PlannedCall>> plan)
@@ -459,16 +428,6 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
             {
                 // The server's parser refuses what ours refuses: nothing may be accepted.
                 Assert.True(status != StatusCode.OK, "a body that is not a valid message was accepted");
-                if (tolerateUnknownForUnparsable && status == StatusCode.Unknown)
-                {
-                    return;
-                }
-            }
-            if (status == StatusCode.Unavailable && detail.Contains("HPackDecodingException", StringComparison.Ordinal))
-            {
-                // OversizedTrailersBug: a refusal too large for the client to read (the store checks still run).
-                OversizedRefusals++;
-                return;
             }
             Assert.True(!NeverAllowed.Contains(status), $"status {status}: {detail}");
         }

@@ -112,6 +112,10 @@ internal sealed class FakeTierStatusSource : ITierStatusSource
     public Dictionary<string, (long Revision, string Hash)> Tiers { get; } = [];
 
     public (long Revision, string Hash)? Get(string tier) => Tiers.TryGetValue(tier, out var value) ? value : null;
+
+    public Dictionary<(string Tier, string Hash), LoadBalancer.Api.V1.SnapshotData> Snapshots { get; } = [];
+
+    public LoadBalancer.Api.V1.SnapshotData? Find(string tier, string hash) => Snapshots.GetValueOrDefault((tier, hash));
 }
 
 internal static class RpcAssert
