@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace LoadBalancer.Agent.LoadBalancing;
 
 /// <summary>
@@ -29,6 +31,8 @@ public static class StableHash
         return Mix(hash);
     }
 
+    // Inlined: the least-loaded scan ranks every tie with it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Mix(ulong x)
     {
         x ^= x >> 33;

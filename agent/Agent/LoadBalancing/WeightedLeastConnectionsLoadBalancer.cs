@@ -1,17 +1,23 @@
 namespace LoadBalancer.Agent.LoadBalancing;
 
-/// <summary>The available backend with the fewest requests in flight per unit of weight.</summary>
+/// <summary>
+/// The available backend with the fewest requests in flight per unit of weight: exact in small
+/// pools, the best of a few drawn by weight in large pools (see <see cref="LeastLoaded"/>).
+/// </summary>
 internal sealed class WeightedLeastConnectionsLoadBalancer : LoadBalancerBase
 {
-    // Weights change only with a new snapshot, which builds a new balancer.
-    private readonly long _maxWeight;
+    // From the weight snapshot: a weight change arrives as a new snapshot, which builds a new
+    // balancer, and an int array is cheaper to read per candidate than the backend's own field.
+    private readonly int[] _effectiveWeights;
+    private readonly AliasTable _byWeight;
 
     public WeightedLeastConnectionsLoadBalancer(LoadBalancingOptions options, BackendState[] backends)
         : base(options, backends)
     {
-        _maxWeight = backends.Length == 0 ? 1 : backends.Max(b => (long)Math.Max(1, b.Weight));
+        _effectiveWeights = Array.ConvertAll(_weights, EffectiveWeight);
+        _byWeight = new AliasTable(_effectiveWeights);
     }
 
     protected override BackendState? PickCore(in PickContext context, bool failOpen) =>
-        LeastLoaded.Pick(_backends, failOpen, weighted: true, _maxWeight);
+        LeastLoaded.Pick(_backends, failOpen, new WeightedCandidates(_byWeight, _effectiveWeights));
 }

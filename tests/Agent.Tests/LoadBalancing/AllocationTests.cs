@@ -27,6 +27,34 @@ public sealed class AllocationTests
         Assert.Equal(0, allocated);
     }
 
+    [Theory]
+    [InlineData(LoadBalancingAlgorithms.LeastConnections)]
+    [InlineData(LoadBalancingAlgorithms.WeightedLeastConnections)]
+    public void Pick_LargePoolAfterWarmUp_AllocatesNothing(string algorithm)
+    {
+        // Past the exact-scan size a pick samples; a pool that is all unhealthy also runs the
+        // fallback scan before failing open.
+        var backends = TestPools.Weighted(Enumerable.Range(0, 1_000).Select(i => 1 + (i % 5)).ToArray());
+        for (var i = 0; i < backends.Length; i += 3)
+        {
+            backends[i].Health = BackendHealth.Unhealthy;
+        }
+        var balancer = TestPools.Create(algorithm, backends);
+        var failOpenPool = TestPools.Healthy(100);
+        foreach (var backend in failOpenPool)
+        {
+            backend.Health = BackendHealth.Unhealthy;
+        }
+        var failOpen = TestPools.Create(algorithm, failOpenPool);
+
+        PickMany(balancer, failOpen, 1_000);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        PickMany(balancer, failOpen, 10_000);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+    }
+
     private static void PickMany(ILoadBalancer balancer, ILoadBalancer failOpen, int picks)
     {
         for (var i = 0; i < picks; i++)

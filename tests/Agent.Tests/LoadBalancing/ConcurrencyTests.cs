@@ -60,6 +60,45 @@ public sealed class ConcurrencyTests
         Assert.All(backends, b => Assert.Equal(0, b.InFlight));
     }
 
+    [Theory]
+    [InlineData(LoadBalancingAlgorithms.LeastConnections)]
+    [InlineData(LoadBalancingAlgorithms.WeightedLeastConnections)]
+    public void Pick_LargePoolManyThreadsWhileHealthFlaps_OnlyValidBackends(string algorithm)
+    {
+        // Past the exact-scan size: sampled candidates, with the scan behind them.
+        var backends = TestPools.Weighted(Enumerable.Range(0, 200).Select(i => 1 + (i % 3)).ToArray());
+        for (var i = 0; i < backends.Length; i += 4)
+        {
+            backends[i].AdminState = BackendAdminState.Disabled;
+        }
+        var balancer = TestPools.Create(algorithm, backends);
+
+        var stop = 0;
+        var flapper = new Thread(() =>
+        {
+            while (Volatile.Read(ref stop) == 0)
+            {
+                for (var i = 1; i < backends.Length; i += 4)
+                {
+                    backends[i].Health = backends[i].Health == BackendHealth.Healthy ? BackendHealth.Unhealthy : BackendHealth.Healthy;
+                }
+            }
+        });
+        flapper.Start();
+        try
+        {
+            var counts = PickConcurrently(balancer, backends, enterAndLeave: true);
+            Assert.All(Enumerable.Range(0, backends.Length).Where(i => i % 4 == 0), i => Assert.Equal(0, counts[i]));
+            Assert.Equal(Threads * PicksPerThread, counts.Sum());
+        }
+        finally
+        {
+            Volatile.Write(ref stop, 1);
+            flapper.Join();
+        }
+        Assert.All(backends, b => Assert.Equal(0, b.InFlight));
+    }
+
     private static int[] PickConcurrently(ILoadBalancer balancer, BackendState[] backends, bool enterAndLeave = false)
     {
         var counts = new int[backends.Length];
