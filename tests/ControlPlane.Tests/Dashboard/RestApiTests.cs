@@ -114,11 +114,65 @@ public sealed class RestApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rest_Events_ViewerListsThem_FiltersAreQueryParameters_NoTokenIs401()
+    {
+        // An agent connecting records AgentConnected; the gRPC watch says when it is stored.
+        var agentToken = await _server.CreateTokenAsync("agent", "edge");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var sync = _server.Sync(agentToken).Sync(cancellationToken: cts.Token);
+        await sync.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "edge-1", Tier = "edge" } }, cts.Token);
+        using (var watch = _server.Events(_server.AdminToken).WatchEvents(new WatchEventsRequest { Kind = "Agent", Name = "edge-1" }, cancellationToken: cts.Token))
+        {
+            while (await watch.ResponseStream.MoveNext(cts.Token) && watch.ResponseStream.Current.Reason != "AgentConnected")
+            {
+            }
+        }
+        var viewer = await _server.CreateTokenAsync("viewer");
+
+        using var response = await _rest.SendAsync(HttpMethod.Get, "/v1/events?limit=50", viewer);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        Assert.StartsWith("application/json", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+        var items = JsonNode.Parse(text)!["items"]!.AsArray();
+        var connected = Assert.Single(items, e => (string?)e!["reason"] == "AgentConnected")!;
+        Assert.Equal("Normal", (string?)connected["type"]);
+        Assert.Equal("Agent", (string?)connected["kind"]);
+        Assert.Equal("edge-1", (string?)connected["name"]);
+        Assert.Equal("edge-1", (string?)connected["agent"]);
+        Assert.Equal(1, (int)connected["count"]!);
+        var id = (long)connected["id"]!;
+        Assert.True(id > 0);
+        Assert.NotNull((string?)connected["lastAt"]);
+
+        // Query parameters are the request's fields: a filter that matches, one that does not,
+        // paging past the event (JSON and proto field names), a limit out of range.
+        var agentEvents = await _rest.JsonAsync(HttpMethod.Get, "/v1/events?kind=agent&name=edge-1&type=Normal", viewer);
+        Assert.Contains(agentEvents["items"]!.AsArray(), e => (long)e!["id"]! == id);
+        var warnings = await _rest.JsonAsync(HttpMethod.Get, "/v1/events?type=Warning", viewer);
+        Assert.Empty(warnings["items"]?.AsArray() ?? []);
+        foreach (var after in new[] { "afterId", "after_id" })
+        {
+            var later = await _rest.JsonAsync(HttpMethod.Get, $"/v1/events?kind=Agent&name=edge-1&{after}={id}", viewer);
+            Assert.DoesNotContain(later["items"]?.AsArray() ?? [], e => (long)e!["id"]! == id);
+        }
+        using var badLimit = await _rest.SendAsync(HttpMethod.Get, "/v1/events?limit=5000", viewer);
+        Assert.Equal(HttpStatusCode.BadRequest, badLimit.StatusCode);
+
+        using var anonymous = await _rest.SendAsync(HttpMethod.Get, "/v1/events", null);
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        var error = JsonNode.Parse(await anonymous.Content.ReadAsStringAsync())!;
+        Assert.Equal((int)Grpc.Core.StatusCode.Unauthenticated, (int)error["code"]!);
+        // An agent's token is for the sync stream, not for reading events.
+        using var asAgent = await _rest.SendAsync(HttpMethod.Get, "/v1/events", agentToken);
+        Assert.Equal(HttpStatusCode.Forbidden, asAgent.StatusCode);
+    }
+
+    [Fact]
     public async Task AdminPort_ServesOnlyProbesAndMetrics_NoRestNoDashboard()
     {
         var admin = _server.AdminToken;
         var apiPort = new Uri(_rest.ApiUrl).Port;
-        foreach (var (path, host) in new[] { ("/v1/pools", (string?)null), ("/v1/whoami", null), ("/v1/pools", $"127.0.0.1:{apiPort}"), ("/ui", null), ("/ui/dashboard.js", null) })
+        foreach (var (path, host) in new[] { ("/v1/pools", (string?)null), ("/v1/whoami", null), ("/v1/events", null), ("/v1/pools", $"127.0.0.1:{apiPort}"), ("/ui", null), ("/ui/dashboard.js", null) })
         {
             // Also with the API port in the Host header: the check is on the connection's port.
             using var response = await _rest.SendAsync(HttpMethod.Get, path, admin, baseUrl: _rest.AdminUrl, configure: r => r.Headers.Host = host);

@@ -34,7 +34,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
             await cluster.StartAgentAsync("edge", "edge-1");
             var certificate = await WriteCertificateAsync(cluster.Root, "shop.example.test", TimeSpan.FromDays(20));
             Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(
-                Yaml.Pool("shop", "weighted-round-robin", extra: "  healthCheck: {type: http, path: /healthz, interval: 500ms, timeout: 300ms, healthyThreshold: 1, unhealthyThreshold: 1}"),
+                Yaml.Pool("shop", "weighted-round-robin", extra: "  healthCheck: {type: http, path: /healthz, interval: 2s, timeout: 1s, healthyThreshold: 1, unhealthyThreshold: 1}"),
                 Yaml.Backend("shop-1", "shop", one.Port, weight: 3),
                 Yaml.Backend("shop-2", "shop", two.Port),
                 Yaml.HttpListener("front", "edge", Ports.Free(), "shop"),
@@ -139,7 +139,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Tier and agent, pool with both backends and the agent's view of their health, listener, certificate.</summary>
+    /// <summary>Tier and agent, pool with both backends and the agent's view of their health, listener, certificate, events.</summary>
     private static async Task ExpectSystemAsync(IPage page)
     {
         var agent = page.Locator("tr[data-agent='edge-1']");
@@ -157,6 +157,15 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         var expiry = page.Locator("tr[data-certificate='shop-tls'] [data-field='expiry'] .badge");
         await Expect(expiry).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^(19|20) days$"));
         await Expect(expiry).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("\\bwarn\\b"));
+
+        // The agent's connection is an event, newest first with the rest.
+        var connected = page.Locator("#events tr[data-reason='AgentConnected']").Filter(new() { HasText = "edge-1" }).First;
+        await Expect(connected).ToBeVisibleAsync();
+        await Expect(connected.Locator("[data-field='type']")).ToHaveTextAsync("Normal");
+        await Expect(connected).ToContainTextAsync("Agent");
+        var ids = await page.Locator("#events tr[data-event]").EvaluateAllAsync<long[]>("rows => rows.map((r) => Number(r.dataset.event))");
+        Assert.InRange(ids.Length, 1, 50);
+        Assert.Equal(ids.OrderByDescending(id => id), ids);
     }
 
     private static async Task<IPage> OpenAsync(IBrowser browser)

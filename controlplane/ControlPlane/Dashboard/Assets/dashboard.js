@@ -6,6 +6,7 @@
 (() => {
   const TOKEN_KEY = 'lb.dashboard.token';
   const REFRESH_MS = 2000;
+  const EVENTS_SHOWN = 50;
   const BACKEND_STATES = [
     { verb: 'Drain', state: 'draining', css: 'drain' },
     { verb: 'Enable', state: 'enabled', css: 'enable' },
@@ -334,11 +335,47 @@
     return el('div', { class: 'card' }, table(['Certificate', 'Subject', 'DNS names', 'Not after', 'Expires in', { text: 'Serving', num: true }, 'SHA-256'], rows));
   }
 
+  // Newest first. Each event carries its age as drawn, so the section redraws when an age
+  // changes, not only when an event arrives.
+  function renderEvents(events) {
+    if (events.length === 0) {
+      return empty('No events yet.');
+    }
+    const rows = events.map((e) => el('tr', { class: e.type === 'Warning' ? 'warning' : null, data: { event: e.id, reason: e.reason } },
+      el('td', { title: e.lastAt ? new Date(e.lastAt).toLocaleString() : null }, e.age),
+      el('td', { 'data-field': 'type' }, badge(e.type || 'Normal', e.type === 'Warning' ? 'warn' : 'muted')),
+      el('td', null, e.reason || ''),
+      el('td', null, e.kind || '', e.name ? el('div', { class: 'detail mono' }, e.name) : null),
+      el('td', null, e.agent || el('span', { class: 'muted' }, '—')),
+      el('td', { class: 'num', title: e.firstAt && e.count > 1 ? 'first ' + new Date(e.firstAt).toLocaleString() : null }, e.count),
+      el('td', { class: e.type === 'Warning' ? 'message warn-text' : 'message' }, e.message || '')));
+    return el('div', { class: 'card' }, table(['Last seen', 'Type', 'Reason', 'Object', 'Agent', { text: 'Count', num: true }, 'Message'], rows));
+  }
+
+  function eventRows(list) {
+    return (list.items || []).slice().reverse().map((e) => ({
+      id: num(e.id),
+      age: ago(e.lastAt || e.at),
+      lastAt: e.lastAt || e.at || '',
+      firstAt: e.firstAt || '',
+      type: e.type || '',
+      reason: e.reason || '',
+      kind: e.kind || '',
+      name: e.name || '',
+      agent: e.agent || '',
+      count: num(e.count) || 1,
+      message: e.message || '',
+    }));
+  }
+
   // ------------------------------------------------------------------ refresh loop
 
   async function refresh(gen) {
-    const [status, agents, pools, backends, listeners, certificates] = await Promise.all([
+    // The newest EVENTS_SHOWN events (the API returns them oldest first): one small read, as
+    // bounded as the rest, and nothing to merge across refreshes.
+    const [status, agents, pools, backends, listeners, certificates, events] = await Promise.all([
       get('/v1/status'), get('/v1/agents'), get('/v1/pools'), get('/v1/backends'), get('/v1/listeners'), get('/v1/certificates'),
+      get('/v1/events?limit=' + EVENTS_SHOWN),
     ]);
     if (gen !== generation) {
       return;
@@ -347,6 +384,7 @@
     draw('pools', { pools: pools.items || [], backends: backends.items || [] }, renderPools);
     draw('listeners', listeners.items || [], renderListeners);
     draw('certificates', certificates.items || [], renderCertificates);
+    draw('events', eventRows(events), renderEvents);
     $('updated').textContent = 'revision ' + num(status.revision) + ' · updated ' + new Date().toLocaleTimeString();
   }
 
@@ -465,7 +503,7 @@
     sessionStorage.removeItem(TOKEN_KEY);
     pending.clear();
     drawn.clear();
-    for (const id of ['tiers', 'pools', 'listeners', 'certificates', 'who', 'updated', 'problem', 'action-error']) {
+    for (const id of ['tiers', 'pools', 'listeners', 'certificates', 'events', 'who', 'updated', 'problem', 'action-error']) {
       $(id).replaceChildren();
     }
     $('problem').hidden = true;
