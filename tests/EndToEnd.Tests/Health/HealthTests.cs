@@ -13,7 +13,7 @@ namespace LoadBalancer.EndToEnd.Tests.Health;
 public sealed class HealthTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Propagation = TimeSpan.FromSeconds(15);
-    private const string Check = "  healthCheck: {type: http, path: /healthz, interval: 500ms, timeout: 1s, healthyThreshold: 2, unhealthyThreshold: 2}\n  retries: 1";
+    private const string Check = "  healthCheck: {type: http, path: /healthz, interval: 1s, timeout: 800ms, healthyThreshold: 2, unhealthyThreshold: 2}\n  retries: 1";
 
     [Fact]
     public async Task KilledBackend_UnderLoad_NoFailedRequests_TakenOutInTime_AndBackAfterRecovery()
@@ -44,7 +44,7 @@ public sealed class HealthTests(ITestOutputHelper output)
             var takenOut = killedAt.Elapsed;
             // interval x unhealthyThreshold + timeout, plus the report's batching and one jittered interval.
             output.WriteLine($"killed backend reported unhealthy after {takenOut.TotalMilliseconds:0} ms");
-            Assert.True(takenOut < TimeSpan.FromSeconds(0.5 * 2 + 1.0 + 1.5), $"took {takenOut}");
+            Assert.True(takenOut < TimeSpan.FromSeconds(1.0 * 2 + 0.8 + 1.5), $"took {takenOut}");
 
             var restarted = await cluster.StartBackendOnAsync("k-1", backends[0].Port);
             await Wait.UntilAsync(() => load.SeenSince("k-1", TimeSpan.FromMilliseconds(200)), Propagation, "the recovered backend to take traffic again", cluster.Diagnostics);

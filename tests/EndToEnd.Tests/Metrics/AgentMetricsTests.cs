@@ -20,7 +20,7 @@ public sealed partial class AgentMetricsTests(ITestOutputHelper output)
             var agent = await cluster.StartAgentAsync("edge", "edge-1");
             var port = Ports.Free();
             Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(
-                Yaml.Pool("measured", extra: "  healthCheck: {type: http, path: /healthz, interval: 500ms, timeout: 1s, healthyThreshold: 1, unhealthyThreshold: 1}"),
+                Yaml.Pool("measured", extra: "  healthCheck: {type: http, path: /healthz, interval: 1s, timeout: 800ms, healthyThreshold: 1, unhealthyThreshold: 1}"),
                 Yaml.Backend("m-1", "measured", one.Port),
                 Yaml.Backend("m-2", "measured", two.Port),
                 Yaml.HttpListener("front", "edge", port, "measured")))).ExitCode);
