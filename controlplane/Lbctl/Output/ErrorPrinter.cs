@@ -85,7 +85,10 @@ internal static class ErrorPrinter
         }
         if (ex.StatusCode == StatusCode.Unauthenticated)
         {
-            err.WriteLine("  (give a token with --token-file, LBCTL_TOKEN_FILE or tokenFile in the config file)");
+            // A token that was good once needs replacing, not configuring.
+            err.WriteLine(ex.Status.Detail.Contains("revoked", StringComparison.Ordinal) || ex.Status.Detail.Contains("expired", StringComparison.Ordinal)
+                ? "  (this token no longer works: ask an admin for a new one with 'lbctl token create', then point --token-file at it)"
+                : "  (give a token with --token-file, LBCTL_TOKEN_FILE or tokenFile in the config file)");
         }
         return ExitCodes.Refused;
     }

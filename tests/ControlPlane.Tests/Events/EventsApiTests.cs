@@ -47,7 +47,7 @@ public sealed class EventsApiTests : IAsyncLifetime
         using (var agent = _server.Sync(await _server.CreateTokenAsync("agent", "edge")).Sync(cancellationToken: cts.Token))
         {
             await agent.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "edge-1", Tier = "edge", SoftwareVersion = "1.2.3" } }, cts.Token);
-            var snapshot = await NextSnapshotAsync(agent, cts.Token);
+            var snapshot = await agent.NextSnapshotAsync(cts.Token);
             var ack = new Ack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash };
             ack.Listeners.Add(new ListenerResult { Name = "public", Programmed = false, Reason = "port 8080 is in use" });
             await agent.RequestStream.WriteAsync(new AgentMessage { Ack = ack }, cts.Token);
@@ -158,17 +158,5 @@ public sealed class EventsApiTests : IAsyncLifetime
         using var agentWatch = _server.Events(await _server.CreateTokenAsync("agent", "edge")).WatchEvents(new WatchEventsRequest(), cancellationToken: cts.Token);
         var refused = await Assert.ThrowsAsync<RpcException>(() => agentWatch.ResponseStream.MoveNext(cts.Token));
         Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
-    }
-
-    private static async Task<Snapshot> NextSnapshotAsync(AsyncDuplexStreamingCall<AgentMessage, ControlPlaneMessage> call, CancellationToken cancellationToken)
-    {
-        while (await call.ResponseStream.MoveNext(cancellationToken))
-        {
-            if (call.ResponseStream.Current.MessageCase == ControlPlaneMessage.MessageOneofCase.Snapshot)
-            {
-                return call.ResponseStream.Current.Snapshot;
-            }
-        }
-        throw new InvalidOperationException("the stream ended without a snapshot");
     }
 }

@@ -29,7 +29,7 @@ public sealed class AgentConfigAndKeyExportTests : IAsyncLifetime
         using var cts = new CancellationTokenSource(Timeout);
         using var call = _server.Sync(token).Sync(cancellationToken: cts.Token);
         await call.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "edge-1", Tier = "edge" } }, cts.Token);
-        var first = await NextSnapshotAsync(call, cts.Token);
+        var first = await call.NextSnapshotAsync(cts.Token);
         await call.RequestStream.WriteAsync(new AgentMessage { Ack = new Ack { Revision = first.Revision, SnapshotHash = first.Hash } }, cts.Token);
 
         var synced = await WaitForAsync(async () => await admin.GetAgentConfigAsync(new GetRequest { Name = "edge-1" }), c => c.InSync, cts.Token);
@@ -44,7 +44,7 @@ public sealed class AgentConfigAndKeyExportTests : IAsyncLifetime
 
         // A new backend is stored; the agent receives it but does not acknowledge.
         await admin.CreateBackendAsync(new WriteBackendRequest { Backend = Backend("web-2", "web", "127.0.0.1:9102") });
-        var second = await NextSnapshotAsync(call, cts.Token);
+        var second = await call.NextSnapshotAsync(cts.Token);
         var behind = await WaitForAsync(async () => await admin.GetAgentConfigAsync(new GetRequest { Name = "edge-1" }), c => c.StoredHash == second.Hash, cts.Token);
         Assert.False(behind.InSync);
         Assert.Equal(first.Revision, behind.AppliedRevision);
@@ -86,17 +86,5 @@ public sealed class AgentConfigAndKeyExportTests : IAsyncLifetime
             }
             await Task.Delay(50, cancellationToken);
         }
-    }
-
-    private static async Task<Snapshot> NextSnapshotAsync(AsyncDuplexStreamingCall<AgentMessage, ControlPlaneMessage> call, CancellationToken cancellationToken)
-    {
-        while (await call.ResponseStream.MoveNext(cancellationToken))
-        {
-            if (call.ResponseStream.Current.MessageCase == ControlPlaneMessage.MessageOneofCase.Snapshot)
-            {
-                return call.ResponseStream.Current.Snapshot;
-            }
-        }
-        throw new InvalidOperationException("the stream ended without a snapshot");
     }
 }

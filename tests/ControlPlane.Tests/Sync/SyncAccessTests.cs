@@ -38,7 +38,7 @@ public sealed class SyncAccessTests : IAsyncLifetime
         using var cts = new CancellationTokenSource(Timeout);
         using var call = _server.Sync(token).Sync(cancellationToken: cts.Token);
         await call.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "int-1", Tier = "internal" } }, cts.Token);
-        var snapshot = await NextSnapshotAsync(call, cts.Token);
+        var snapshot = await call.NextSnapshotAsync(cts.Token);
         var data = SnapshotData.Parser.ParseFrom(snapshot.Payload);
         Assert.Equal("internal", data.Tier);
         Assert.Equal(["private"], data.Listeners.Select(l => l.Name));
@@ -90,7 +90,7 @@ public sealed class SyncAccessTests : IAsyncLifetime
         using var cts = new CancellationTokenSource(Timeout);
         using var call = _server.Sync(created.Secret).Sync(cancellationToken: cts.Token);
         await call.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "edge-1", Tier = "edge" } }, cts.Token);
-        await NextSnapshotAsync(call, cts.Token);
+        await call.NextSnapshotAsync(cts.Token);
 
         var revokedAt = System.Diagnostics.Stopwatch.StartNew();
         await _server.Access(_server.AdminToken).RevokeTokenAsync(new RevokeTokenRequest { Id = created.Token.Id });
@@ -103,17 +103,5 @@ public sealed class SyncAccessTests : IAsyncLifetime
         Assert.Equal(StatusCode.Unauthenticated, ended.StatusCode);
         // Well before the 15 s keep-alive: the revocation itself ended the stream.
         Assert.True(revokedAt.Elapsed < TimeSpan.FromSeconds(10), $"took {revokedAt.Elapsed}");
-    }
-
-    private static async Task<Snapshot> NextSnapshotAsync(AsyncDuplexStreamingCall<AgentMessage, ControlPlaneMessage> call, CancellationToken cancellationToken)
-    {
-        while (await call.ResponseStream.MoveNext(cancellationToken))
-        {
-            if (call.ResponseStream.Current.MessageCase == ControlPlaneMessage.MessageOneofCase.Snapshot)
-            {
-                return call.ResponseStream.Current.Snapshot;
-            }
-        }
-        throw new InvalidOperationException("the stream ended without a snapshot");
     }
 }

@@ -31,6 +31,21 @@ public class ErrorPrinterTests
         },
     }.ToRpcException();
 
+    [Theory]
+    [InlineData("no bearer token: send 'authorization: Bearer TOKEN'", "give a token with --token-file")]
+    [InlineData("token t-1a2b3c4d5e6f was revoked", "ask an admin for a new one")]
+    [InlineData("token t-1a2b3c4d5e6f expired", "ask an admin for a new one")]
+    public void PrintRpcError_Unauthenticated_HintFitsTheCause(string detail, string hint)
+    {
+        var err = new StringWriter();
+
+        var exitCode = ErrorPrinter.PrintRpcError(new RpcException(new Grpc.Core.Status(StatusCode.Unauthenticated, detail)), err, Server);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains(detail, err.ToString(), StringComparison.Ordinal);
+        Assert.Contains(hint, err.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void PrintRpcError_BadRequest_OneLinePerViolationAndExitCode1()
     {
