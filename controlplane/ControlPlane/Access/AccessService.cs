@@ -31,7 +31,7 @@ public sealed class AccessService(TokenService tokens, IDbContextFactory<LbDbCon
     public override async Task<Token> WhoAmI(WhoAmIRequest request, ServerCallContext context)
     {
         var caller = Caller.Of(context);
-        var mine = (await tokens.ListAsync(all: true, context.CancellationToken).ConfigureAwait(false)).FirstOrDefault(t => t.Id == caller.TokenId);
+        var mine = await tokens.FindAsync(caller.TokenId, context.CancellationToken).ConfigureAwait(false);
         return mine is not null ? ToProto(mine) : new Token { Id = caller.TokenId, Role = caller.Role, Tier = caller.Tier };
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Grpc.Core;
+using LoadBalancer.ControlPlane.Security;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Validation;
 using Microsoft.EntityFrameworkCore;
@@ -218,12 +219,27 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
         var now = Now;
         foreach (var row in rows)
         {
-            if (_lastUsed.TryGetValue(row.Id, out var used) && (row.LastUsedAt is null || used > row.LastUsedAt))
-            {
-                row.LastUsedAt = used;
-            }
+            WithLastUse(row);
         }
         return [.. rows.Where(r => all || (r.RevokedAt is null && (r.ExpiresAt is null || r.ExpiresAt > now))).OrderByDescending(r => r.CreatedAt).ThenBy(r => r.Id)];
+    }
+
+    /// <summary>One token's row (no secret), or null.</summary>
+    public async Task<TokenEntity?> FindAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+        var row = await db.Tokens.AsNoTracking().SingleOrDefaultAsync(t => t.Id == id, cancellationToken).ConfigureAwait(false);
+        return row is null ? null : WithLastUse(row);
+    }
+
+    /// <summary>Overlays the last use seen in memory, which reaches the store only once a minute.</summary>
+    private TokenEntity WithLastUse(TokenEntity row)
+    {
+        if (_lastUsed.TryGetValue(row.Id, out var used) && (row.LastUsedAt is null || used > row.LastUsedAt))
+        {
+            row.LastUsedAt = used;
+        }
+        return row;
     }
 
     /// <summary>Writes last-use times to the store, to the minute, so that they survive a restart.</summary>
@@ -292,27 +308,5 @@ public sealed class TokenWatch(CancellationTokenSource linked, CancellationToken
     {
         linked.Dispose();
         expiry.Dispose();
-    }
-}
-
-/// <summary>Files with secrets: created 0600 and replaced by rename, so never briefly readable by others.</summary>
-public static class OwnerOnlyFile
-{
-    public static void WriteAtomically(string path, string content)
-    {
-        var temp = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-        using (var stream = new FileStream(temp, options))
-        using (var writer = new StreamWriter(stream))
-        {
-            writer.Write(content);
-            writer.Flush();
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
     }
 }

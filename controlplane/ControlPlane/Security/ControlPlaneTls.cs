@@ -63,7 +63,7 @@ public sealed class ControlPlaneTls
         else
         {
             ca = CreateCa(now);
-            Access.OwnerOnlyFile.WriteAtomically(caKeyPath, ExportKeyPem(ca));
+            OwnerOnlyFile.WriteAtomically(caKeyPath, ExportKeyPem(ca));
             File.WriteAllText(caCertPath, ca.ExportCertificatePem() + "\n");
         }
 
@@ -85,7 +85,7 @@ public sealed class ControlPlaneTls
             existing.Dispose();
         }
         var server = CreateServer(ca, names, now);
-        Access.OwnerOnlyFile.WriteAtomically(serverKeyPath, ExportKeyPem(server));
+        OwnerOnlyFile.WriteAtomically(serverKeyPath, ExportKeyPem(server));
         File.WriteAllText(serverCertPath, server.ExportCertificatePem() + "\n");
         return new ControlPlaneTls(server, ca, caCertPath, issued: true);
     }

@@ -94,14 +94,12 @@ internal static class DiffCommand
         }
         context.Out.WriteLine("--- applied");
         context.Out.WriteLine("+++ stored");
-        foreach (var line in LineDiff.Unified(Lines(config.AppliedJson), Lines(config.StoredJson)))
+        foreach (var line in LineDiff.Unified(LineDiff.SplitLines(config.AppliedJson), LineDiff.SplitLines(config.StoredJson)))
         {
             context.Out.WriteLine(line);
         }
         return Differences;
     }
-
-    private static string[] Lines(string text) => text.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
 
     private static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash.Length == 0 ? "none" : hash;
 }

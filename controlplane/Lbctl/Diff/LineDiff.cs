@@ -11,6 +11,9 @@ internal static class LineDiff
 
     private enum Op { Same, Removed, Added }
 
+    /// <summary>The lines of <paramref name="text"/>, any line endings, without the final empty one.</summary>
+    public static string[] SplitLines(string text) => text.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
+
     public static IReadOnlyList<string> Unified(IReadOnlyList<string> oldLines, IReadOnlyList<string> newLines)
     {
         var edits = Edits(oldLines, newLines);

@@ -61,6 +61,6 @@ internal static class ResourceDiff
         spec["privateKeyPem"] = placeholder;
     }
 
-    private static List<string> YamlLines(JsonObject document) =>
-        [.. YamlWriter.ToYaml(document).ReplaceLineEndings("\n").TrimEnd('\n').Split('\n')];
+    private static string[] YamlLines(JsonObject document) =>
+        LineDiff.SplitLines(YamlWriter.ToYaml(document));
 }

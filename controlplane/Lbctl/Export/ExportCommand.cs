@@ -4,6 +4,7 @@ using System.Text;
 using Google.Protobuf;
 using LoadBalancer.Api.V1;
 using LoadBalancer.Cli.Cli;
+using LoadBalancer.Cli.Output;
 using LoadBalancer.Cli.Resources;
 using LoadBalancer.Cli.Yaml;
 
@@ -34,6 +35,10 @@ internal static class ExportCommand
         runner.SetAction(command, async (parseResult, context, cancellationToken) =>
         {
             var withKeys = parseResult.GetValue(includeKeys);
+            var file = parseResult.GetValue(output) is { } name ? Path.GetFullPath(name, context.Environment.CurrentDirectory) : null;
+            // With keys the file is a secret: reserved owner-only before any key is fetched, so a
+            // bad path fails first and a refused call leaves an existing file as it was.
+            using var secretFile = withKeys && file is not null ? SecretFile.Reserve(file) : null;
             var resources = new List<(ResourceKind Kind, IMessage Message)>();
             foreach (var kind in ManifestProjection.ApplyOrder)
             {
@@ -50,30 +55,17 @@ internal static class ExportCommand
             }
 
             var text = Render(resources, withKeys);
-            var file = parseResult.GetValue(output);
-            if (file is null)
+            if (secretFile is not null)
             {
-                await context.Out.WriteAsync(text);
+                secretFile.Commit(text);
+            }
+            else if (file is not null)
+            {
+                await File.WriteAllTextAsync(file, text, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), cancellationToken);
             }
             else
             {
-                var path = Path.GetFullPath(file, context.Environment.CurrentDirectory);
-                var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-                if (withKeys && !OperatingSystem.IsWindows())
-                {
-                    // Created owner-only: the file holds private keys from its first byte.
-                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-                }
-                await using (var stream = new FileStream(path, options))
-                await using (var writer = new StreamWriter(stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false)))
-                {
-                    await writer.WriteAsync(text.AsMemory(), cancellationToken);
-                }
-                if (withKeys && !OperatingSystem.IsWindows())
-                {
-                    // An existing file keeps its old mode on open; narrow it.
-                    File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                }
+                await context.Out.WriteAsync(text);
             }
             return ExitCodes.Success;
         });

@@ -1,9 +1,10 @@
 using LoadBalancer.Cli.Cli;
 
-namespace LoadBalancer.Cli.Tokens;
+namespace LoadBalancer.Cli.Output;
 
 /// <summary>
-/// The --output-file of token create. The secret goes to a new file created with mode 0600
+/// A file holding secrets (token create --output-file, export --include-keys -o). It is written
+/// to a new file created with mode 0600
 /// (never briefly world-readable, whatever the mode of a file it replaces), which is then
 /// renamed over the target: a failed call leaves an existing file as it was.
 /// </summary>
@@ -69,7 +70,7 @@ internal sealed class SecretFile : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // Best effort: the file is 0600 and, when Commit failed, holds at most the secret of a token to revoke.
+            // Best effort: the file is 0600 and, when Commit failed, holds at most what was being written.
         }
     }
 }
