@@ -11,6 +11,7 @@ public sealed class AccessService(TokenService tokens, IDbContextFactory<LbDbCon
 {
     private const int DefaultAuditLimit = 100;
     private const int MaxAuditLimit = 1000;
+    private static readonly string[] AuditKinds = ["Pool", "Backend", "Listener", "Certificate", "Agent", "Token"];
 
     public override async Task<CreateTokenResponse> CreateToken(CreateTokenRequest request, ServerCallContext context)
     {
@@ -50,8 +51,9 @@ public sealed class AccessService(TokenService tokens, IDbContextFactory<LbDbCon
         IQueryable<ChangeLogEntry> query = db.ChangeLog.AsNoTracking();
         if (request.Kind.Length > 0)
         {
-            // Kinds are stored as "Pool", "Token", ...; accept any case from clients.
-            var kind = char.ToUpperInvariant(request.Kind[0]) + request.Kind[1..].ToLowerInvariant();
+            // Kinds are stored as "Pool", "Token", ...; any case is accepted, anything else named.
+            var kind = AuditKinds.FirstOrDefault(k => string.Equals(k, request.Kind.Trim(), StringComparison.OrdinalIgnoreCase))
+                ?? throw Validation.Violations.Single("kind", $"'{Validation.SpecValidator.Clip(request.Kind)}' is not one of {string.Join(", ", AuditKinds)}");
             query = query.Where(e => e.Kind == kind);
         }
         if (request.Name.Length > 0)
