@@ -43,6 +43,10 @@ public sealed partial class HealthMonitor : IDisposable
     public IReadOnlyList<HealthObservation> Summary() =>
         _trackers.Values.Select(t => t.Observe()).OrderBy(o => o.Pool, StringComparer.Ordinal).ThenBy(o => o.Backend, StringComparer.Ordinal).ToList();
 
+    /// <summary>The backends being drained, whose in-flight counts operators watch go down.</summary>
+    public IReadOnlyList<HealthObservation> Draining() =>
+        _trackers.Where(t => t.Key.AdminState == BackendAdminState.Draining).Select(t => t.Value.Observe()).ToList();
+
     public HealthObservation? Find(BackendState backend) => _trackers.TryGetValue(backend, out var tracker) ? tracker.Observe() : null;
 
     private void OnPoolsChanged(IReadOnlyCollection<PoolRuntime> pools)

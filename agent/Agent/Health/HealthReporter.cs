@@ -13,8 +13,8 @@ namespace LoadBalancer.Agent.Health;
 internal sealed class HealthReporter(HealthMonitor monitor, SyncClient sync) : BackgroundService
 {
     private static readonly TimeSpan BatchWindow = TimeSpan.FromMilliseconds(500);
-    // Also refreshes the in-flight counts that lbctl shows while a backend drains.
     private static readonly TimeSpan SummaryInterval = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan DrainRefreshInterval = TimeSpan.FromSeconds(1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -46,12 +46,30 @@ internal sealed class HealthReporter(HealthMonitor monitor, SyncClient sync) : B
 
     private async Task RunSummariesAsync(CancellationToken stoppingToken)
     {
+        // Draining backends are refreshed every second, and only when their count moved, so that
+        // lbctl shows a drain's in-flight count going down (and the control plane sees it end)
+        // without every agent rewriting its whole summary each second.
+        var ticksPerSummary = (int)(SummaryInterval / DrainRefreshInterval);
+        var sentInFlight = new Dictionary<(string, string), long>();
         try
         {
-            using var timer = new PeriodicTimer(SummaryInterval);
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            using var timer = new PeriodicTimer(DrainRefreshInterval);
+            for (var tick = 1; await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false); tick++)
             {
-                SendSummary();
+                if (tick % ticksPerSummary == 0)
+                {
+                    sentInFlight.Clear();
+                    SendSummary();
+                    continue;
+                }
+                var moved = monitor.Draining().Where(o => !sentInFlight.TryGetValue((o.Pool, o.Backend), out var sent) || sent != o.InFlight).ToList();
+                if (moved.Count > 0 && sync.TrySend(ToMessage(moved, full: false)))
+                {
+                    foreach (var o in moved)
+                    {
+                        sentInFlight[(o.Pool, o.Backend)] = o.InFlight;
+                    }
+                }
             }
         }
         catch (OperationCanceledException)

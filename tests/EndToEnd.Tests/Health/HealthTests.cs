@@ -22,7 +22,7 @@ public sealed class HealthTests(ITestOutputHelper output)
         try
         {
             var backends = new[] { await cluster.StartBackendAsync("k-1"), await cluster.StartBackendAsync("k-2"), await cluster.StartBackendAsync("k-3") };
-            await cluster.StartAgentAsync("edge", "edge-1");
+            var agent = await cluster.StartAgentAsync("edge", "edge-1");
             var port = Ports.Free();
             var apply = await cluster.ApplyAsync(Yaml.Join(
                 Yaml.Pool("steady", extra: Check),
@@ -38,16 +38,26 @@ public sealed class HealthTests(ITestOutputHelper output)
             using var load = new LoadLoop(url);
             await Wait.UntilAsync(() => load.Sent > 50, Propagation, "load to start");
 
+            // The agent stops picking a backend the moment its own health view turns unhealthy:
+            // the gauge of that view is when the killed backend stops getting traffic.
+            var gauge = "lb_agent_backend_healthy{pool=\"steady\",backend=\"k-1\",check=\"http\"}";
             var killedAt = Stopwatch.StartNew();
             await backends[0].Process.DisposeAsync();
-            await WaitForHealthAsync(cluster, "k-1", "unhealthy");
+            await Wait.UntilAsync(async () => (await MetricsScrape.ReadAsync(cluster.Http, agent.AdminUrl)).GetValueOrDefault(gauge, -5) == 0, Propagation, "the agent to take k-1 out", cluster.Diagnostics);
             var takenOut = killedAt.Elapsed;
-            // interval x unhealthyThreshold + timeout, plus the report's batching and one jittered interval.
-            output.WriteLine($"killed backend reported unhealthy after {takenOut.TotalMilliseconds:0} ms");
-            Assert.True(takenOut < TimeSpan.FromSeconds(1.0 * 2 + 0.8 + 1.5), $"took {takenOut}");
+            // interval x unhealthyThreshold + timeout (a refused connect fails at once, so this is
+            // generous), plus one jittered interval for where the kill fell between probes.
+            output.WriteLine($"killed backend taken out of rotation after {takenOut.TotalMilliseconds:0} ms (bound {1.0 * 2 + 0.8 + 1.1:0.0} s)");
+            Assert.True(takenOut < TimeSpan.FromSeconds(1.0 * 2 + 0.8 + 1.1), $"took {takenOut}");
+            await WaitForHealthAsync(cluster, "k-1", "unhealthy");
 
-            var restarted = await cluster.StartBackendOnAsync("k-1", backends[0].Port);
+            // Back: it takes traffic only after healthyThreshold (2) passes, one interval apart.
+            var restartedAt = DateTime.UtcNow;
+            await cluster.StartBackendOnAsync("k-1", backends[0].Port);
             await Wait.UntilAsync(() => load.SeenSince("k-1", TimeSpan.FromMilliseconds(200)), Propagation, "the recovered backend to take traffic again", cluster.Diagnostics);
+            var back = load.FirstSeenSince("k-1", restartedAt)!.Value - restartedAt;
+            output.WriteLine($"recovered backend took traffic again {back.TotalMilliseconds:0} ms after it was started");
+            Assert.True(back >= TimeSpan.FromSeconds(0.9 * 1), $"took traffic {back} after restart, before two passes an interval apart could have happened");
             var (sent, failed) = await load.StopAsync();
             output.WriteLine($"requests sent {sent}, failed {failed}");
             Assert.True(sent > 100, $"only {sent} requests were sent");
@@ -148,9 +158,11 @@ public sealed class HealthTests(ITestOutputHelper output)
 
             // Long requests on both backends, then drain d-1 while they are in flight.
             using var slowClient = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-            var slow = Enumerable.Range(0, 4).Select(_ => slowClient.GetAsync($"http://127.0.0.1:{port}/slow/3000")).ToList();
+            var slow = Enumerable.Range(0, 4).Select(_ => slowClient.GetAsync($"http://127.0.0.1:{port}/slow/6000")).ToList();
             using var load = new LoadLoop(url);
             Assert.Equal(0, (await cluster.LbctlAsync("backend", "drain", "d-1")).ExitCode);
+            // The control plane shows the drain's in-flight requests while they run.
+            await Wait.UntilAsync(async () => (await InFlightAsync(cluster, "d-1")) > 0, TimeSpan.FromSeconds(5), "d-1's in-flight requests to show while it drains", cluster.Diagnostics);
             await Wait.UntilAsync(() => load.LastSeen("d-1") is { } last && DateTime.UtcNow - last > TimeSpan.FromMilliseconds(500), Propagation, "d-1 to stop getting new requests", cluster.Diagnostics);
             var drainedAt = DateTime.UtcNow;
 
@@ -165,8 +177,12 @@ public sealed class HealthTests(ITestOutputHelper output)
             output.WriteLine($"requests sent {sent}, failed {failed}; long requests served by {string.Join(",", servedBy)}");
             Assert.Equal(0, failed);
 
+            // Once the long requests are done the count reaches 0 within a refresh, not a summary period.
+            await Wait.UntilAsync(async () => (await InFlightAsync(cluster, "d-1")) == 0, TimeSpan.FromSeconds(5), "d-1's in-flight count to reach 0", cluster.Diagnostics);
             var table = await cluster.LbctlAsync("get", "backends");
-            Assert.Contains("draining", table.Stdout, StringComparison.Ordinal);
+            var row = table.Stdout.Split('\n').Single(l => l.StartsWith("d-1 ", StringComparison.Ordinal));
+            Assert.Contains("draining", row, StringComparison.Ordinal);
+            Assert.Matches(@"\s0\s+\S+\s*$", row);
         }
         catch
         {
@@ -174,6 +190,9 @@ public sealed class HealthTests(ITestOutputHelper output)
             throw;
         }
     }
+
+    private static async Task<long> InFlightAsync(TestCluster cluster, string backend) =>
+        (await cluster.Management.GetBackendAsync(new GetRequest { Name = backend })).Status.InFlight;
 
     private static async Task<Backend> WaitForHealthAsync(TestCluster cluster, string backend, string state, int agents = 1)
     {
@@ -198,6 +217,7 @@ public sealed class HealthTests(ITestOutputHelper output)
         private readonly Task[] _workers;
         private readonly HttpClient _client = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMilliseconds(200) }) { Timeout = TimeSpan.FromSeconds(10) };
         private readonly Dictionary<string, DateTime> _lastSeen = [];
+        private readonly List<(string Backend, DateTime At)> _answers = [];
         private int _sent;
         private int _failed;
 
@@ -213,6 +233,14 @@ public sealed class HealthTests(ITestOutputHelper output)
             lock (_lastSeen)
             {
                 return _lastSeen.TryGetValue(backend, out var at) ? at : null;
+            }
+        }
+
+        public DateTime? FirstSeenSince(string backend, DateTime since)
+        {
+            lock (_lastSeen)
+            {
+                return _answers.Where(a => a.Backend == backend && a.At >= since).Select(a => (DateTime?)a.At).FirstOrDefault();
             }
         }
 
@@ -234,7 +262,9 @@ public sealed class HealthTests(ITestOutputHelper output)
                     var who = response.Headers.GetValues("X-Backend").First();
                     lock (_lastSeen)
                     {
-                        _lastSeen[who] = DateTime.UtcNow;
+                        var now = DateTime.UtcNow;
+                        _lastSeen[who] = now;
+                        _answers.Add((who, now));
                     }
                 }
                 catch (OperationCanceledException) when (_stop.IsCancellationRequested)

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using LoadBalancer.EndToEnd.Tests.Foundation;
 using LoadBalancer.EndToEnd.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -7,7 +5,7 @@ using Xunit.Abstractions;
 namespace LoadBalancer.EndToEnd.Tests.Metrics;
 
 /// <summary>Issue 10 metrics: agent counters move by the right amount for the right pool and backend; the control plane counts pushes.</summary>
-public sealed partial class AgentMetricsTests(ITestOutputHelper output)
+public sealed class AgentMetricsTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task Metrics_CountRequestsPerBackend_ShowHealthAndRevision()
@@ -63,21 +61,5 @@ public sealed partial class AgentMetricsTests(ITestOutputHelper output)
 
     private static Task<Dictionary<string, double>> ScrapeAsync(TestCluster cluster, AgentHandle agent) => ScrapeAsync(cluster, agent.AdminUrl);
 
-    private static async Task<Dictionary<string, double>> ScrapeAsync(TestCluster cluster, string adminUrl)
-    {
-        var text = await cluster.Http.GetStringAsync(adminUrl + "/metrics");
-        var values = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var line in text.Split('\n'))
-        {
-            var match = Sample().Match(line);
-            if (match.Success)
-            {
-                values[match.Groups[1].Value] = double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
-            }
-        }
-        return values;
-    }
-
-    [GeneratedRegex(@"^(lb_[a-z]+_[^ ]+) ([-+0-9.eE]+|NaN)$")]
-    private static partial Regex Sample();
+    private static Task<Dictionary<string, double>> ScrapeAsync(TestCluster cluster, string adminUrl) => MetricsScrape.ReadAsync(cluster.Http, adminUrl);
 }
