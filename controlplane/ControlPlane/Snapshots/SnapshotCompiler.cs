@@ -210,8 +210,8 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
                 Type = hc.Type,
                 IntervalMs = Durations.ToMilliseconds(hc.Interval, DefaultHealthIntervalMs),
                 TimeoutMs = Durations.ToMilliseconds(hc.Timeout, DefaultHealthTimeoutMs),
-                HealthyThreshold = hc.HealthyThreshold == 0 ? DefaultThreshold : hc.HealthyThreshold,
-                UnhealthyThreshold = hc.UnhealthyThreshold == 0 ? DefaultThreshold : hc.UnhealthyThreshold,
+                HealthyThreshold = hc.HasHealthyThreshold ? hc.HealthyThreshold : DefaultThreshold,
+                UnhealthyThreshold = hc.HasUnhealthyThreshold ? hc.UnhealthyThreshold : DefaultThreshold,
                 Port = hc.Port,
             };
             if (hc.Type == "http")

@@ -216,11 +216,11 @@ public static class SpecValidator
         {
             v.Add(p + "timeout", $"must be shorter than the interval ({FormatMs(i)})");
         }
-        if (hc.HealthyThreshold is < 0 or > 10)
+        if (hc.HasHealthyThreshold && hc.HealthyThreshold is < 1 or > 10)
         {
             v.Add(p + "healthyThreshold", "must be from 1 to 10");
         }
-        if (hc.UnhealthyThreshold is < 0 or > 10)
+        if (hc.HasUnhealthyThreshold && hc.UnhealthyThreshold is < 1 or > 10)
         {
             v.Add(p + "unhealthyThreshold", "must be from 1 to 10");
         }

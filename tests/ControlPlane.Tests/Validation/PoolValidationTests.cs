@@ -112,7 +112,9 @@ public sealed class PoolValidationTests : IAsyncLifetime
     [InlineData("path", "healthz")]
     [InlineData("expectedStatus", "200-700")]
     [InlineData("healthyThreshold", "11")]
+    [InlineData("healthyThreshold", "0")]
     [InlineData("unhealthyThreshold", "-1")]
+    [InlineData("unhealthyThreshold", "0")]
     [InlineData("port", "70000")]
     public async Task Create_BadHealthCheckField_IsRejectedWithFieldViolation(string field, string value)
     {

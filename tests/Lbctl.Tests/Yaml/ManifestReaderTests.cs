@@ -51,6 +51,21 @@ public class ManifestReaderTests
     }
 
     [Fact]
+    public void Parse_ExplicitZeroThreshold_IsKeptAsSet_SoTheServerCanRefuseIt()
+    {
+        var pool = (Pool)Read("""
+            apiVersion: lb/v1
+            kind: Pool
+            metadata: {name: p}
+            spec: {protocol: http, healthCheck: {type: tcp, healthyThreshold: 0}}
+            """).Single().Message;
+
+        Assert.True(pool.Spec.HealthCheck.HasHealthyThreshold);
+        Assert.Equal(0, pool.Spec.HealthCheck.HealthyThreshold);
+        Assert.False(pool.Spec.HealthCheck.HasUnhealthyThreshold);
+    }
+
+    [Fact]
     public void Parse_ThreeTierExample_BackendWeightsAndAddresses()
     {
         var backends = ReadThreeTier().Where(r => r.Kind == ResourceKinds.Backend).Select(r => (Backend)r.Message).ToDictionary(b => b.Metadata.Name);
