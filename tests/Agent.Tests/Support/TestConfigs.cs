@@ -42,4 +42,7 @@ internal static class TestConfigs
 
     public static ListenerConfig Http(string name, int port, params RouteConfig[] routes) =>
         new(name, port, "http", EquatableArray<string>.Empty, new EquatableArray<RouteConfig>(routes), string.Empty);
+
+    public static ListenerConfig Https(string name, int port, string[] certificates, params RouteConfig[] routes) =>
+        new(name, port, "https", new EquatableArray<string>(certificates), new EquatableArray<RouteConfig>(routes), string.Empty);
 }
