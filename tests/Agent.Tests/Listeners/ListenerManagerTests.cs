@@ -4,80 +4,45 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using LoadBalancer.Agent.Config;
-using LoadBalancer.Agent.Hosting;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Agent.Tests.Support;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using static LoadBalancer.Agent.Tests.Support.TestConfigs;
 
 namespace LoadBalancer.Agent.Tests.Listeners;
 
-/// <summary>
-/// The agent's services wired as in production (the sync client retries against a closed port,
-/// harmlessly), real listeners on loopback ports, real backends.
-/// </summary>
+/// <summary>Real listeners of an in-process agent on loopback ports, real backends.</summary>
 public sealed class ListenerManagerTests : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(8);
 
-    private readonly string _cacheDirectory = Path.Combine(Path.GetTempPath(), "agent-listeners-" + Guid.NewGuid().ToString("N"));
-    private WebApplication _app = null!;
+    private InProcessAgent _agent = null!;
     private TestHttpBackend _one = null!;
     private TestHttpBackend _two = null!;
-    private long _revision;
 
-    private ConfigApplier Applier => _app.Services.GetRequiredService<ConfigApplier>();
+    private ConfigApplier Applier => _agent.Applier;
 
-    private ListenerManager Manager => _app.Services.GetRequiredService<ListenerManager>();
+    private ListenerManager Manager => _agent.Listeners;
+
+    private long Revision => _agent.Revision;
 
     public async Task InitializeAsync()
     {
-        var options = new AgentOptions
-        {
-            ControlPlanes = [new Uri($"http://127.0.0.1:{Ports.Free()}")],
-            Tier = "edge",
-            Name = "test-agent",
-            CacheDirectory = _cacheDirectory,
-            AdminUrl = "http://127.0.0.1:0",
-            BindAddress = IPAddress.Loopback,
-        };
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls(options.AdminUrl);
-        builder.Services.AddAgent(options);
-        _app = builder.Build();
-        await _app.StartAsync();
+        _agent = await InProcessAgent.StartAsync("edge");
         _one = await TestHttpBackend.StartAsync("one");
         _two = await TestHttpBackend.StartAsync("two");
     }
 
     public async Task DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _agent.DisposeAsync();
         await _one.DisposeAsync();
         await _two.DisposeAsync();
-        if (Directory.Exists(_cacheDirectory))
-        {
-            Directory.Delete(_cacheDirectory, recursive: true);
-        }
     }
 
     private Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(params ListenerConfig[] listeners) => ApplyAsync([], listeners);
 
     private Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(IReadOnlyList<CertificateConfig> certificates, params ListenerConfig[] listeners) =>
-        Applier.ApplyAsync(
-            new AgentConfig(
-                ++_revision,
-                "hash-" + _revision,
-                "edge",
-                listeners,
-                [Pool("one", [Backend("b1", _one.Port)]), Pool("two", [Backend("b2", _two.Port)])],
-                certificates),
-            CancellationToken.None);
+        _agent.ApplyAsync(listeners, [Pool("one", [Backend("b1", _one.Port)]), Pool("two", [Backend("b2", _two.Port)])], certificates);
 
     private static async Task<string> GetAsync(int port, string host = "app.test")
     {
@@ -112,7 +77,7 @@ public sealed class ListenerManagerTests : IAsyncLifetime
         Assert.Equal([new ListenerOutcome("public", true, string.Empty)], outcomes);
         Assert.Equal("200 one", await GetAsync(port));
         Assert.True(Applier.HasConfig);
-        Assert.Equal(_revision, Applier.Current.Revision);
+        Assert.Equal(Revision, Applier.Current.Revision);
     }
 
     [Fact]
