@@ -35,18 +35,8 @@ public static partial class CertificateInspector
             violations.Add(field, $"must be at most {MaxCertificatePemBytes / 1024} KiB");
             return null;
         }
-        // ImportFromPem skips blocks it does not know, so a key pasted after the chain would be
-        // accepted and stored (and returned) in the clear with the certificate.
-        foreach (Match begin in PemBeginLine().Matches(pem))
+        if (!CheckOnlyCertificateBlocks(pem, violations, field))
         {
-            var label = begin.Groups[1].Value.Trim();
-            if (label == "CERTIFICATE")
-            {
-                continue;
-            }
-            violations.Add(field, label.Contains("PRIVATE KEY", StringComparison.Ordinal)
-                ? "holds a private key; only CERTIFICATE blocks belong here (the key goes in privateKeyPem)"
-                : $"holds a PEM block labelled '{(label.Length <= 40 ? label : label[..40] + "...")}'; only CERTIFICATE blocks belong here");
             return null;
         }
         var certificates = new List<X509Certificate2>();
@@ -133,6 +123,28 @@ public static partial class CertificateInspector
                 certificate.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// Adds a violation when <paramref name="pem"/> holds any PEM block but CERTIFICATE. ImportFromPem
+    /// skips blocks it does not know, so a key pasted into a certificate field would otherwise be
+    /// accepted and stored (and returned) in the clear. The message never quotes the block.
+    /// </summary>
+    public static bool CheckOnlyCertificateBlocks(string pem, Violations violations, string field)
+    {
+        foreach (Match begin in PemBeginLine().Matches(pem))
+        {
+            var label = begin.Groups[1].Value.Trim();
+            if (label == "CERTIFICATE")
+            {
+                continue;
+            }
+            violations.Add(field, label.Contains("PRIVATE KEY", StringComparison.Ordinal)
+                ? "holds a private key; only CERTIFICATE blocks belong here (a key goes in privateKeyPem)"
+                : $"holds a PEM block labelled '{(label.Length <= 40 ? label : label[..40] + "...")}'; only CERTIFICATE blocks belong here");
+            return false;
+        }
+        return true;
     }
 
     /// <summary>Checks that <paramref name="keyPem"/> is an RSA or ECDSA private key matching the leaf's public key.</summary>

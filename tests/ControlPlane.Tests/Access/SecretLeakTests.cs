@@ -74,6 +74,10 @@ public sealed class SecretLeakTests : IAsyncLifetime
         {
             Resources = { Resources.R(Resources.Certificate("bad4", refused.CertificatePem + "\n" + refused.PrivateKeyPem, refused.PrivateKeyPem)) },
         }).ResponseAsync);
+        await KeepRefusalAsync("key appended to backend tls ca", () => admin.ApplyAsync(new ApplyRequest
+        {
+            Resources = { Resources.R(Resources.Pool("tls-ca", "https", s => s.BackendTls = new BackendTls { CaPem = chain.CertificatePem + "\n" + refused.PrivateKeyPem })) },
+        }).ResponseAsync);
         await KeepRefusalAsync("key as backend tls ca", () => admin.ApplyAsync(new ApplyRequest
         {
             Resources = { Resources.R(Resources.Pool("tls", "https", s => s.BackendTls = new BackendTls { CaPem = refused.PrivateKeyPem })) },
