@@ -7,14 +7,16 @@ using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Agent.LoadBalancing;
 using LoadBalancer.Agent.Pools;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 
 namespace LoadBalancer.Agent.Tcp;
 
 /// <summary>
 /// The L4 path: a Kestrel connection handler that picks a backend with the pool's balancer
 /// (the same core as HTTP), connects within connectTimeout (trying another backend on failure,
-/// up to retries, before the client sees anything), then pumps bytes both ways until either
-/// side closes. A client's half-close is passed on to the backend.
+/// up to retries, before the client sees anything), then pumps bytes both ways until both
+/// sides have closed. A half-close is passed on in both directions (from the backend only on
+/// Kestrel's socket transport, which exposes its socket).
 /// </summary>
 internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor health, BackendActivity activity, Metrics.AgentMetrics metrics, ILogger<TcpProxyHandler> logger)
 {
@@ -111,15 +113,26 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
     private static async Task PumpAsync(ConnectionContext client, Socket backend, TimeSpan idleTimeout, Metrics.AgentMetrics.TcpChildren counters)
     {
         using var idle = new IdleWatch(idleTimeout, client, backend);
+        // Completing Kestrel's output pipe shuts the client socket down both ways and disposes it
+        // (SocketConnection.Shutdown), so a backend's FIN cannot be passed on through the pipe.
+        // Kestrel's socket transport exposes its socket: with it, this direction writes to the
+        // socket itself (Kestrel's send loop stays idle, nothing is written to its pipe) and a
+        // backend FIN becomes Shutdown(Send) while the client may still write.
+        var clientSocket = client.Features.Get<IConnectionSocketFeature>()?.Socket;
         var toBackend = ClientToBackendAsync(client.Transport.Input, backend, idle, counters.BytesToBackend);
-        var toClient = BackendToClientAsync(backend, client.Transport.Output, idle, counters.BytesToClient);
+        var toClient = clientSocket is not null
+            ? BackendToClientSocketAsync(backend, clientSocket, idle, counters.BytesToClient)
+            : BackendToClientPipeAsync(backend, client.Transport.Output, idle, counters.BytesToClient);
         var first = await Task.WhenAny(toBackend, toClient).ConfigureAwait(false);
-        if (first == toClient)
+        if (first == toClient && !await toClient.ConfigureAwait(false))
         {
-            // The backend closed: nothing more can be answered, so end the client side too.
+            // The backend closed and that could not be passed on as a half-close: nothing more
+            // can be answered, so end the client side too.
             client.Transport.Input.CancelPendingRead();
         }
         await Task.WhenAll(toBackend, toClient).ConfigureAwait(false);
+        // Only now: completing the output closes the client socket in both directions.
+        await client.Transport.Output.CompleteAsync().ConfigureAwait(false);
     }
 
     private static async Task ClientToBackendAsync(PipeReader input, Socket backend, IdleWatch idle, Prometheus.Counter.Child bytes)
@@ -155,7 +168,38 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         }
     }
 
-    private static async Task BackendToClientAsync(Socket backend, PipeWriter output, IdleWatch idle, Prometheus.Counter.Child bytes)
+    /// <summary>Backend to client socket; true when the backend's FIN was passed on as a half-close.</summary>
+    private static async Task<bool> BackendToClientSocketAsync(Socket backend, Socket client, IdleWatch idle, Prometheus.Counter.Child bytes)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (true)
+            {
+                var read = await backend.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    client.Shutdown(SocketShutdown.Send);
+                    return true;
+                }
+                idle.Touch();
+                bytes.Inc(read);
+                await client.SendAsync(buffer.AsMemory(0, read), SocketFlags.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Either side went away (or was aborted: drain, idle); the other direction ends on its own.
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Backend to Kestrel's output pipe, for transports without a socket; never a half-close.</summary>
+    private static async Task<bool> BackendToClientPipeAsync(Socket backend, PipeWriter output, IdleWatch idle, Prometheus.Counter.Child bytes)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
@@ -183,8 +227,8 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            await output.CompleteAsync().ConfigureAwait(false);
         }
+        return false;
     }
 
     /// <summary>Closes both sides when nothing moved for idleTimeout (off when zero).</summary>

@@ -199,14 +199,17 @@ internal sealed class StatusBuilder
     public Certificate Fill(Certificate certificate, CertificateEntity entity)
     {
         var status = certificate.Status ?? new CertificateStatus();
-        var tiers = _listeners
+        var listeners = _listeners
             .Where(l => l.Spec.Protocol == "https" && l.Spec.Certificates.Contains(entity.Name))
-            .Select(l => l.Spec.Tier)
-            .ToHashSet(StringComparer.Ordinal);
-        foreach (var agent in _agents.Where(a => a.Connected && tiers.Contains(a.Tier)))
+            .ToLookup(l => l.Spec.Tier, l => l.Entity.Name, StringComparer.Ordinal);
+        foreach (var agent in _agents.Where(a => a.Connected && listeners.Contains(a.Tier)))
         {
             status.AgentsTotal++;
-            if (agent.AppliedRevision >= entity.ResourceVersion)
+            // Applying the revision is not enough: an agent that could not program a listener
+            // naming this certificate (it failed to load it, or to bind) does not serve it.
+            var users = listeners[agent.Tier].ToHashSet(StringComparer.Ordinal);
+            if (agent.AppliedRevision >= entity.ResourceVersion
+                && !agent.GetListenerResults().Any(r => !r.Programmed && users.Contains(r.Name)))
             {
                 status.AgentsServing++;
             }

@@ -1,5 +1,6 @@
 using System.Formats.Asn1;
 using System.Security.Cryptography;
+using System.Text.RegularExpressions;
 using System.Security.Cryptography.X509Certificates;
 
 namespace LoadBalancer.ControlPlane.Validation;
@@ -17,7 +18,7 @@ public sealed record CertificateInfo(
 /// <summary>
 /// Parses and checks certificate chains and private keys. Errors never quote key material.
 /// </summary>
-public static class CertificateInspector
+public static partial class CertificateInspector
 {
     public const int MaxCertificatePemBytes = 256 * 1024;
     public const int MaxPrivateKeyPemBytes = 64 * 1024;
@@ -32,6 +33,10 @@ public static class CertificateInspector
         if (pem.Length > MaxCertificatePemBytes)
         {
             violations.Add(field, $"must be at most {MaxCertificatePemBytes / 1024} KiB");
+            return null;
+        }
+        if (!CheckOnlyCertificateBlocks(pem, violations, field))
+        {
             return null;
         }
         var certificates = new List<X509Certificate2>();
@@ -120,6 +125,28 @@ public static class CertificateInspector
         }
     }
 
+    /// <summary>
+    /// Adds a violation when <paramref name="pem"/> holds any PEM block but CERTIFICATE. ImportFromPem
+    /// skips blocks it does not know, so a key pasted into a certificate field would otherwise be
+    /// accepted and stored (and returned) in the clear. The message never quotes the block.
+    /// </summary>
+    public static bool CheckOnlyCertificateBlocks(string pem, Violations violations, string field)
+    {
+        foreach (Match begin in PemBeginLine().Matches(pem))
+        {
+            var label = begin.Groups[1].Value.Trim();
+            if (label == "CERTIFICATE")
+            {
+                continue;
+            }
+            violations.Add(field, label.Contains("PRIVATE KEY", StringComparison.Ordinal)
+                ? "holds a private key; only CERTIFICATE blocks belong here (a key goes in privateKeyPem)"
+                : $"holds a PEM block labelled '{(label.Length <= 40 ? label : label[..40] + "...")}'; only CERTIFICATE blocks belong here");
+            return false;
+        }
+        return true;
+    }
+
     /// <summary>Checks that <paramref name="keyPem"/> is an RSA or ECDSA private key matching the leaf's public key.</summary>
     public static bool CheckPrivateKey(string keyPem, CertificateInfo leaf, Violations violations, string field)
     {
@@ -128,21 +155,41 @@ public static class CertificateInspector
             violations.Add(field, $"must be at most {MaxPrivateKeyPemBytes / 1024} KiB");
             return false;
         }
-        if (!PemEncoding.TryFind(keyPem, out var fields))
+        // openssl ecparam -genkey writes an EC PARAMETERS block before the SEC1 key: walk the
+        // blocks, skip parameters, and take the one private key.
+        string? label = null;
+        string? keyBlock = null;
+        var offset = 0;
+        while (PemEncoding.TryFind(keyPem.AsSpan(offset), out var fields))
+        {
+            var blockLabel = keyPem.AsSpan(offset)[fields.Label].ToString();
+            var (start, length) = fields.Location.GetOffsetAndLength(keyPem.Length - offset);
+            if (blockLabel != "EC PARAMETERS")
+            {
+                if (label is not null)
+                {
+                    violations.Add(field, "holds more than one key block; provide exactly one private key");
+                    return false;
+                }
+                label = blockLabel;
+                keyBlock = keyPem.Substring(offset + start, length);
+            }
+            offset += start + length;
+        }
+        if (label is null || keyBlock is null)
         {
             violations.Add(field, "is not a PEM private key");
             return false;
         }
-        var label = keyPem.AsSpan()[fields.Label].ToString();
         if (label is not ("PRIVATE KEY" or "RSA PRIVATE KEY" or "EC PRIVATE KEY"))
         {
             violations.Add(field, label == "ENCRYPTED PRIVATE KEY"
                 ? "encrypted private keys are not supported; provide an unencrypted PKCS#1, PKCS#8 or SEC1 key"
-                : $"a PEM block labelled '{label}' is not a private key (PKCS#1, PKCS#8 or SEC1 expected)");
+                : $"a PEM block labelled '{(label.Length <= 40 ? label : label[..40] + "...")}' is not a private key (PKCS#1, PKCS#8 or SEC1 expected)");
             return false;
         }
-        byte[]? publicKeyInfo = TryExport(() => RSA.Create(), keyPem, label is "PRIVATE KEY" or "RSA PRIVATE KEY")
-            ?? TryExport(() => ECDsa.Create(), keyPem, label is "PRIVATE KEY" or "EC PRIVATE KEY");
+        byte[]? publicKeyInfo = TryExport(() => RSA.Create(), keyBlock, label is "PRIVATE KEY" or "RSA PRIVATE KEY")
+            ?? TryExport(() => ECDsa.Create(), keyBlock, label is "PRIVATE KEY" or "EC PRIVATE KEY");
         if (publicKeyInfo is null)
         {
             violations.Add(field, "cannot be parsed as an RSA or ECDSA private key");
@@ -243,4 +290,7 @@ public static class CertificateInspector
             return 0;
         }
     }
+
+    [GeneratedRegex(@"-----BEGIN ([^-\r\n]*)-----")]
+    private static partial Regex PemBeginLine();
 }

@@ -157,7 +157,8 @@ public static class SpecValidator
             {
                 v.Add(p + "backendTls.caPem", $"must be at most {CertificateInspector.MaxCertificatePemBytes / 1024} KiB");
             }
-            else if (tls.CaPem.Length > 0 && !ParsesAsCertificates(tls.CaPem))
+            // A bundle with another block (a pasted key) gets its own violation from the check.
+            else if (tls.CaPem.Length > 0 && CertificateInspector.CheckOnlyCertificateBlocks(tls.CaPem, v, p + "backendTls.caPem") && !ParsesAsCertificates(tls.CaPem))
             {
                 v.Add(p + "backendTls.caPem", "must be one or more PEM certificates");
             }

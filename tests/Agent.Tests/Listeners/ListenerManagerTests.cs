@@ -1,78 +1,48 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
 using LoadBalancer.Agent.Config;
-using LoadBalancer.Agent.Hosting;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Agent.Tests.Support;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using static LoadBalancer.Agent.Tests.Support.TestConfigs;
 
 namespace LoadBalancer.Agent.Tests.Listeners;
 
-/// <summary>
-/// The agent's services wired as in production (the sync client retries against a closed port,
-/// harmlessly), real listeners on loopback ports, real backends.
-/// </summary>
+/// <summary>Real listeners of an in-process agent on loopback ports, real backends.</summary>
 public sealed class ListenerManagerTests : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(8);
 
-    private readonly string _cacheDirectory = Path.Combine(Path.GetTempPath(), "agent-listeners-" + Guid.NewGuid().ToString("N"));
-    private WebApplication _app = null!;
+    private InProcessAgent _agent = null!;
     private TestHttpBackend _one = null!;
     private TestHttpBackend _two = null!;
-    private long _revision;
 
-    private ConfigApplier Applier => _app.Services.GetRequiredService<ConfigApplier>();
+    private ConfigApplier Applier => _agent.Applier;
 
-    private ListenerManager Manager => _app.Services.GetRequiredService<ListenerManager>();
+    private ListenerManager Manager => _agent.Listeners;
+
+    private long Revision => _agent.Revision;
 
     public async Task InitializeAsync()
     {
-        var options = new AgentOptions
-        {
-            ControlPlanes = [new Uri($"http://127.0.0.1:{Ports.Free()}")],
-            Tier = "edge",
-            Name = "test-agent",
-            CacheDirectory = _cacheDirectory,
-            AdminUrl = "http://127.0.0.1:0",
-            BindAddress = IPAddress.Loopback,
-        };
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls(options.AdminUrl);
-        builder.Services.AddAgent(options);
-        _app = builder.Build();
-        await _app.StartAsync();
+        _agent = await InProcessAgent.StartAsync("edge");
         _one = await TestHttpBackend.StartAsync("one");
         _two = await TestHttpBackend.StartAsync("two");
     }
 
     public async Task DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _agent.DisposeAsync();
         await _one.DisposeAsync();
         await _two.DisposeAsync();
-        if (Directory.Exists(_cacheDirectory))
-        {
-            Directory.Delete(_cacheDirectory, recursive: true);
-        }
     }
 
-    private Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(params ListenerConfig[] listeners) =>
-        Applier.ApplyAsync(
-            new AgentConfig(
-                ++_revision,
-                "hash-" + _revision,
-                "edge",
-                listeners,
-                [Pool("one", [Backend("b1", _one.Port)]), Pool("two", [Backend("b2", _two.Port)])],
-                []),
-            CancellationToken.None);
+    private Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(params ListenerConfig[] listeners) => ApplyAsync([], listeners);
+
+    private Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(IReadOnlyList<CertificateConfig> certificates, params ListenerConfig[] listeners) =>
+        _agent.ApplyAsync(listeners, [Pool("one", [Backend("b1", _one.Port)]), Pool("two", [Backend("b2", _two.Port)])], certificates);
 
     private static async Task<string> GetAsync(int port, string host = "app.test")
     {
@@ -107,7 +77,7 @@ public sealed class ListenerManagerTests : IAsyncLifetime
         Assert.Equal([new ListenerOutcome("public", true, string.Empty)], outcomes);
         Assert.Equal("200 one", await GetAsync(port));
         Assert.True(Applier.HasConfig);
-        Assert.Equal(_revision, Applier.Current.Revision);
+        Assert.Equal(Revision, Applier.Current.Revision);
     }
 
     [Fact]
@@ -264,6 +234,117 @@ public sealed class ListenerManagerTests : IAsyncLifetime
         Assert.False(fired, "a retry of the abandoned form changed the outcomes");
         Assert.Equal("200 one", await GetAsync(port));
         Assert.False(await AcceptsConnectionsAsync(taken));
+    }
+
+    [Fact]
+    public async Task Apply_RotatedCertificateTheAgentCannotLoad_ListenerKeepsServingTheOldOne()
+    {
+        var port = Ports.Free();
+        var old = TestCertificates.Ecdsa("site", "app.test");
+        Assert.True((await ApplyAsync([old], Https("public", port, ["site"], Route("one")))).Single().Programmed);
+        Assert.Equal(old.Fingerprint, (await HandshakeAsync(port, "app.test")).Fingerprint);
+
+        // The new version's key belongs to another certificate: the platform refuses to pair them.
+        var rotated = TestCertificates.Ecdsa("site", "app.test");
+        var broken = rotated with { PrivateKeyPem = TestCertificates.Ecdsa("other", "other.test").PrivateKeyPem };
+        var outcome = (await ApplyAsync([broken], Https("public", port, ["site"], Route("one")))).Single();
+
+        Assert.False(outcome.Programmed);
+        Assert.StartsWith("certificate cannot be loaded", outcome.Reason, StringComparison.Ordinal);
+        Assert.Equal(old.Fingerprint, (await HandshakeAsync(port, "app.test")).Fingerprint);
+        Assert.Equal([("public", "site", old.Fingerprint)], Manager.ServedCertificates);
+
+        // A loadable version afterwards is taken up (the failure did not wedge the listener).
+        Assert.True((await ApplyAsync([rotated], Https("public", port, ["site"], Route("one")))).Single().Programmed);
+        Assert.Equal(rotated.Fingerprint, (await HandshakeAsync(port, "app.test")).Fingerprint);
+    }
+
+    [Theory]
+    [InlineData(SslProtocols.Tls12)]
+    [InlineData(SslProtocols.Tls13)]
+    public async Task Https_NegotiatesTls12AndTls13(SslProtocols only)
+    {
+        var port = Ports.Free();
+        var certificate = TestCertificates.Rsa("site", "app.test");
+        await ApplyAsync([certificate], Https("public", port, ["site"], Route("one")));
+
+        var (fingerprint, protocol) = await HandshakeAsync(port, "app.test", only);
+
+        Assert.Equal((certificate.Fingerprint, only), (fingerprint, protocol));
+    }
+
+    // The client side cannot be trusted to offer TLS 1.1 (OpenSSL's system policy disables it in
+    // SslStream), so the test writes a TLS 1.1 ClientHello by hand and reads the server's answer.
+    [Theory]
+    [InlineData(0x01)]
+    [InlineData(0x02)]
+    public async Task Https_ClientOfferingOnlyTls10Or11_GetsAProtocolVersionAlertAndNoServerHello(byte minor)
+    {
+        var port = Ports.Free();
+        await ApplyAsync([TestCertificates.Rsa("rsa", "app.test"), TestCertificates.Ecdsa("ec", "ec.test")], Https("public", port, ["rsa", "ec"], Route("one")));
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, port);
+
+        await socket.SendAsync(LegacyClientHello(minor, "app.test"));
+        var answer = await ReadUntilClosedAsync(socket, TimeSpan.FromSeconds(5));
+
+        // An alert record (21), two bytes long: level fatal (2), description protocol_version (70).
+        Assert.True(answer.Length >= 7, $"expected an alert, got {Convert.ToHexString(answer)}");
+        Assert.Equal(21, answer[0]);
+        Assert.Equal((byte)2, answer[5]);
+        Assert.Equal((byte)70, answer[6]);
+    }
+
+    /// <summary>A minimal ClientHello for TLS 1.{minor - 1} (no supported_versions extension, so nothing newer is offered).</summary>
+    private static byte[] LegacyClientHello(byte minor, string host)
+    {
+        var name = System.Text.Encoding.ASCII.GetBytes(host);
+        var serverName = new List<byte> { 0x00, 0x00 };
+        serverName.AddRange(Length16(Length16([0x00, .. Length16(name)])));
+        byte[] extensions =
+        [
+            .. serverName,
+            0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17, // supported_groups: secp256r1
+            0x00, 0x0b, 0x00, 0x02, 0x01, 0x00, // ec_point_formats: uncompressed
+        ];
+        byte[] suites = [0xc0, 0x13, 0xc0, 0x09, 0xc0, 0x14, 0xc0, 0x0a, 0x00, 0x2f, 0x00, 0x35];
+        byte[] body = [0x03, minor, .. RandomNumberGenerator.GetBytes(32), 0x00, .. Length16(suites), 0x01, 0x00, .. Length16(extensions)];
+        byte[] handshake = [0x01, 0x00, (byte)(body.Length >> 8), (byte)body.Length, .. body];
+        return [0x16, 0x03, 0x01, .. Length16(handshake)];
+    }
+
+    private static byte[] Length16(byte[] data) => [(byte)(data.Length >> 8), (byte)data.Length, .. data];
+
+    private static async Task<byte[]> ReadUntilClosedAsync(Socket socket, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var received = new List<byte>();
+        var buffer = new byte[1024];
+        try
+        {
+            int read;
+            while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token)) > 0)
+            {
+                received.AddRange(buffer.AsSpan(0, read));
+            }
+        }
+        catch (SocketException)
+        {
+            // A reset after the alert still leaves the alert in what was read.
+        }
+        return [.. received];
+    }
+
+    /// <summary>A real TLS handshake with the listener; the certificate it served and the protocol agreed.</summary>
+    private static async Task<(string Fingerprint, SslProtocols Protocol)> HandshakeAsync(int port, string host, SslProtocols protocols = SslProtocols.None)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        await using var tls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = host, EnabledSslProtocols = protocols }, cts.Token);
+        Assert.NotNull(tls.RemoteCertificate);
+        return (tls.RemoteCertificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant(), tls.SslProtocol);
     }
 
     /// <summary>One HTTP/1.1 keep-alive request on an open connection; returns the body (Content-Length framed).</summary>

@@ -16,10 +16,11 @@ internal static class TestConfigs
         TimeSpan? drainTimeout = null,
         int retries = 0,
         TimeSpan? connectTimeout = null,
-        string algorithm = "round-robin") =>
+        string algorithm = "round-robin",
+        string protocol = "http") =>
         new(
             name,
-            "http",
+            protocol,
             algorithm,
             string.Empty,
             healthCheck,
@@ -42,4 +43,10 @@ internal static class TestConfigs
 
     public static ListenerConfig Http(string name, int port, params RouteConfig[] routes) =>
         new(name, port, "http", EquatableArray<string>.Empty, new EquatableArray<RouteConfig>(routes), string.Empty);
+
+    public static ListenerConfig Https(string name, int port, string[] certificates, params RouteConfig[] routes) =>
+        new(name, port, "https", new EquatableArray<string>(certificates), new EquatableArray<RouteConfig>(routes), string.Empty);
+
+    public static ListenerConfig Tcp(string name, int port, string pool) =>
+        new(name, port, "tcp", EquatableArray<string>.Empty, EquatableArray<RouteConfig>.Empty, pool);
 }

@@ -33,6 +33,23 @@ public sealed class CertificateLoaderTests
         Assert.Equal(["api.example.net"], loaded.DnsNames);
     }
 
+    // The control plane accepts each of these encodings, so the agent must load each of them.
+    [Theory]
+    [InlineData(TestKeyFormat.RsaPkcs8)]
+    [InlineData(TestKeyFormat.RsaPkcs1)]
+    [InlineData(TestKeyFormat.EcPkcs8)]
+    [InlineData(TestKeyFormat.EcSec1)]
+    [InlineData(TestKeyFormat.EcSec1WithParameters)]
+    public async Task Load_EveryAcceptedKeyEncoding_ServesAHandshake(TestKeyFormat format)
+    {
+        var config = TestCertificates.WithKey("site", "site.example.com", format);
+
+        var loaded = new CertificateLoader().Load(config);
+
+        Assert.True(loaded.Leaf.HasPrivateKey);
+        Assert.Equal(config.Fingerprint, await HandshakeFingerprintAsync(new SniCertificateMap([loaded]), "site.example.com"));
+    }
+
     [Fact]
     public void Load_CertificateWithoutSan_AnswersForItsCommonName()
     {
@@ -112,6 +129,12 @@ public sealed class CertificateLoaderTests
     {
         var loader = new CertificateLoader();
         var map = new SniCertificateMap([loader.Load(EcdsaCertificate), loader.Load(RsaCertificate)]);
+        Assert.Equal(RsaCertificate.Fingerprint, await HandshakeFingerprintAsync(map, "www.example.com"));
+    }
+
+    /// <summary>One real TLS handshake (server options from the map); the fingerprint the client saw.</summary>
+    private static async Task<string> HandshakeFingerprintAsync(SniCertificateMap map, string host)
+    {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
@@ -127,12 +150,12 @@ public sealed class CertificateLoaderTests
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, port);
         await using var clientTls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
-        await clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "www.example.com" });
+        await clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = host });
         var buffer = new byte[1];
         await clientTls.ReadExactlyAsync(buffer);
         await server.WaitAsync(TimeSpan.FromSeconds(5));
 
         Assert.NotNull(clientTls.RemoteCertificate);
-        Assert.Equal(RsaCertificate.Fingerprint, clientTls.RemoteCertificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant());
+        return clientTls.RemoteCertificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
     }
 }

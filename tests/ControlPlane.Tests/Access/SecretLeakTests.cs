@@ -66,9 +66,18 @@ public sealed class SecretLeakTests : IAsyncLifetime
         Keep("unchanged update", await admin.UpdateCertificateAsync(new WriteCertificateRequest { Certificate = WithVersion(Resources.Certificate("site-rsa", rsa.CertificatePem, rsa.PrivateKeyPem), current) }));
         Keep("update", await admin.UpdateCertificateAsync(new WriteCertificateRequest { Certificate = WithVersion(Resources.Certificate("site-rsa", replacement.CertificatePem, replacement.PrivateKeyPem), current) }));
         Keep("dry run", await admin.CreateCertificateAsync(new WriteCertificateRequest { Certificate = Resources.Certificate("dry", dryRun.CertificatePem, dryRun.PrivateKeyPem), DryRun = true }));
-        // Refusals: a key that does not match, a key where the certificate goes, a key in the wrong field of an Apply.
+        // Refusals: a key that does not match, a key where the certificate goes, a key after the chain, a key in the wrong field of an Apply.
         await KeepRefusalAsync("mismatched key", () => admin.CreateCertificateAsync(new WriteCertificateRequest { Certificate = Resources.Certificate("bad1", ecdsa.CertificatePem, refused.PrivateKeyPem) }).ResponseAsync);
         await KeepRefusalAsync("key as certificate", () => admin.CreateCertificateAsync(new WriteCertificateRequest { Certificate = Resources.Certificate("bad2", refused.PrivateKeyPem, refused.PrivateKeyPem) }).ResponseAsync);
+        await KeepRefusalAsync("key appended to certificate", () => admin.CreateCertificateAsync(new WriteCertificateRequest { Certificate = Resources.Certificate("bad3", refused.CertificatePem + refused.PrivateKeyPem, refused.PrivateKeyPem) }).ResponseAsync);
+        await KeepRefusalAsync("key appended to certificate in an apply", () => admin.ApplyAsync(new ApplyRequest
+        {
+            Resources = { Resources.R(Resources.Certificate("bad4", refused.CertificatePem + "\n" + refused.PrivateKeyPem, refused.PrivateKeyPem)) },
+        }).ResponseAsync);
+        await KeepRefusalAsync("key appended to backend tls ca", () => admin.ApplyAsync(new ApplyRequest
+        {
+            Resources = { Resources.R(Resources.Pool("tls-ca", "https", s => s.BackendTls = new BackendTls { CaPem = chain.CertificatePem + "\n" + refused.PrivateKeyPem })) },
+        }).ResponseAsync);
         await KeepRefusalAsync("key as backend tls ca", () => admin.ApplyAsync(new ApplyRequest
         {
             Resources = { Resources.R(Resources.Pool("tls", "https", s => s.BackendTls = new BackendTls { CaPem = refused.PrivateKeyPem })) },

@@ -193,6 +193,28 @@ public sealed class ManagementServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GetCertificate_AgentWithAFailedListenerUsingIt_IsNotCountedAsServing()
+    {
+        var pem = TestCertificates.Ecdsa("example.com", _f.Clock.GetUtcNow());
+        await _f.Service.Apply(new ApplyRequest
+        {
+            Resources =
+            {
+                R(Pool("web")), R(Certificate("site", pem.CertificatePem, pem.PrivateKeyPem)),
+                R(HttpsListener("public", "edge", 8443, "web", "site")), R(HttpListener("plain", "edge", 8080, "web")),
+            },
+        }, Ctx);
+        await _f.AddAgentAsync("edge-ok", "edge", connected: true, appliedRevision: 1);
+        await _f.AddAgentAsync("edge-failed", "edge", connected: true, appliedRevision: 1, new ListenerResultRecord("public", false, "certificate cannot be loaded: bad key", 1));
+        // A failure of a listener that does not use the certificate says nothing about it.
+        await _f.AddAgentAsync("edge-other", "edge", connected: true, appliedRevision: 1, new ListenerResultRecord("plain", false, "port 8080 is already in use", 1));
+
+        var certificate = await _f.Service.GetCertificate(new GetRequest { Name = "site" }, Ctx);
+
+        Assert.Equal((2, 3), (certificate.Status.AgentsServing, certificate.Status.AgentsTotal));
+    }
+
+    [Fact]
     public async Task Create_NullResource_IsRejectedWithFieldViolation()
     {
         await RpcAssert.FieldViolationAsync(() => _f.Service.CreatePool(new WritePoolRequest(), Ctx), "pool");

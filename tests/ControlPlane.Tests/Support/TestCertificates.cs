@@ -1,3 +1,4 @@
+using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -19,13 +20,28 @@ internal static class TestCertificates
         return new Pem(certificate.ExportCertificatePem(), pkcs1 ? key.ExportRSAPrivateKeyPem() : key.ExportPkcs8PrivateKeyPem());
     }
 
-    public static Pem Ecdsa(string host, DateTimeOffset now, bool sec1 = false)
+    /// <summary>
+    /// An ECDSA P-256 certificate. With <paramref name="ecParameters"/> the key is shaped as
+    /// <c>openssl ecparam -genkey -name prime256v1</c> writes it: an EC PARAMETERS block, then the SEC1 key.
+    /// </summary>
+    public static Pem Ecdsa(string host, DateTimeOffset now, bool sec1 = false, bool ecParameters = false)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={host}", key, HashAlgorithmName.SHA256);
         AddServerExtensions(request, host, isCa: false);
         using var certificate = request.CreateSelfSigned(now.AddDays(-1), now.AddDays(365));
-        return new Pem(certificate.ExportCertificatePem(), sec1 ? key.ExportECPrivateKeyPem() : key.ExportPkcs8PrivateKeyPem());
+        var keyPem = ecParameters ? EcParametersPem(ECCurve.NamedCurves.nistP256) + "\n" + key.ExportECPrivateKeyPem()
+            : sec1 ? key.ExportECPrivateKeyPem()
+            : key.ExportPkcs8PrivateKeyPem();
+        return new Pem(certificate.ExportCertificatePem(), keyPem);
+    }
+
+    /// <summary>The EC PARAMETERS block openssl writes for a named curve: the DER of its OID.</summary>
+    public static string EcParametersPem(ECCurve curve)
+    {
+        var der = new AsnWriter(AsnEncodingRules.DER);
+        der.WriteObjectIdentifier(curve.Oid.Value!);
+        return new string(PemEncoding.Write("EC PARAMETERS", der.Encode()));
     }
 
     public static Pem RsaWithValidity(string host, DateTimeOffset notBefore, DateTimeOffset notAfter, RSA? key = null, bool isCa = false)

@@ -20,7 +20,21 @@ public sealed class CertificateValidationTests : IAsyncLifetime
     private Task<Certificate> Create(Certificate certificate) =>
         _f.Service.CreateCertificate(new WriteCertificateRequest { Certificate = certificate }, _f.Context);
 
-    private Task<string> Rejects(Certificate certificate, string field) => RpcAssert.FieldViolationAsync(() => Create(certificate), field);
+    /// <summary>Asserts the field violation, and that the refused write left no trace (revision, list, table).</summary>
+    private async Task<string> Rejects(Certificate certificate, string field)
+    {
+        var revision = await _f.RevisionAsync();
+        var description = await RpcAssert.FieldViolationAsync(() => Create(certificate), field);
+        await AssertNothingWrittenAsync(revision);
+        return description;
+    }
+
+    private async Task AssertNothingWrittenAsync(long revisionBefore)
+    {
+        Assert.Equal(revisionBefore, await _f.RevisionAsync());
+        Assert.Empty((await _f.Service.ListCertificates(new ListRequest(), _f.Context)).Items);
+        Assert.Equal(0, await _f.WithDbAsync(db => db.Certificates.CountAsync()));
+    }
 
     [Fact]
     public async Task Create_RsaCertificate_RecordsStatusAndNeverReturnsTheKey()
@@ -32,6 +46,9 @@ public sealed class CertificateValidationTests : IAsyncLifetime
         Assert.Equal("CN=example.com", created.Status.Subject);
         Assert.Equal(["example.com", "www.example.com"], created.Status.DnsNames);
         Assert.Matches("^[0-9a-f]{64}$", created.Status.FingerprintSha256);
+        // TestCertificates.Rsa is valid from a day before now for 365 days.
+        Assert.Equal(Now.AddDays(-1).UtcDateTime, created.Status.NotBefore.ToDateTime(), TimeSpan.FromSeconds(1));
+        Assert.Equal(Now.AddDays(365).UtcDateTime, created.Status.NotAfter.ToDateTime(), TimeSpan.FromSeconds(1));
         Assert.Equal("Valid", created.Status.Conditions.Single().Reason);
 
         var listed = await _f.Service.ListCertificates(new ListRequest(), _f.Context);
@@ -55,6 +72,52 @@ public sealed class CertificateValidationTests : IAsyncLifetime
     {
         var pem = TestCertificates.Ecdsa("example.org", Now, sec1);
         await Create(Certificate("site", pem.CertificatePem, pem.PrivateKeyPem));
+    }
+
+    [Fact]
+    public async Task Create_Sec1KeyAfterEcParametersBlock_AsOpensslEcparamWritesIt_IsAccepted()
+    {
+        var pem = TestCertificates.Ecdsa("example.org", Now, ecParameters: true);
+        // Exactly the block `openssl ecparam -name prime256v1` prints, ahead of the key.
+        Assert.StartsWith("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n-----BEGIN EC PRIVATE KEY-----", pem.PrivateKeyPem, StringComparison.Ordinal);
+
+        var created = await Create(Certificate("site", pem.CertificatePem, pem.PrivateKeyPem));
+
+        Assert.Equal("Valid", created.Status.Conditions.Single().Reason);
+    }
+
+    [Fact]
+    public async Task Create_TwoKeyBlocks_IsRejectedWithFieldViolation()
+    {
+        var pem = TestCertificates.Ecdsa("example.org", Now, sec1: true);
+        var description = await Rejects(Certificate("site", pem.CertificatePem, pem.PrivateKeyPem + "\n" + pem.PrivateKeyPem), "spec.privateKeyPem");
+        Assert.Contains("more than one", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_PrivateKeyInsideCertificatePem_IsRejectedWithoutEchoingTheKey()
+    {
+        var pem = TestCertificates.Ecdsa("example.org", Now);
+        var revision = await _f.RevisionAsync();
+
+        var ex = await RpcAssert.StatusAsync(() => Create(Certificate("site", pem.CertificatePem + pem.PrivateKeyPem, pem.PrivateKeyPem)), StatusCode.InvalidArgument);
+
+        var violation = Assert.Single(RpcAssert.Violations(ex));
+        Assert.Equal("spec.certificatePem", violation.Field);
+        Assert.Contains("holds a private key", violation.Description, StringComparison.Ordinal);
+        var keyBody = pem.PrivateKeyPem.Split('\n')[1];
+        Assert.DoesNotContain(keyBody, ex.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("BEGIN", ex.ToString(), StringComparison.Ordinal);
+        await AssertNothingWrittenAsync(revision);
+    }
+
+    [Fact]
+    public async Task Create_OtherPemBlockInsideCertificatePem_IsRejectedNamingItsLabel()
+    {
+        var pem = TestCertificates.Ecdsa("example.org", Now);
+        var parameters = TestCertificates.EcParametersPem(ECCurve.NamedCurves.nistP256);
+        var description = await Rejects(Certificate("site", pem.CertificatePem + parameters, pem.PrivateKeyPem), "spec.certificatePem");
+        Assert.Contains("'EC PARAMETERS'", description, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -103,7 +166,9 @@ public sealed class CertificateValidationTests : IAsyncLifetime
         var pem = TestCertificates.Rsa("example.com", Now);
         using var other = RSA.Create(2048);
         var otherKey = other.ExportPkcs8PrivateKeyPem();
+        var revision = await _f.RevisionAsync();
         var ex = await RpcAssert.StatusAsync(() => Create(Certificate("site", pem.CertificatePem, otherKey)), StatusCode.InvalidArgument);
+        await AssertNothingWrittenAsync(revision);
         Assert.Contains(RpcAssert.Violations(ex), v => v.Field == "spec.privateKeyPem" && v.Description.Contains("does not match", StringComparison.Ordinal));
         Assert.DoesNotContain("PRIVATE KEY", ex.Status.Detail, StringComparison.Ordinal);
         var keyBody = otherKey.Split('\n')[1];
@@ -125,6 +190,18 @@ public sealed class CertificateValidationTests : IAsyncLifetime
         var pem = TestCertificates.Rsa("weak.example.com", Now, key: weak);
         var description = await Rejects(Certificate("weak", pem.CertificatePem, pem.PrivateKeyPem), "spec.certificatePem");
         Assert.Contains("2048", description, StringComparison.Ordinal);
+    }
+
+    // The issue names 512 bits. OpenSSL 3 (the platform crypto here) still generates and signs
+    // with 512-bit RSA keys, so the key is made in the test rather than read from a file.
+    [Fact]
+    public async Task Create_Rsa512_IsRejectedWithFieldViolation()
+    {
+        using var weak = RSA.Create(512);
+        Assert.Equal(512, weak.KeySize);
+        var pem = TestCertificates.Rsa("weak.example.com", Now, key: weak);
+        var description = await Rejects(Certificate("weak", pem.CertificatePem, pem.PrivateKeyPem), "spec.certificatePem");
+        Assert.Contains("has 512 bits", description, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -177,8 +254,12 @@ public sealed class CertificateValidationTests : IAsyncLifetime
         var other = TestCertificates.Ecdsa("example.com", Now);
         var update = Certificate("site", other.CertificatePem, "");
         update.Metadata.ResourceVersion = created.Metadata.ResourceVersion;
+        var revision = await _f.RevisionAsync();
         var description = await RpcAssert.FieldViolationAsync(
             () => _f.Service.UpdateCertificate(new WriteCertificateRequest { Certificate = update }, _f.Context), "spec.privateKeyPem");
         Assert.Contains("public key changed", description, StringComparison.Ordinal);
+        Assert.Equal(revision, await _f.RevisionAsync());
+        var stored = await _f.Service.GetCertificate(new GetRequest { Name = "site" }, _f.Context);
+        Assert.Equal((first.CertificatePem, 1L), (stored.Spec.CertificatePem, stored.Metadata.Generation));
     }
 }

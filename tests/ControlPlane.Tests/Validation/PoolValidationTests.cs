@@ -236,6 +236,15 @@ public sealed class PoolValidationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Create_BackendTlsCaWithAPrivateKeyAppended_IsRejectedWithoutEchoingIt()
+    {
+        var chain = TestCertificates.Chain("api.test", DateTimeOffset.UtcNow);
+        var description = await Rejects(Pool("web", "https", s => s.BackendTls = new BackendTls { CaPem = chain.CertificatePem + "\n" + chain.PrivateKeyPem }), "spec.backendTls.caPem");
+        Assert.Contains("holds a private key", description, StringComparison.Ordinal);
+        Assert.DoesNotContain(chain.PrivateKeyPem.Split('\n')[1], description, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Create_SeveralProblems_AreAllReported()
     {
         var ex = await RpcAssert.StatusAsync(() => Create(Pool("Bad_Name", "udp", s => { s.Algorithm = "x"; s.Retries = -1; })), Grpc.Core.StatusCode.InvalidArgument);

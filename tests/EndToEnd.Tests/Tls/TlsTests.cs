@@ -61,6 +61,11 @@ public sealed class TlsTests(ITestOutputHelper output)
             Assert.Equal(SslApplicationProtocol.Http2, await AlpnAsync(port, SslApplicationProtocol.Http2));
             Assert.Equal(SslApplicationProtocol.Http11, await AlpnAsync(port, SslApplicationProtocol.Http11));
 
+            // A keep-alive connection opened before the rotation, used again after it.
+            await using var pinned = new PinnedConnection(port, "shop.example.test");
+            Assert.Equal(System.Net.HttpStatusCode.OK, await pinned.GetAsync());
+            Assert.Equal(shop.Fingerprint, pinned.Fingerprint);
+
             // Rotation under load from several keep-alive connections.
             var rotated = TestCertificate.Create("shop.example.test");
             var rotatedFiles = await rotated.WriteAsync(cluster.Root, "shop-new");
@@ -71,6 +76,10 @@ public sealed class TlsTests(ITestOutputHelper output)
             var seen = await Wait.UntilAsync(async () => await FingerprintAsync(port, "shop.example.test") == rotated.Fingerprint, Propagation, "the new certificate on new connections", cluster.Diagnostics);
             output.WriteLine($"new connections saw the rotated certificate {seen.TotalMilliseconds:0} ms after lbctl returned");
             Assert.True(seen < TimeSpan.FromSeconds(1), $"took {seen.TotalMilliseconds:0} ms");
+            Assert.Equal(rotated.Fingerprint, await FingerprintAsync(port, "shop.example.test"));
+            // Open connections continue untouched: same TLS session, still the old certificate.
+            Assert.Equal(System.Net.HttpStatusCode.OK, await pinned.GetAsync());
+            Assert.Equal((shop.Fingerprint, 1), (pinned.Fingerprint, pinned.Connects));
             await Wait.UntilAsync(() => load.Succeeded > load.SucceededAtMark() + 40, Propagation, "load after the rotation");
             var (succeeded, failed) = await load.StopAsync();
             output.WriteLine($"https requests during rotation: {succeeded} succeeded, {failed} failed");
@@ -144,6 +153,58 @@ public sealed class TlsTests(ITestOutputHelper output)
             ApplicationProtocols = [protocol],
         });
         return ssl.NegotiatedApplicationProtocol;
+    }
+
+    /// <summary>
+    /// One HTTP/1.1 keep-alive connection over TLS made by the test itself, so that it can read
+    /// the certificate of that very connection and count how many connections were made.
+    /// </summary>
+    private sealed class PinnedConnection : IAsyncDisposable
+    {
+        private readonly HttpClient _client;
+        private readonly string _url;
+        private SslStream? _tls;
+        private int _connects;
+
+        public PinnedConnection(int port, string host)
+        {
+            _url = $"http://{host}:{port}/";
+            // The callback hands over an established TLS stream, so the handler speaks plain
+            // HTTP/1.1 over it; one connection at most, so both requests share it.
+            _client = new HttpClient(new SocketsHttpHandler
+            {
+                MaxConnectionsPerServer = 1,
+                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+                ConnectCallback = async (_, ct) =>
+                {
+                    Interlocked.Increment(ref _connects);
+                    var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                    await socket.ConnectAsync("127.0.0.1", port, ct);
+                    var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), false, (_, _, _, _) => true);
+                    await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = host, ApplicationProtocols = [SslApplicationProtocol.Http11] }, ct);
+                    _tls = tls;
+                    return tls;
+                },
+            })
+            { Timeout = TimeSpan.FromSeconds(10) };
+        }
+
+        public int Connects => Volatile.Read(ref _connects);
+
+        public string? Fingerprint => _tls?.RemoteCertificate?.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
+
+        public async Task<System.Net.HttpStatusCode> GetAsync()
+        {
+            using var response = await _client.GetAsync(_url);
+            await response.Content.ReadAsByteArrayAsync();
+            return response.StatusCode;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            _client.Dispose();
+            return ValueTask.CompletedTask;
+        }
     }
 
     private sealed class HttpsLoad : IDisposable

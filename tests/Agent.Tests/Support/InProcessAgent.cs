@@ -1,0 +1,70 @@
+using System.Net;
+using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.Hosting;
+using LoadBalancer.Agent.Listeners;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace LoadBalancer.Agent.Tests.Support;
+
+/// <summary>
+/// The agent's services wired as in production (the sync client retries against a closed port,
+/// harmlessly), serving real listeners on loopback; snapshots are handed to it directly.
+/// </summary>
+internal sealed class InProcessAgent : IAsyncDisposable
+{
+    private readonly string _cacheDirectory;
+    private readonly WebApplication _app;
+
+    private InProcessAgent(WebApplication app, string cacheDirectory)
+    {
+        _app = app;
+        _cacheDirectory = cacheDirectory;
+    }
+
+    public long Revision { get; private set; }
+
+    public ConfigApplier Applier => _app.Services.GetRequiredService<ConfigApplier>();
+
+    public ListenerManager Listeners => _app.Services.GetRequiredService<ListenerManager>();
+
+    public static async Task<InProcessAgent> StartAsync(string tier)
+    {
+        var cacheDirectory = Path.Combine(Path.GetTempPath(), "agent-listeners-" + Guid.NewGuid().ToString("N"));
+        var options = new AgentOptions
+        {
+            ControlPlanes = [new Uri($"http://127.0.0.1:{Ports.Free()}")],
+            Tier = tier,
+            Name = "test-agent",
+            CacheDirectory = cacheDirectory,
+            AdminUrl = "http://127.0.0.1:0",
+            BindAddress = IPAddress.Loopback,
+        };
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls(options.AdminUrl);
+        builder.Services.AddAgent(options);
+        var app = builder.Build();
+        await app.StartAsync();
+        return new InProcessAgent(app, cacheDirectory);
+    }
+
+    /// <summary>Applies the next revision made of these parts.</summary>
+    public Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(IReadOnlyList<ListenerConfig> listeners, IReadOnlyList<PoolConfig> pools, IReadOnlyList<CertificateConfig>? certificates = null)
+    {
+        Revision++;
+        return Applier.ApplyAsync(new AgentConfig(Revision, "hash-" + Revision, "edge", listeners, pools, certificates ?? []), CancellationToken.None);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        if (Directory.Exists(_cacheDirectory))
+        {
+            Directory.Delete(_cacheDirectory, recursive: true);
+        }
+    }
+}
