@@ -179,4 +179,31 @@ public sealed class PoolRuntimeTests
         Assert.Equal([3003, 3004, 3003], logger.Entries.Select(e => e.EventId));
         Assert.Equal(4, metrics.FailOpen.WithLabels("web").Value);
     }
+
+    [Fact]
+    public void PickAndEnter_NoOrOneFailedBackend_AllocatesNothing()
+    {
+        var persistence = new SessionPersistenceConfig("header", string.Empty, "X-Session", TimeSpan.FromHours(1), EquatableArray<byte>.Empty);
+        var registry = NewRegistry();
+        registry.Apply([Pool("web", [Backend("a", 9001), Backend("b", 9002), Backend("c", 9003)]) with { SessionPersistence = persistence }]);
+        var pool = registry.Find("web")!;
+        var key = new PickContext(42);
+        var oneFailed = Failed(pool.Backends[0]);
+
+        void PickMany(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                pool.PickAndEnter(pool.Balancer, PickContext.None, default, null, out var failedOpen)!.Leave();
+                pool.NoteFailOpen(failedOpen);
+                pool.PickAndEnter(pool.StickyBalancer!, key, oneFailed, pool.StickyOwner(key), out _)!.Leave();
+            }
+        }
+
+        PickMany(1_000);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        PickMany(10_000);
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
