@@ -147,6 +147,12 @@ internal sealed class MaglevTable
         return (int)high;
     }
 
+    /// <summary>
+    /// The backend whose slot <paramref name="key"/> hashes to, whatever its state: the one a
+    /// session key belongs to while every backend is up.
+    /// </summary>
+    public BackendState? Owner(ulong key) => _slots.Length == 0 ? null : _backends[_slots[SlotOf(key)]];
+
     public BackendState? Lookup(ulong key, bool failOpen)
     {
         var slots = _slots;

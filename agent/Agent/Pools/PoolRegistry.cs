@@ -120,7 +120,7 @@ public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolR
             retired.Add(previous.HttpClient);
         }
 
-        return new PoolRuntime(config, backends, balancer, sticky, client);
+        return new PoolRuntime(config, backends, balancer, sticky, client, previous);
     }
 
     /// <summary>

@@ -1,4 +1,6 @@
 using System.Net.Security;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.LoadBalancing;
@@ -12,8 +14,11 @@ namespace LoadBalancer.Agent.Pools;
 /// </summary>
 public sealed class PoolRuntime
 {
-    internal PoolRuntime(PoolConfig config, BackendState[] backends, ILoadBalancer balancer, ILoadBalancer? stickyBalancer, HttpMessageInvoker? httpClient)
+    private readonly StrongBox<int> _failOpen;
+
+    internal PoolRuntime(PoolConfig config, BackendState[] backends, ILoadBalancer balancer, ILoadBalancer? stickyBalancer, HttpMessageInvoker? httpClient, PoolRuntime? previous = null)
     {
+        _failOpen = previous?._failOpen ?? new StrongBox<int>();
         Config = config;
         Backends = backends;
         Balancer = balancer;
@@ -42,16 +47,18 @@ public sealed class PoolRuntime
     /// Picks a backend with room under maxConnectionsPerBackend and enters it (the caller
     /// leaves it). A <paramref name="preferred"/> backend (a sticky session's) is tried first;
     /// a full backend is passed over; null when every one is full or none is enabled, so the
-    /// caller refuses at once rather than queueing.
+    /// caller refuses at once rather than queueing. When the preferred backend is taken no
+    /// balancer is asked, so <paramref name="failedOpen"/> then repeats the pool's last answer.
     /// </summary>
-    public BackendState? PickAndEnter(ILoadBalancer balancer, in PickContext context, BackendState? failed, BackendState? preferred, out bool failedOpen)
+    public BackendState? PickAndEnter(ILoadBalancer balancer, in PickContext context, in FailedBackends failed, BackendState? preferred, out bool failedOpen)
     {
-        failedOpen = false;
         var max = Config.MaxConnectionsPerBackend;
-        if (preferred is not null && preferred != failed && TryEnter(preferred, max))
+        if (preferred is not null && !failed.Contains(preferred) && TryEnter(preferred, max))
         {
+            failedOpen = IsFailingOpen;
             return preferred;
         }
+        failedOpen = false;
         var tries = max > 0 ? Math.Max(1, Backends.Length * 2) : 1;
         for (var i = 0; i < tries; i++)
         {
@@ -83,36 +90,73 @@ public sealed class PoolRuntime
 
     /// <summary>
     /// Picks with <paramref name="balancer"/> (the pool's own, or its sticky table), avoiding
-    /// a backend that just failed this request or connection: a hash key maps to the same
+    /// every backend that already failed this request or connection: a hash key maps to the same
     /// backend every time, so the retry falls back to unkeyed picks of the pool's algorithm.
+    /// When every available backend has failed, one of them is tried again rather than none.
     /// </summary>
-    public BackendState? PickAvoiding(ILoadBalancer balancer, in PickContext context, BackendState? failed, out bool failedOpen)
+    public BackendState? PickAvoiding(ILoadBalancer balancer, in PickContext context, in FailedBackends failed, out bool failedOpen)
     {
         var backend = balancer.Pick(context, out failedOpen);
-        if (failed is null || backend != failed)
+        if (failed.IsEmpty || !failed.Contains(backend))
         {
             return backend;
         }
         for (var i = 0; i < Backends.Length; i++)
         {
             var next = Balancer.Pick(PickContext.None);
-            if (next is not null && next != failed)
+            if (next is not null && !failed.Contains(next))
             {
                 return next;
             }
         }
         // A deterministic algorithm (least-connections: the dead backend has the fewest) keeps
-        // choosing the failed one: take any other available backend, from a random start.
+        // choosing a failed one: take any other available backend, from a random start.
         var start = Random.Shared.Next(Backends.Length);
         for (var i = 0; i < Backends.Length; i++)
         {
             var candidate = Backends[(start + i) % Backends.Length];
-            if (candidate != failed && candidate.IsAvailable)
+            if (!failed.Contains(candidate) && candidate.IsAvailable)
             {
                 return candidate;
             }
         }
         return backend;
+    }
+
+    /// <summary>
+    /// For header and source-ip persistence: the backend that owns <paramref name="key"/> in the
+    /// sticky table, when it may still take that session (available, or draining before its
+    /// deadline); null otherwise, and the sticky table's pick moves the key on.
+    /// </summary>
+    /// <remarks>
+    /// A hashed session keeps no state, so an existing session cannot be told from a new one
+    /// that hashes to the same backend: while a backend drains, every key it owns stays with it
+    /// until drainTimeout, new ones included. Keeping old sessions matters more than placing a
+    /// few new ones elsewhere for at most drainTimeout; cookie persistence does tell them apart.
+    /// </remarks>
+    public BackendState? StickyOwner(in PickContext key)
+    {
+        if (!key.HasHashKey || StickyBalancer is not MaglevLoadBalancer sticky)
+        {
+            return null;
+        }
+        var owner = sticky.Table.Owner(key.HashKey);
+        return owner is not null && owner.AcceptsStickySession ? owner : null;
+    }
+
+    /// <summary>True while the last pick found no healthy backend and spread over every enabled one.</summary>
+    public bool IsFailingOpen => Volatile.Read(ref _failOpen.Value) != 0;
+
+    /// <summary>
+    /// Records whether the latest pick failed open; true only for the pick that changed it, so
+    /// the change is logged once per transition rather than per request. The flag is carried
+    /// over to the pool's next runtime so a config change does not log it again.
+    /// </summary>
+    public bool NoteFailOpen(bool failedOpen)
+    {
+        var value = failedOpen ? 1 : 0;
+        // A read first: the common case changes nothing and must not write a shared line.
+        return Volatile.Read(ref _failOpen.Value) != value && Interlocked.Exchange(ref _failOpen.Value, value) != value;
     }
 
     /// <summary>
@@ -131,7 +175,9 @@ public sealed class PoolRuntime
             AutomaticDecompression = System.Net.DecompressionMethods.None,
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
-            ConnectTimeout = config.ConnectTimeout,
+            // Connecting is ours (ConnectCallback): its failures and its timeout come back as a
+            // BackendConnectException, so a retry knows for sure nothing reached the backend.
+            ConnectCallback = (context, cancellationToken) => ConnectAsync(context, config.ConnectTimeout, cancellationToken),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
             ActivityHeadersPropagator = null,
         };
@@ -140,6 +186,37 @@ public sealed class PoolRuntime
             handler.SslOptions = BackendTlsOptions(config.BackendTls);
         }
         return new HttpMessageInvoker(handler, disposeHandler: true);
+    }
+
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (timeout > TimeSpan.Zero)
+        {
+            deadline.CancelAfter(timeout);
+        }
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, deadline.Token).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new BackendConnectException(context.DnsEndPoint, timedOut: true, new TimeoutException($"connect timed out after {timeout.TotalMilliseconds:0} ms"));
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw new BackendConnectException(context.DnsEndPoint, timedOut: false, ex);
+        }
+        catch
+        {
+            // Canceled by the caller: not the backend's fault, pass it on unchanged.
+            socket.Dispose();
+            throw;
+        }
     }
 
     private static SslClientAuthenticationOptions BackendTlsOptions(BackendTlsConfig? tls)

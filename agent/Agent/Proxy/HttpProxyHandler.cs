@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using LoadBalancer.Agent.Health;
 using LoadBalancer.Agent.LoadBalancing;
 using LoadBalancer.Agent.Metrics;
@@ -45,9 +44,16 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             : DefaultRequestConfig;
         var scheme = pool.Config.Protocol == "https" ? "https://" : "http://";
         var attempts = 1 + pool.Config.Retries;
-        var canRetry = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true;
+        // Bodies stream through unbuffered: a retry is possible only while the forwarder has not
+        // started reading the body. Only requests that can have one pay for the wrapper.
+        ReadTrackingStream? body = null;
+        if (attempts > 1 && context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true)
+        {
+            body = new ReadTrackingStream(request.Body);
+            request.Body = body;
+        }
         // Persistence first: a cookie names its backend; a header or source-ip session hashes
-        // on the sticky table. Without a session the pool's algorithm places the request.
+        // on the sticky table, and stays on its owner while that owner drains.
         var sticky = SessionAffinity.FindStickyBackend(context, pool);
         var balancer = pool.Balancer;
         var pickContext = HttpHashKeys.For(context, pool);
@@ -58,127 +64,125 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             {
                 balancer = pool.StickyBalancer;
                 pickContext = stickyKey;
+                sticky = pool.StickyOwner(stickyKey);
             }
         }
-        BackendState? failed = null;
+        var failed = default(FailedBackends);
 
-        for (var attempt = 0; attempt < attempts; attempt++)
+        try
         {
-            var backend = PickWithCapacity(pool, balancer, pickContext, failed, sticky);
-            if (backend is null)
+            for (var attempt = 0; attempt < attempts; attempt++)
             {
-                var reason = pool.Config.MaxConnectionsPerBackend > 0 ? "every backend is at maxConnectionsPerBackend" : "no backend available";
-                metrics.NoBackend.WithLabels(listener, "503").Inc();
-                await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, reason).ConfigureAwait(false);
-                return;
-            }
-
-            if (backend != sticky)
-            {
-                // A new session, or the sticky backend could not take it: (re)stick the client.
-                SessionAffinity.Stick(context, pool, backend);
-            }
-
-            // The backend was entered by PickWithCapacity; leave it whatever happens.
-            var started = Stopwatch.GetTimestamp();
-            ForwarderError error;
-            try
-            {
-                using var registration = activity.Register(backend, context.Abort);
-                error = await forwarder.SendAsync(context, scheme + backend.Address, pool.HttpClient, requestConfig, ForwardingTransformer.Instance).ConfigureAwait(false);
-            }
-            finally
-            {
-                backend.Leave();
-            }
-
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            if (error == ForwarderError.None)
-            {
-                backend.RecordLatency(elapsed);
-                var status = context.Response.StatusCode;
-                metrics.RecordRequest(listener, backend, status, elapsed);
-                LogAccess(context, listener, pool.Name, backend.Name, status, elapsed);
-                health.ReportPassive(backend, status < 500, status >= 500 ? $"status {status}" : null);
-                return;
-            }
-
-            var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-            if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled)
-            {
-                // The client went away: nothing to retry, nothing against the backend.
-                Log.ClientCanceled(logger, pool.Name, backend.Name, error);
-                return;
-            }
-            health.ReportPassive(backend, false, error.ToString());
-            // A connect failure never reached a backend; any other failure before a response byte is
-            // retried only for idempotent methods. A body already streamed cannot be replayed.
-            var retry = attempt + 1 < attempts && canRetry && !context.Response.HasStarted
-                && (IsConnectFailure(error, exception) || (error == ForwarderError.Request && IsIdempotent(context.Request.Method)));
-            Log.ForwardFailed(logger, pool.Name, backend.Name, error, retry, exception?.GetBaseException().Message);
-            if (!retry)
-            {
-                if (!context.Response.HasStarted && IsTimeout(exception))
+                var backend = pool.PickAndEnter(balancer, pickContext, failed, sticky, out var failedOpen);
+                FailOpenLog.Note(pool, failedOpen, metrics, logger);
+                if (backend is null)
                 {
-                    // YARP answers 502 for a connect timeout; a timeout is a 504 to the client.
-                    context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                    var reason = pool.Config.MaxConnectionsPerBackend > 0 ? "every backend is at maxConnectionsPerBackend" : "no backend available";
+                    metrics.NoBackend.WithLabels(listener, "503").Inc();
+                    await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, reason).ConfigureAwait(false);
+                    return;
                 }
-                metrics.RecordRequest(listener, backend, context.Response.StatusCode, elapsed);
-                LogAccess(context, listener, pool.Name, backend.Name, context.Response.StatusCode, elapsed);
-                return;
-            }
 
-            // Nothing reached the client: forget the failed attempt and try another backend.
-            context.Response.Clear();
-            context.Features.Set<IForwarderErrorFeature>(null);
-            failed = backend;
+                if (backend != sticky)
+                {
+                    // A new session, or the sticky backend could not take it: (re)stick the client.
+                    SessionAffinity.Stick(context, pool, backend);
+                }
+
+                // The backend was entered by PickAndEnter; leave it whatever happens.
+                var started = Stopwatch.GetTimestamp();
+                ForwarderError error;
+                try
+                {
+                    using var registration = activity.Register(backend, context.Abort);
+                    error = await forwarder.SendAsync(context, scheme + backend.Address, pool.HttpClient, requestConfig, ForwardingTransformer.Instance).ConfigureAwait(false);
+                }
+                finally
+                {
+                    backend.Leave();
+                }
+
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                if (error == ForwarderError.None)
+                {
+                    backend.RecordLatency(elapsed);
+                    var status = context.Response.StatusCode;
+                    metrics.RecordRequest(listener, backend, status, elapsed);
+                    LogAccess(context, listener, pool.Name, backend.Name, status, elapsed);
+                    health.ReportPassive(backend, status < 500, status >= 500 ? $"status {status}" : null);
+                    return;
+                }
+
+                var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
+                if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled)
+                {
+                    // The client went away: nothing to retry, nothing against the backend.
+                    Log.ClientCanceled(logger, pool.Name, backend.Name, error);
+                    return;
+                }
+                health.ReportPassive(backend, false, error.ToString());
+                var connectFailure = FindConnectFailure(exception);
+                var retry = attempt + 1 < attempts
+                    && CanRetry(error, connectFailure is not null, request.Method, context.Response.HasStarted, body?.ReadStarted == true);
+                Log.ForwardFailed(logger, pool.Name, backend.Name, error, retry, exception?.GetBaseException().Message);
+                if (!retry)
+                {
+                    if (!context.Response.HasStarted && connectFailure is { TimedOut: true })
+                    {
+                        // YARP answers 502 for any failure to send; connectTimeout passing is a 504.
+                        context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                    }
+                    metrics.RecordRequest(listener, backend, context.Response.StatusCode, elapsed);
+                    LogAccess(context, listener, pool.Name, backend.Name, context.Response.StatusCode, elapsed);
+                    return;
+                }
+
+                // Nothing reached the client: forget the failed attempt and try another backend.
+                context.Response.Clear();
+                context.Features.Set<IForwarderErrorFeature>(null);
+                failed.Add(backend);
+            }
+        }
+        finally
+        {
+            if (body is not null)
+            {
+                request.Body = body.Inner;
+            }
         }
     }
 
-    private BackendState? PickWithCapacity(PoolRuntime pool, ILoadBalancer balancer, in PickContext pickContext, BackendState? failed, BackendState? sticky)
+    /// <summary>
+    /// The retry rule: a request that failed to connect never reached a backend, whatever its
+    /// method; an idempotent one that failed before any response byte may run again; nothing is
+    /// retried once the response started or the body started streaming (it cannot be replayed).
+    /// </summary>
+    internal static bool CanRetry(ForwarderError error, bool connectFailure, string method, bool responseStarted, bool bodyReadStarted)
     {
-        var backend = pool.PickAndEnter(balancer, pickContext, failed, sticky, out var failedOpen);
-        if (failedOpen)
+        if (responseStarted || bodyReadStarted)
         {
-            metrics.FailOpen.WithLabels(pool.Name).Inc();
-            Log.FailedOpen(logger, pool.Name);
+            return false;
         }
-        return backend;
+        return connectFailure || (error == ForwarderError.Request && IsIdempotent(method));
     }
 
     private static bool IsIdempotent(string method) =>
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
 
-    private static bool IsTimeout(Exception? exception)
+    /// <summary>
+    /// The pool's connect step failed (see <see cref="BackendConnectException"/>); a socket error
+    /// on a connection that was already open is not one, even a timeout.
+    /// </summary>
+    internal static BackendConnectException? FindConnectFailure(Exception? exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
-            if (e is TimeoutException or TaskCanceledException)
+            if (e is BackendConnectException connect)
             {
-                return true;
+                return connect;
             }
         }
-        return false;
-    }
-
-    private static bool IsConnectFailure(ForwarderError error, Exception? exception)
-    {
-        if (error is not (ForwarderError.Request or ForwarderError.RequestTimedOut))
-        {
-            return false;
-        }
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError })
-            {
-                return true;
-            }
-            if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.TimedOut })
-            {
-                return true;
-            }
-        }
-        return false;
+        return null;
     }
 
     private void LogAccess(HttpContext context, string listener, string pool, string backend, int status, TimeSpan elapsed)
@@ -201,9 +205,6 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
     {
         [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "{Client} \"{Method} {Host}{Path} {Protocol}\" {Status} listener={Listener} pool={Pool} backend={Backend} duration_ms={DurationMs:0.###}")]
         public static partial void Access(ILogger logger, string client, string method, string host, string path, string protocol, int status, string listener, string pool, string backend, double durationMs);
-
-        [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "No backend of pool {Pool} is healthy: failing open over every enabled backend")]
-        public static partial void FailedOpen(ILogger logger, string pool);
 
         [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Client canceled a request to {Pool}/{Backend} ({Error})")]
         public static partial void ClientCanceled(ILogger logger, string pool, string backend, ForwarderError error);

@@ -34,16 +34,16 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
 
         var context = Proxy.HttpHashKeys.ForAddress((client.RemoteEndPoint as IPEndPoint)?.Address);
         var attempts = 1 + pool.Config.Retries;
-        BackendState? failed = null;
+        // source-ip persistence: the client's address stays on its backend while that one drains.
+        var balancer = pool.StickyBalancer ?? pool.Balancer;
+        var sticky = pool.StickyOwner(context);
+        var failed = default(FailedBackends);
         for (var attempt = 0; attempt < attempts; attempt++)
         {
             // Entered at the pick: concurrent picks under least-connections must see the
             // connections still being opened.
-            var backend = pool.PickAndEnter(pool.StickyBalancer ?? pool.Balancer, context, failed, preferred: null, out var failedOpen);
-            if (failedOpen)
-            {
-                metrics.FailOpen.WithLabels(pool.Name).Inc();
-            }
+            var backend = pool.PickAndEnter(balancer, context, failed, sticky, out var failedOpen);
+            FailOpenLog.Note(pool, failedOpen, metrics, logger);
             if (backend is null)
             {
                 Log.NoBackend(logger, config.Name, pool.Name);
@@ -61,7 +61,7 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
                     return;
                 }
                 health.ReportPassive(backend, false, "connect failed");
-                failed = backend;
+                failed.Add(backend);
                 continue;
             }
             health.ReportPassive(backend, true);

@@ -168,6 +168,17 @@ public sealed class PoolValidationTests : IAsyncLifetime
         await Rejects(Pool("web", "http", s => s.SessionPersistence = new SessionPersistence { Type = "sticky" }), "spec.sessionPersistence.type");
     }
 
+    [Theory]
+    [InlineData("cookie", "0s")]
+    [InlineData("header", "0ms")]
+    [InlineData("source-ip", "-5m")]
+    public async Task Create_PersistenceTtlNotPositive_IsRejectedNamingTheTtl(string type, string ttl)
+    {
+        await Rejects(
+            Pool("web", "http", s => s.SessionPersistence = new SessionPersistence { Type = type, CookieName = "lb-session", HeaderName = "x-session", Ttl = ttl }),
+            "spec.sessionPersistence.ttl");
+    }
+
     [Fact]
     public async Task Create_SourceIpPersistenceOnTcpPool_IsAccepted()
     {

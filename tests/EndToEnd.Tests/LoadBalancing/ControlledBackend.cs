@@ -11,7 +11,8 @@ namespace LoadBalancer.EndToEnd.Tests.LoadBalancing;
 /// An HTTP backend inside the test process, for what the sample backend cannot do: answer every
 /// request after a fixed delay (a backend that is slow as a whole), and hold requests under
 /// <c>/hold/</c> until the test releases them while counting how many it holds, so a test can
-/// wait for "the agent has N requests in flight here" instead of sleeping.
+/// wait for "the agent has N requests in flight here" instead of sleeping. It counts the
+/// requests it answers and echoes a request body under <c>/echo</c>, for the retry tests.
 /// </summary>
 public sealed class ControlledBackend : IAsyncDisposable
 {
@@ -19,6 +20,7 @@ public sealed class ControlledBackend : IAsyncDisposable
     private readonly object _gate = new();
     private TaskCompletionSource _release = NewRelease();
     private int _held;
+    private int _requests;
 
     private ControlledBackend(string name, int port, TimeSpan delay, WebApplication app)
     {
@@ -36,6 +38,9 @@ public sealed class ControlledBackend : IAsyncDisposable
 
     /// <summary>Requests under /hold/ that arrived and have not been released yet.</summary>
     public int Held => Volatile.Read(ref _held);
+
+    /// <summary>Requests that reached this backend, health checks included.</summary>
+    public int Requests => Volatile.Read(ref _requests);
 
     public static async Task<ControlledBackend> StartAsync(string name, TimeSpan delay = default)
     {
@@ -64,7 +69,13 @@ public sealed class ControlledBackend : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        Interlocked.Increment(ref _requests);
         context.Response.Headers["X-Backend"] = Name;
+        if (context.Request.Path.StartsWithSegments("/echo", StringComparison.Ordinal))
+        {
+            await context.Request.Body.CopyToAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
         if (context.Request.Path.StartsWithSegments("/hold", StringComparison.Ordinal))
         {
             Task release;

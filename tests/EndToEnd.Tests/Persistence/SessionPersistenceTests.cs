@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using LoadBalancer.EndToEnd.Tests.Foundation;
@@ -156,6 +157,97 @@ public sealed class SessionPersistenceTests(ITestOutputHelper output)
             for (var i = 0; i < 20; i++)
             {
                 Assert.Equal(byIp, (await SendAsync(client, $"http://127.0.0.{1 + (i % 2)}:{ipPort}/", null)).Backend);
+            }
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task DisabledStickyBackend_ReSticksWithANewCookie_AndHeaderSessionStaysOnADrainingBackendUntilDrainTimeout()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        using var client = new HttpClient(new SocketsHttpHandler { UseCookies = false, UseProxy = false, PooledConnectionLifetime = TimeSpan.FromSeconds(1) }) { Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            var backends = new[] { await cluster.StartBackendAsync("p-1"), await cluster.StartBackendAsync("p-2"), await cluster.StartBackendAsync("p-3") };
+            var cookiePort = Ports.Free();
+            var headerPort = Ports.Free();
+            var agent = await cluster.StartAgentAsync("edge", "edge-a");
+            var drainTimeout = TimeSpan.FromSeconds(8);
+            // X-Backend names the process: the header pool's backends carry the same names, the
+            // cookie pool's a "c-" prefix.
+            var docs = new List<string>
+            {
+                Yaml.Pool("carts", extra: "  sessionPersistence: {type: cookie, cookieName: lb-session, ttl: 1h}"),
+                Yaml.Pool("by-header", extra: $"  sessionPersistence: {{type: header, headerName: x-session}}\n  drainTimeout: {drainTimeout.TotalSeconds:0}s"),
+            };
+            foreach (var backend in backends)
+            {
+                docs.Add(Yaml.Backend("c-" + backend.Name, "carts", backend.Port));
+                docs.Add(Yaml.Backend(backend.Name, "by-header", backend.Port));
+            }
+            docs.Add(Yaml.HttpListener("carts", "edge", cookiePort, "carts"));
+            docs.Add(Yaml.HttpListener("hdr", "edge", headerPort, "by-header"));
+            var apply = await cluster.ApplyAsync(Yaml.Join([.. docs]));
+            Assert.True(apply.ExitCode == 0, apply.ToString());
+            var cookieUrl = $"http://127.0.0.1:{cookiePort}/cart";
+            var headerUrl = $"http://127.0.0.1:{headerPort}/";
+            await Wait.UntilAsync(async () => (await SendAsync(client, cookieUrl, null)).Backend is not null, Propagation, "the cookie listener", cluster.Diagnostics);
+            await Wait.UntilAsync(async () => await SendWithHeaderAsync(client, headerUrl, "probe") is not null, Propagation, "the header listener", cluster.Diagnostics);
+
+            // (f) Disable the sticky backend: the session's next request lands on another backend
+            // with a new cookie, and the new cookie holds there.
+            var first = await SendAsync(client, cookieUrl, null);
+            Assert.NotNull(first.Cookie);
+            Assert.Equal(0, (await cluster.LbctlAsync("backend", "disable", "c-" + first.Backend)).ExitCode);
+            (string? Backend, string? Cookie) moved = default;
+            await Wait.UntilAsync(
+                async () => (moved = await SendAsync(client, cookieUrl, first.Cookie)).Backend is { } now && now != first.Backend,
+                Propagation,
+                "the session to leave the disabled backend",
+                cluster.Diagnostics);
+            Assert.NotNull(moved.Cookie);
+            Assert.NotEqual(first.Cookie, moved.Cookie);
+            for (var i = 0; i < 10; i++)
+            {
+                var next = await SendAsync(client, cookieUrl, moved.Cookie);
+                Assert.Equal(moved.Backend, next.Backend);
+                Assert.Null(next.Cookie);
+            }
+
+            // (g) Drain the backend a header value hashes to. A hashed session cannot be told new
+            // from old, so the value stays on the draining backend until drainTimeout, then moves.
+            const string Session = "user-42";
+            var owner = await SendWithHeaderAsync(client, headerUrl, Session);
+            Assert.NotNull(owner);
+            var sinceDrain = Stopwatch.StartNew();
+            Assert.Equal(0, (await cluster.LbctlAsync("backend", "drain", owner!)).ExitCode);
+            await Wait.UntilAsync(
+                async () => (await cluster.Http.GetStringAsync(agent.AdminUrl + "/metrics")).Contains($"lb_agent_backend_admin_state{{pool=\"by-header\",backend=\"{owner}\"}} 1", StringComparison.Ordinal),
+                Propagation,
+                "the agent to see the backend draining",
+                cluster.Diagnostics);
+            for (var i = 0; i < 10; i++)
+            {
+                Assert.Equal(owner, await SendWithHeaderAsync(client, headerUrl, Session));
+            }
+            Assert.True(sinceDrain.Elapsed < drainTimeout, $"the draining checks ran {sinceDrain.Elapsed} after the drain: past drainTimeout, they proved nothing");
+
+            string? after = null;
+            await Wait.UntilAsync(
+                async () => (after = await SendWithHeaderAsync(client, headerUrl, Session)) is { } now && now != owner,
+                drainTimeout + Propagation,
+                "the header session to leave the drained backend",
+                cluster.Diagnostics);
+            output.WriteLine($"header session left {owner} for {after} {sinceDrain.Elapsed.TotalMilliseconds:0} ms after the drain");
+            Assert.True(sinceDrain.Elapsed >= drainTimeout, $"moved after {sinceDrain.Elapsed}, before drainTimeout {drainTimeout}");
+            for (var i = 0; i < 5; i++)
+            {
+                Assert.Equal(after, await SendWithHeaderAsync(client, headerUrl, Session));
             }
         }
         catch

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using LoadBalancer.EndToEnd.Tests.Foundation;
@@ -244,6 +245,70 @@ public sealed class TcpTests(ITestOutputHelper output)
             output.WriteLine(cluster.Diagnostics());
             throw;
         }
+    }
+
+    [Fact]
+    public async Task SourceIpPersistence_SameClientAddress_LandsOnTheSameBackend()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        try
+        {
+            var docs = new List<string>
+            {
+                Yaml.Pool("sticky-db", protocol: "tcp", extra: "  sessionPersistence: {type: source-ip}"),
+            };
+            var backendPorts = new List<int>();
+            for (var i = 1; i <= 3; i++)
+            {
+                var backendPort = Ports.Free();
+                backendPorts.Add(backendPort);
+                cluster.Track(ManagedProcess.Start($"db-{i}", Binaries.SampleBackend, ["--name", $"db-{i}", "--port", backendPort.ToString(CultureInfo.InvariantCulture), "--mode", "tcp"]));
+                docs.Add(Yaml.Backend($"db-{i}", "sticky-db", backendPort));
+            }
+            await cluster.StartAgentAsync("data", "data-1");
+            var port = Ports.Free();
+            docs.Add($$"""
+                apiVersion: lb/v1
+                kind: Listener
+                metadata: {name: sticky-db}
+                spec: {tier: data, port: {{port}}, protocol: tcp, pool: sticky-db}
+                """);
+            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join([.. docs]))).ExitCode);
+            // Every backend must be up first, or a connection could be placed around a late one.
+            for (var i = 0; i < 3; i++)
+            {
+                var (name, backendPort) = ($"db-{i + 1}", backendPorts[i]);
+                await Wait.UntilAsync(async () => await GreetingAsync(backendPort) == name, Propagation, name, cluster.Diagnostics);
+            }
+            await Wait.UntilAsync(async () => (await GreetingFromAsync("127.0.0.1", port)).StartsWith("db-", StringComparison.Ordinal), Propagation, "the tcp listener", cluster.Diagnostics);
+
+            // Round-robin alone would rotate over the three backends; each client address must
+            // instead get the same backend on every connection.
+            for (var client = 1; client <= 6; client++)
+            {
+                var source = $"127.0.0.{client}";
+                var first = await GreetingFromAsync(source, port);
+                Assert.StartsWith("db-", first, StringComparison.Ordinal);
+                for (var i = 0; i < 5; i++)
+                {
+                    Assert.Equal(first, await GreetingFromAsync(source, port));
+                }
+                output.WriteLine($"{source} -> {first}");
+            }
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
+    private static async Task<string> GreetingFromAsync(string source, int port)
+    {
+        using var client = new TcpClient(new IPEndPoint(IPAddress.Parse(source), 0));
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        using var reader = new StreamReader(client.GetStream());
+        return (await reader.ReadLineAsync())?.Trim() ?? "";
     }
 
     private static int OpenDescriptors(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
