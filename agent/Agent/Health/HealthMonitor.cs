@@ -276,7 +276,13 @@ public sealed partial class HealthMonitor : IDisposable
             }
             catch (HttpRequestException ex)
             {
-                return (false, ex.InnerException is SocketException socket ? Describe(socket) : ex.Message);
+                // The pool's client wraps connect failures (BackendConnectException): name the cause, not the wrapper.
+                return (false, ex.InnerException switch
+                {
+                    BackendConnectException { TimedOut: true } => "timeout",
+                    { } inner when inner.GetBaseException() is SocketException socket => Describe(socket),
+                    _ => ex.Message,
+                });
             }
         }
 
