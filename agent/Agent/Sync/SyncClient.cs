@@ -34,6 +34,9 @@ internal sealed partial class SyncClient(
 
     private Channel<AgentMessage>? _outbox;
 
+    // The database epoch of the served snapshot: revisions compare only within one epoch.
+    private string _epoch = string.Empty;
+
     /// <summary>Raised once a stream is open and Hello is queued; the health summary follows it.</summary>
     public event Action? Connected;
 
@@ -119,6 +122,7 @@ internal sealed partial class SyncClient(
         {
             var config = SnapshotMapper.Decode(cached, options.Tier);
             await applier.ApplyAsync(config, cancellationToken).ConfigureAwait(false);
+            _epoch = cached.Epoch;
             Log.ServingFromCache(logger, cached.Revision);
         }
         catch (SnapshotRejectedException ex)
@@ -165,6 +169,7 @@ internal sealed partial class SyncClient(
                 SoftwareVersion = AgentOptions.SoftwareVersion,
                 Revision = current.Revision,
                 SnapshotHash = current.Hash,
+                Epoch = _epoch,
             },
         });
         _outbox = outbox;
@@ -206,7 +211,8 @@ internal sealed partial class SyncClient(
     private async Task HandleSnapshotAsync(Snapshot snapshot, ChannelWriter<AgentMessage> outbox, CancellationToken cancellationToken)
     {
         var current = applier.Current;
-        if (snapshot.Revision < current.Revision)
+        // A lower revision of another epoch is a restored control-plane database: take it.
+        if (snapshot.Revision < current.Revision && snapshot.Epoch == _epoch)
         {
             Log.OlderSnapshotIgnored(logger, snapshot.Revision, current.Revision);
             return;
@@ -237,6 +243,7 @@ internal sealed partial class SyncClient(
             outbox.TryWrite(new AgentMessage { Nack = new Nack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash, Error = "apply failed: " + ex.Message } });
             return;
         }
+        _epoch = snapshot.Epoch;
         cache.Save(snapshot);
         outbox.TryWrite(AckFor(config, outcomes));
     }

@@ -9,7 +9,7 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// The server side of the agent stream: a thin adapter between the gRPC stream, the tier
 /// snapshot cache and the agent registry.
 /// </summary>
-public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, IHostApplicationLifetime lifetime, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
+public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, Store.StoreEpoch epoch, IHostApplicationLifetime lifetime, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(15);
@@ -175,7 +175,15 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
     private async Task SendAsync(IServerStreamWriter<ControlPlaneMessage> responseStream, AgentConnection connection, Hello hello, CancellationToken cancellationToken)
     {
         var knownHash = hello.SnapshotHash;
-        var knownRevision = hello.Revision;
+        // Revisions compare only within one database history: an agent of another epoch (the
+        // database was restored since, or its cache predates epochs) takes the current snapshot
+        // even if its own revision is higher, else it would ignore every write until the
+        // restored database's revision passed its own.
+        var knownRevision = hello.Epoch == epoch.Value ? hello.Revision : 0;
+        if (hello.Epoch != epoch.Value && hello.Revision > 0)
+        {
+            Log.OtherEpoch(logger, connection.Name, hello.Revision, hello.Epoch.Length == 0 ? "none" : hello.Epoch);
+        }
         // Right after a start the tier may not be compiled yet: wait for its first snapshot, so an
         // agent that already has it gets a Bookmark (and is counted as in step) rather than silence.
         var current = snapshots.Get(connection.Tier) ?? await snapshots.WaitForChangeAsync(connection.Tier, null, cancellationToken).ConfigureAwait(false);
@@ -213,6 +221,9 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
     {
         [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Agent {Agent} sent an unexpected {Message}")]
         public static partial void UnexpectedMessage(ILogger logger, string agent, string message);
+
+        [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "Agent {Agent} serves revision {Revision} of database epoch {Epoch}, not this one (a restore?): it gets the current snapshot whatever its revision")]
+        public static partial void OtherEpoch(ILogger logger, string agent, long revision, string epoch);
 
         [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Agent {Agent} sends more than {Count} health reports per {Seconds} s; the excess is dropped")]
         public static partial void HealthThrottled(ILogger logger, string agent, int count, double seconds);
