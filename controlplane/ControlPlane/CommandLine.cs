@@ -13,6 +13,9 @@ internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string?
 
     /// <summary>API calls per second per token; 0 turns the limit off.</summary>
     public int RateLimit { get; init; } = 100;
+
+    /// <summary>restore: the backup file that replaces the database (the server is not started).</summary>
+    public string? RestoreFrom { get; init; }
 }
 
 /// <summary>The flags of lb-controlplane; anything else is a usage error (exit 2).</summary>
@@ -20,6 +23,7 @@ internal static class CommandLine
 {
     public const string Usage = "usage: lb-controlplane [--data DIR] [--listen URL] [--admin URL] [--san NAME]... [--insecure]\n" +
         "       lb-controlplane backup [--data DIR] --to FILE\n" +
+        "       lb-controlplane restore [--data DIR] --from FILE\n" +
         "  --data DIR        data folder (default ./lb-data)\n" +
         "  --listen URL      gRPC endpoint (default https://127.0.0.1:7400); TLS with a CA made in DATA/tls\n" +
         "  --san NAME        another DNS name or IP address for the serving certificate (repeatable)\n" +
@@ -27,15 +31,17 @@ internal static class CommandLine
         "  --admin URL       HTTP/1.1 endpoint for /healthz, /readyz and /metrics (default: the gRPC port + 1)\n" +
         "  --rate-limit N    API calls per second per token (default 100, bursts of 2N; 0 = off)\n" +
         "  --log-format F    text (default) or json\n" +
-        "  backup            write a consistent copy of the database to FILE, online";
+        "  backup            write a consistent copy of the database to FILE, online\n" +
+        "  restore           replace the database with a backup FILE (control plane stopped); agents then take the restored configuration";
 
-    private static readonly string[] ValueFlags = ["--data", "--listen", "--to", "--admin", "--log-format", "--san", "--rate-limit"];
+    private static readonly string[] ValueFlags = ["--data", "--listen", "--to", "--from", "--admin", "--log-format", "--san", "--rate-limit"];
 
     public static bool TryParse(string[] args, out CommandLineOptions options)
     {
         var data = "./lb-data";
         string? listen = null;
         string? backupTo = null;
+        string? restoreFrom = null;
         string? admin = null;
         var logFormat = "text";
         var insecure = false;
@@ -43,7 +49,8 @@ internal static class CommandLine
         var sans = new List<string>();
         options = new CommandLineOptions(data, new Uri("https://127.0.0.1:7400"));
         var backup = args is ["backup", ..];
-        if (backup)
+        var restore = args is ["restore", ..];
+        if (backup || restore)
         {
             args = args[1..];
         }
@@ -55,7 +62,7 @@ internal static class CommandLine
                 insecure = true;
                 continue;
             }
-            if (!ValueFlags.Contains(flag) || (flag == "--to" && !backup))
+            if (!ValueFlags.Contains(flag) || (flag == "--to" && !backup) || (flag == "--from" && !restore))
             {
                 Console.Error.WriteLine($"lb-controlplane: unknown argument '{args[i]}'");
                 return false;
@@ -73,6 +80,9 @@ internal static class CommandLine
                     break;
                 case "--to":
                     backupTo = value;
+                    break;
+                case "--from":
+                    restoreFrom = value;
                     break;
                 case "--admin":
                     admin = value;
@@ -111,7 +121,7 @@ internal static class CommandLine
             Console.Error.WriteLine($"lb-controlplane: --listen '{listen}' must be an https:// URL with a host and port");
             return false;
         }
-        if (uri.Scheme == Uri.UriSchemeHttp && !insecure && !backup)
+        if (uri.Scheme == Uri.UriSchemeHttp && !insecure && !backup && !restore)
         {
             Console.Error.WriteLine($"lb-controlplane: --listen '{listen}' is plain HTTP: use https://, or add --insecure to serve tokens and keys unencrypted");
             return false;
@@ -126,6 +136,11 @@ internal static class CommandLine
             Console.Error.WriteLine("lb-controlplane: backup needs --to FILE");
             return false;
         }
+        if (restore && restoreFrom is null)
+        {
+            Console.Error.WriteLine("lb-controlplane: restore needs --from FILE");
+            return false;
+        }
         var adminUri = new UriBuilder(uri) { Scheme = Uri.UriSchemeHttp, Port = uri.Port + 1 }.Uri;
         if (admin is not null && (!Uri.TryCreate(admin, UriKind.Absolute, out adminUri) || adminUri.Scheme != Uri.UriSchemeHttp || adminUri.Port <= 0 || adminUri.Port == uri.Port))
         {
@@ -137,6 +152,7 @@ internal static class CommandLine
             Insecure = insecure,
             SubjectAltNames = sans,
             RateLimit = rateLimit,
+            RestoreFrom = restore ? restoreFrom : null,
         };
         return true;
     }

@@ -24,6 +24,24 @@ if (options.BackupTo is { } backupTo)
     }
 }
 
+if (options.RestoreFrom is { } restoreFrom)
+{
+    var dataDir = ControlPlaneHost.PrepareDataDir(options.DataDir);
+    var databasePath = Path.Combine(dataDir, "lb.db");
+    try
+    {
+        var restored = await StoreMaintenance.RestoreAsync(restoreFrom, databasePath).ConfigureAwait(false);
+        Console.WriteLine($"{Path.GetFullPath(restoreFrom)} restored into {databasePath} (new database epoch {restored.Epoch}{(restored.PreviousKeptAs is { } kept ? $"; the replaced file is kept as {kept}" : "")}). " +
+            "Start the control plane: connected agents take the restored configuration, although its revision is lower than theirs.");
+        return 0;
+    }
+    catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException or UnauthorizedAccessException or StoreCorruptException)
+    {
+        Console.Error.WriteLine($"lb-controlplane: restore failed: {ex.Message}");
+        return 1;
+    }
+}
+
 ControlPlaneHost host;
 try
 {

@@ -25,6 +25,18 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void TryParse_Restore_NeedsFrom_AndFromBelongsToRestoreOnly()
+    {
+        Assert.True(CommandLine.TryParse(["restore", "--data", "/var/lib/lb", "--from", "/backups/lb.db"], out var options));
+        Assert.Equal(("/var/lib/lb", "/backups/lb.db", null), (options.DataDir, options.RestoreFrom, options.BackupTo));
+        Assert.False(CommandLine.TryParse(["restore"], out _));
+        Assert.False(CommandLine.TryParse(["--from", "/backups/lb.db"], out _));
+        Assert.False(CommandLine.TryParse(["backup", "--from", "/backups/lb.db", "--to", "x.db"], out _));
+        Assert.True(CommandLine.TryParse(["backup", "--to", "x.db"], out var backup));
+        Assert.Null(backup.RestoreFrom);
+    }
+
+    [Fact]
     public void TryParse_Insecure_AllowsPlainHttpOnly()
     {
         Assert.True(CommandLine.TryParse(["--insecure", "--listen", "http://127.0.0.1:9000"], out var options));

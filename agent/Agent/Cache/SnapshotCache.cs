@@ -6,7 +6,7 @@ namespace LoadBalancer.Agent.Cache;
 
 /// <summary>
 /// The last snapshot the agent applied, on disk, so that an agent restarted while the control
-/// plane is down serves at once (static stability). Written atomically (write, fsync, rename)
+/// plane is down serves at once (static stability). Written atomically (write, fsync, rename, fsync the folder)
 /// and readable by its owner only: it holds private keys.
 /// </summary>
 internal sealed partial class SnapshotCache(AgentOptions options, ILogger<SnapshotCache> logger)
@@ -41,6 +41,8 @@ internal sealed partial class SnapshotCache(AgentOptions options, ILogger<Snapsh
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, PathOf, overwrite: true);
+            // The rename is durable only once the folder's entry is on disk too.
+            DirectoryFlush.TryFlush(options.CacheDirectory);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -5,7 +5,7 @@ namespace LoadBalancer.Agent.Config;
 
 /// <summary>
 /// Applies a validated snapshot make-before-break: certificates, then pools, then listeners and
-/// routes. Holds the config in force, which readiness and /config report.
+/// routes, then the removal of pools no longer used. Holds the config in force, which readiness and /config report.
 /// </summary>
 internal sealed partial class ConfigApplier(PoolRegistry pools, ListenerManager listeners, ILogger<ConfigApplier> logger)
 {
@@ -22,8 +22,16 @@ internal sealed partial class ConfigApplier(PoolRegistry pools, ListenerManager 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            pools.Apply(config.Pools);
+            // Pools leaving the snapshot stay until the listeners stop routing to them: a route
+            // moved to another pool must never point at neither for a moment.
+            var wanted = config.Pools.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+            var leaving = pools.Pools.Select(p => p.Config).Where(p => !wanted.Contains(p.Name)).ToList();
+            pools.Apply([.. config.Pools, .. leaving]);
             var outcomes = await listeners.ApplyAsync(config.Listeners, config.Certificates, cancellationToken).ConfigureAwait(false);
+            if (leaving.Count > 0)
+            {
+                pools.Apply(config.Pools);
+            }
             Volatile.Write(ref _current, config);
             var failed = outcomes.Count(o => !o.Programmed);
             Log.Applied(logger, config.Revision, config.Listeners.Count, config.Pools.Count, failed);

@@ -85,6 +85,11 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_stopping.IsCancellationRequested)
+            {
+                // Draining for shutdown: a snapshot arriving now must not reopen what was closed.
+                return Outcomes;
+            }
             _desired = listeners;
             var wanted = listeners.Select(l => l.Name).ToHashSet(StringComparer.Ordinal);
 

@@ -26,7 +26,16 @@ internal sealed partial class SyncClient(
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a stopping agent waits for its Goodbye to be written and answered before it cuts the stream.</summary>
+    internal static readonly TimeSpan GoodbyeTimeout = TimeSpan.FromMilliseconds(2500);
+
+    /// <summary>How the control plane's status detail starts when it ends streams because it is stopping.</summary>
+    internal const string ControlPlaneStopping = "control plane stopping";
+
     private Channel<AgentMessage>? _outbox;
+
+    // The database epoch of the served snapshot: revisions compare only within one epoch.
+    private string _epoch = string.Empty;
 
     /// <summary>Raised once a stream is open and Hello is queued; the health summary follows it.</summary>
     public event Action? Connected;
@@ -47,14 +56,20 @@ internal sealed partial class SyncClient(
             try
             {
                 await RunStreamAsync(url, () => failures = 0, stoppingToken).ConfigureAwait(false);
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
                 Log.StreamEnded(logger, url);
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && ex.Status.Detail.StartsWith(ControlPlaneStopping, StringComparison.Ordinal))
             {
-                return;
+                // A planned restart of the control plane, not a fault: the agent keeps serving.
+                Log.ControlPlaneStopping(logger, url);
             }
             catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException or InvalidOperationException or OperationCanceledException)
             {
+                // Once stopping, whatever broke the stream is part of the shutdown: no reconnect.
                 if (stoppingToken.IsCancellationRequested)
                 {
                     return;
@@ -65,22 +80,35 @@ internal sealed partial class SyncClient(
             {
                 _outbox = null;
             }
+            if (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
 
             failures++;
             index++;
-            // Full jitter over a capped exponential: agents that lost the same control plane
-            // do not all come back in the same instant.
-            var cap = Math.Min(MaxBackoff.TotalMilliseconds, 250 * Math.Pow(2, Math.Min(failures, 10)));
-            var delay = TimeSpan.FromMilliseconds((cap / 2) + (Random.Shared.NextDouble() * cap / 2));
             try
             {
-                await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
+                await Task.Delay(BackoffDelay(failures, Random.Shared.NextDouble()), stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// Equal jitter over a capped exponential (250 ms doubling, capped at 10 s): at least half the
+    /// step, so reconnects never hammer, and a random other half, so agents that lost the same
+    /// control plane do not all come back in the same instant.
+    /// </summary>
+    /// <param name="failures">Consecutive failed streams, 1 for the first.</param>
+    /// <param name="random">A number in [0, 1).</param>
+    internal static TimeSpan BackoffDelay(int failures, double random)
+    {
+        var cap = Math.Min(MaxBackoff.TotalMilliseconds, 250 * Math.Pow(2, Math.Clamp(failures, 0, 10)));
+        return TimeSpan.FromMilliseconds((cap / 2) + (random * cap / 2));
     }
 
     private async Task ServeFromCacheAsync(CancellationToken cancellationToken)
@@ -94,6 +122,7 @@ internal sealed partial class SyncClient(
         {
             var config = SnapshotMapper.Decode(cached, options.Tier);
             await applier.ApplyAsync(config, cancellationToken).ConfigureAwait(false);
+            _epoch = cached.Epoch;
             Log.ServingFromCache(logger, cached.Revision);
         }
         catch (SnapshotRejectedException ex)
@@ -116,10 +145,19 @@ internal sealed partial class SyncClient(
             headers.Add("authorization", "Bearer " + (await File.ReadAllTextAsync(tokenFile, cancellationToken).ConfigureAwait(false)).Trim());
         }
 
-        using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // The call has its own cancellation, not the stopping token: cancelling a call resets the
+        // stream, which the control plane can only record as a lost agent. On stop the agent says
+        // Goodbye and half-closes instead, and cuts the call only if that does not finish in time.
+        using var streamCancellation = new CancellationTokenSource();
         using var call = client.Sync(headers, cancellationToken: streamCancellation.Token);
         var outbox = Channel.CreateUnbounded<AgentMessage>(new UnboundedChannelOptions { SingleReader = true });
         var writer = WriteOutboxAsync(call.RequestStream, outbox.Reader, streamCancellation.Token);
+        using var goodbye = cancellationToken.Register(() =>
+        {
+            outbox.Writer.TryWrite(new AgentMessage { Goodbye = new Goodbye { Reason = "the agent is shutting down" } });
+            outbox.Writer.TryComplete();
+            streamCancellation.CancelAfter(GoodbyeTimeout);
+        });
 
         var current = applier.Current;
         outbox.Writer.TryWrite(new AgentMessage
@@ -131,6 +169,7 @@ internal sealed partial class SyncClient(
                 SoftwareVersion = AgentOptions.SoftwareVersion,
                 Revision = current.Revision,
                 SnapshotHash = current.Hash,
+                Epoch = _epoch,
             },
         });
         _outbox = outbox;
@@ -138,12 +177,13 @@ internal sealed partial class SyncClient(
 
         try
         {
+            // Ends when the control plane answers the half-close (or ends the stream itself).
             await foreach (var message in call.ResponseStream.ReadAllAsync(streamCancellation.Token).ConfigureAwait(false))
             {
                 connected();
                 switch (message.MessageCase)
                 {
-                    case ControlPlaneMessage.MessageOneofCase.Snapshot:
+                    case ControlPlaneMessage.MessageOneofCase.Snapshot when !cancellationToken.IsCancellationRequested:
                         await HandleSnapshotAsync(message.Snapshot, outbox.Writer, cancellationToken).ConfigureAwait(false);
                         break;
                     case ControlPlaneMessage.MessageOneofCase.Bookmark:
@@ -171,7 +211,8 @@ internal sealed partial class SyncClient(
     private async Task HandleSnapshotAsync(Snapshot snapshot, ChannelWriter<AgentMessage> outbox, CancellationToken cancellationToken)
     {
         var current = applier.Current;
-        if (snapshot.Revision < current.Revision)
+        // A lower revision of another epoch is a restored control-plane database: take it.
+        if (snapshot.Revision < current.Revision && snapshot.Epoch == _epoch)
         {
             Log.OlderSnapshotIgnored(logger, snapshot.Revision, current.Revision);
             return;
@@ -202,6 +243,7 @@ internal sealed partial class SyncClient(
             outbox.TryWrite(new AgentMessage { Nack = new Nack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash, Error = "apply failed: " + ex.Message } });
             return;
         }
+        _epoch = snapshot.Epoch;
         cache.Save(snapshot);
         outbox.TryWrite(AckFor(config, outcomes));
     }
@@ -280,5 +322,8 @@ internal sealed partial class SyncClient(
 
         [LoggerMessage(EventId = 6007, Level = LogLevel.Information, Message = "Revision {Revision} is current")]
         public static partial void UpToDate(ILogger logger, long revision);
+
+        [LoggerMessage(EventId = 6008, Level = LogLevel.Information, Message = "The control plane {Url} is stopping; serving the current snapshot and reconnecting with backoff")]
+        public static partial void ControlPlaneStopping(ILogger logger, Uri url);
     }
 }

@@ -30,6 +30,16 @@ public sealed class AgentEvents(EventRecorder recorder, DrainTracker drains, IHo
         return recorder.RecordAsync(EventDraft.Warning(EventReasons.AgentLost, EventKinds.Agent, agent, agent, $"Lost (tier {tier}): {reason}"));
     }
 
+    /// <summary>The agent left on purpose (e.g. SIGTERM): said Goodbye or half-closed its stream.</summary>
+    public Task DisconnectedAsync(string agent, string tier, string reason)
+    {
+        if (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            return Task.CompletedTask;
+        }
+        return recorder.RecordAsync(EventDraft.Normal(EventReasons.AgentDisconnected, EventKinds.Agent, agent, agent, $"Disconnected (tier {tier}): {reason}"));
+    }
+
     public Task NackedAsync(string agent, long revision, string error) =>
         recorder.RecordAsync(EventDraft.Warning(EventReasons.SnapshotRejected, EventKinds.Agent, agent, agent, $"Rejected revision {revision}: {error}"));
 

@@ -39,6 +39,7 @@ public static class EventReasons
     public const string CertificateRotated = "CertificateRotated";
     public const string AgentConnected = "AgentConnected";
     public const string AgentLost = "AgentLost";
+    public const string AgentDisconnected = "AgentDisconnected";
     public const string DrainFinished = "DrainFinished";
     public const string FailOpen = "FailOpen";
     public const string FailOpenEnded = "FailOpenEnded";

@@ -60,6 +60,13 @@ public sealed class RevisionEntity
 {
     public int Id { get; set; }
     public long Value { get; set; }
+
+    /// <summary>
+    /// Names this database's history of revisions; a restore starts a new one. Revisions of
+    /// different epochs are not comparable: a restored database counts again from a lower
+    /// revision, and agents must take its snapshots although their own revision is higher.
+    /// </summary>
+    public string Epoch { get; set; } = "";
 }
 
 public sealed class ChangeLogEntry

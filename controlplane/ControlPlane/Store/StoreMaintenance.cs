@@ -60,16 +60,92 @@ public static class StoreMaintenance
         {
             throw new IOException($"{destination} already exists; choose a new file");
         }
-        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = databasePath, Pooling = false, Mode = SqliteOpenMode.ReadOnly }.ToString());
-        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "VACUUM INTO $destination;";
-        command.Parameters.AddWithValue("$destination", Path.GetFullPath(destination));
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        // Owner-only from its first byte (the copy holds encrypted keys and the whole
+        // configuration); VACUUM INTO accepts an existing empty file. CreateNew also refuses a
+        // file that appeared since the check above.
+        var fullDestination = Path.GetFullPath(destination);
+        CreateOwnerOnly(fullDestination).Dispose();
+        try
+        {
+            await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = databasePath, Pooling = false, Mode = SqliteOpenMode.ReadOnly }.ToString());
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = connection.CreateCommand();
+            command.CommandText = "VACUUM INTO $destination;";
+            command.Parameters.AddWithValue("$destination", fullDestination);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            File.Delete(fullDestination);
+            throw;
+        }
+    }
+
+    /// <summary>What a restore did: the new database epoch and where the replaced file went, if there was one.</summary>
+    public sealed record RestoreResult(string Epoch, string? PreviousKeptAs);
+
+    /// <summary>
+    /// Replaces the database with a backup, with the control plane stopped: checks the backup,
+    /// copies it beside the database, gives it a new epoch (its revisions start a new history,
+    /// so agents take its snapshots although their revision is higher), sets the replaced file
+    /// and its WAL aside (a WAL left beside the new file would be replayed into it), then renames.
+    /// </summary>
+    public static async Task<RestoreResult> RestoreAsync(string backupPath, string databasePath, CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(backupPath))
+        {
+            throw new FileNotFoundException($"no backup at {backupPath}", backupPath);
+        }
+        await CheckIntegrityAsync(backupPath, cancellationToken).ConfigureAwait(false);
+
+        var staging = databasePath + ".restoring";
+        File.Delete(staging);
+        await using (var target = CreateOwnerOnly(staging))
+        {
+            await using var source = new FileStream(backupPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+            await source.CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+            target.Flush(flushToDisk: true);
+        }
+
+        var epoch = StoreEpoch.NewEpoch();
+        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = staging, Pooling = false }.ToString()))
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var hasEpoch = connection.CreateCommand();
+            hasEpoch.CommandText = "SELECT COUNT(*) FROM pragma_table_info('Revision') WHERE name = 'Epoch';";
+            // A backup from before epochs gets one from the migration at start-up instead.
+            if (Convert.ToInt64(await hasEpoch.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) == 1)
+            {
+                await using var update = connection.CreateCommand();
+                update.CommandText = "UPDATE Revision SET Epoch = $epoch WHERE Id = 1;";
+                update.Parameters.AddWithValue("$epoch", epoch);
+                await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        string? keptAs = null;
+        if (File.Exists(databasePath))
+        {
+            keptAs = $"{databasePath}.replaced-{DateTime.UtcNow:yyyyMMddTHHmmssZ}";
+            File.Move(databasePath, keptAs);
+            if (File.Exists(databasePath + "-wal"))
+            {
+                File.Move(databasePath + "-wal", keptAs + "-wal");
+            }
+        }
+        File.Delete(databasePath + "-wal");
+        File.Delete(databasePath + "-shm");
+        File.Move(staging, databasePath);
+        return new RestoreResult(epoch, keptAs);
+    }
+
+    private static FileStream CreateOwnerOnly(string path)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
         if (!OperatingSystem.IsWindows())
         {
-            // The copy holds encrypted keys and the whole configuration: owner only.
-            File.SetUnixFileMode(destination, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
+        return new FileStream(path, options);
     }
 }

@@ -19,6 +19,7 @@ public static class StoreServiceExtensions
         var connectionString = BuildConnectionString(Path.Combine(dataDir, "lb.db"));
         services.AddDbContextFactory<LbDbContext>(o => ConfigureSqlite(o, connectionString));
         services.AddSingleton<StoreChangeFeed>();
+        services.AddSingleton<StoreEpoch>();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(_ => SecretProtector.LoadOrCreate(dataDir, Environment.GetEnvironmentVariable(SecretProtector.KeyEnvironmentVariable)));
         services.AddSingleton<ResourceStore>();
@@ -47,6 +48,7 @@ public static class StoreServiceExtensions
         await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken).ConfigureAwait(false);
         var revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
         services.GetRequiredService<StoreChangeFeed>().Notify(revision);
+        services.GetRequiredService<StoreEpoch>().Value = await StoreEpoch.EnsureAsync(db, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sets the per-connection busy timeout on every physical or pooled open.</summary>
@@ -69,6 +71,29 @@ public static class StoreServiceExtensions
             command.ExecuteNonQuery();
         }
     }
+}
+
+/// <summary>
+/// The database epoch (see <see cref="RevisionEntity.Epoch"/>), read once at start: only an
+/// offline restore changes it.
+/// </summary>
+public sealed class StoreEpoch
+{
+    public string Value { get; internal set; } = "";
+
+    /// <summary>The database's epoch, made on first use (a new database, or one from before epochs).</summary>
+    internal static async Task<string> EnsureAsync(LbDbContext db, CancellationToken cancellationToken)
+    {
+        var row = await db.Revision.SingleAsync(r => r.Id == 1, cancellationToken).ConfigureAwait(false);
+        if (row.Epoch.Length == 0)
+        {
+            row.Epoch = NewEpoch();
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        return row.Epoch;
+    }
+
+    public static string NewEpoch() => Guid.NewGuid().ToString("N");
 }
 
 /// <summary>Read-only access to the global revision counter.</summary>

@@ -139,8 +139,9 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     public Task TouchAsync(AgentConnection connection, CancellationToken cancellationToken) =>
         UpdateAsync(connection.Name, agent => agent.LastSeen = time.GetUtcNow().UtcDateTime, cancellationToken);
 
-    /// <param name="reason">Why the stream ended, for the AgentLost event.</param>
-    public async Task DisconnectAsync(AgentConnection connection, string reason = "the stream ended")
+    /// <param name="reason">Why the stream ended, for the event.</param>
+    /// <param name="clean">The agent left on purpose (Goodbye or half-close): AgentDisconnected, not AgentLost.</param>
+    public async Task DisconnectAsync(AgentConnection connection, string reason = "the stream ended", bool clean = false)
     {
         metrics.AgentsConnected.WithLabels(connection.Tier).Dec();
         // Only the stream that still speaks for the agent may mark it disconnected.
@@ -153,8 +154,15 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             agent.Connected = false;
             agent.LastSeen = time.GetUtcNow().UtcDateTime;
         }, CancellationToken.None).ConfigureAwait(false);
-        Log.Disconnected(logger, connection.Name);
-        await events.LostAsync(connection.Name, connection.Tier, reason).ConfigureAwait(false);
+        Log.Disconnected(logger, connection.Name, reason);
+        if (clean)
+        {
+            await events.DisconnectedAsync(connection.Name, connection.Tier, reason).ConfigureAwait(false);
+        }
+        else
+        {
+            await events.LostAsync(connection.Name, connection.Tier, reason).ConfigureAwait(false);
+        }
     }
 
     /// <summary>After a restart no stream is open, whatever the table says.</summary>
@@ -190,8 +198,8 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Agent {Agent} (tier {Tier}) connected from {Peer}, serving revision {Revision}")]
         public static partial void Connected(ILogger logger, string agent, string tier, string peer, long revision);
 
-        [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Agent {Agent} disconnected")]
-        public static partial void Disconnected(ILogger logger, string agent);
+        [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Agent {Agent} disconnected: {Reason}")]
+        public static partial void Disconnected(ILogger logger, string agent, string reason);
 
         [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Agent {Agent} rejected revision {Revision}: {Error}")]
         public static partial void Nacked(ILogger logger, string agent, long revision, string error);

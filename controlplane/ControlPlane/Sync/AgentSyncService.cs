@@ -9,13 +9,26 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// The server side of the agent stream: a thin adapter between the gRPC stream, the tier
 /// snapshot cache and the agent registry.
 /// </summary>
-public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
+public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, Store.StoreEpoch epoch, IHostApplicationLifetime lifetime, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(15);
 
     /// <summary>Agents send a health summary every 10 s; a stream silent this long is dead or hostile.</summary>
     internal static TimeSpan SilenceTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Health reports one stream may have written per window. An agent batches transitions and
+    /// sends a summary every 10 s, so this is far above an honest agent's rate; beyond it a
+    /// flapping or hostile agent's reports are dropped, and the next one within the budget
+    /// (a full summary at the latest) brings the view back.
+    /// </summary>
+    internal static int HealthReportsPerWindow { get; set; } = 20;
+
+    internal static TimeSpan HealthWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The status detail (after "Unavailable") of streams ended because this control plane stops.</summary>
+    public const string StoppingDetail = "control plane stopping; reconnect with backoff";
 
     public override async Task Sync(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<ControlPlaneMessage> responseStream, ServerCallContext context)
     {
@@ -29,15 +42,17 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         // Ends the stream when the token is revoked or expires, not only at the next call.
         using var tokenWatch = tokens.Watch(caller, context.CancellationToken);
         var connection = await agents.ConnectAsync(hello, context.Peer, context.CancellationToken).ConfigureAwait(false);
-        using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(tokenWatch.Token, connection.Superseded.Token);
+        // ApplicationStopping too: otherwise the server waits out its shutdown timeout on open streams.
+        using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(tokenWatch.Token, connection.Superseded.Token, lifetime.ApplicationStopping);
         var token = streamCancellation.Token;
         var silent = false;
         var closedByAgent = false;
+        string? goodbye = null;
         snapshots.Track(hello.Tier);
 
         try
         {
-            var receiving = ReceiveAsync(requestStream, connection, () => silent = true, () => closedByAgent = true, token);
+            var receiving = ReceiveAsync(requestStream, connection, () => silent = true, () => closedByAgent = true, reason => goodbye = reason, token);
             var sending = SendAsync(responseStream, connection, hello, token);
             await Task.WhenAny(receiving, sending).ConfigureAwait(false);
             await streamCancellation.CancelAsync().ConfigureAwait(false);
@@ -53,7 +68,15 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         }
         finally
         {
-            await agents.DisconnectAsync(connection, LostReason(silent, closedByAgent, tokens.IsUsable(caller.TokenId), caller.TokenId)).ConfigureAwait(false);
+            // A Goodbye or a half-close is the agent leaving on purpose; anything else lost it.
+            var clean = !silent && (goodbye is not null || closedByAgent);
+            var reason = goodbye is { Length: > 0 } ? goodbye : LostReason(silent, closedByAgent, tokens.IsUsable(caller.TokenId), caller.TokenId);
+            await agents.DisconnectAsync(connection, reason, clean).ConfigureAwait(false);
+        }
+        if (lifetime.ApplicationStopping.IsCancellationRequested && !closedByAgent)
+        {
+            // Tells the agent this is a planned stop, not a fault: it keeps serving and reconnects.
+            throw new RpcException(new Status(StatusCode.Unavailable, StoppingDetail));
         }
         if (!context.CancellationToken.IsCancellationRequested && !tokens.IsUsable(caller.TokenId))
         {
@@ -65,7 +88,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         }
     }
 
-    /// <summary>Why a stream ended, in the words of the AgentLost event.</summary>
+    /// <summary>Why a stream ended, in the words of the AgentLost or AgentDisconnected event.</summary>
     private static string LostReason(bool silent, bool closedByAgent, bool tokenUsable, string tokenId) =>
         silent ? $"no message for {SilenceTimeout.TotalSeconds:0} seconds"
         : !tokenUsable ? $"token {tokenId} was revoked or expired"
@@ -99,9 +122,10 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         return hello;
     }
 
-    private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, Action wentSilent, Action closed, CancellationToken cancellationToken)
+    private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, Action wentSilent, Action closed, Action<string> saidGoodbye, CancellationToken cancellationToken)
     {
         using var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var healthBudget = new HealthBudget(HealthReportsPerWindow, HealthWindow);
         while (true)
         {
             silence.CancelAfter(SilenceTimeout);
@@ -129,8 +153,17 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
                 case AgentMessage.MessageOneofCase.Nack:
                     await agents.RecordNackAsync(connection, message.Nack, cancellationToken).ConfigureAwait(false);
                     break;
-                case AgentMessage.MessageOneofCase.Health:
+                case AgentMessage.MessageOneofCase.Health when healthBudget.TryTake(Environment.TickCount64):
                     await agents.RecordHealthAsync(connection, message.Health, cancellationToken).ConfigureAwait(false);
+                    break;
+                case AgentMessage.MessageOneofCase.Health:
+                    if (healthBudget.Dropped == 1)
+                    {
+                        Log.HealthThrottled(logger, connection.Name, HealthReportsPerWindow, HealthWindow.TotalSeconds);
+                    }
+                    break;
+                case AgentMessage.MessageOneofCase.Goodbye:
+                    saidGoodbye(message.Goodbye.Reason.Length > 200 ? message.Goodbye.Reason[..200] : message.Goodbye.Reason);
                     break;
                 default:
                     Log.UnexpectedMessage(logger, connection.Name, message.MessageCase.ToString());
@@ -142,9 +175,19 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
     private async Task SendAsync(IServerStreamWriter<ControlPlaneMessage> responseStream, AgentConnection connection, Hello hello, CancellationToken cancellationToken)
     {
         var knownHash = hello.SnapshotHash;
-        var knownRevision = hello.Revision;
-        var current = snapshots.Get(connection.Tier);
-        if (current is not null && current.Hash == knownHash)
+        // Revisions compare only within one database history: an agent of another epoch (the
+        // database was restored since, or its cache predates epochs) takes the current snapshot
+        // even if its own revision is higher, else it would ignore every write until the
+        // restored database's revision passed its own.
+        var knownRevision = hello.Epoch == epoch.Value ? hello.Revision : 0;
+        if (hello.Epoch != epoch.Value && hello.Revision > 0)
+        {
+            Log.OtherEpoch(logger, connection.Name, hello.Revision, hello.Epoch.Length == 0 ? "none" : hello.Epoch);
+        }
+        // Right after a start the tier may not be compiled yet: wait for its first snapshot, so an
+        // agent that already has it gets a Bookmark (and is counted as in step) rather than silence.
+        var current = snapshots.Get(connection.Tier) ?? await snapshots.WaitForChangeAsync(connection.Tier, null, cancellationToken).ConfigureAwait(false);
+        if (current.Hash == knownHash)
         {
             // Resumed: the agent already has this tier's content.
             await responseStream.WriteAsync(new ControlPlaneMessage { Bookmark = new Bookmark { Revision = current.Revision, Hash = current.Hash } }, cancellationToken).ConfigureAwait(false);
@@ -178,5 +221,41 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
     {
         [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Agent {Agent} sent an unexpected {Message}")]
         public static partial void UnexpectedMessage(ILogger logger, string agent, string message);
+
+        [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "Agent {Agent} serves revision {Revision} of database epoch {Epoch}, not this one (a restore?): it gets the current snapshot whatever its revision")]
+        public static partial void OtherEpoch(ILogger logger, string agent, long revision, string epoch);
+
+        [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Agent {Agent} sends more than {Count} health reports per {Seconds} s; the excess is dropped")]
+        public static partial void HealthThrottled(ILogger logger, string agent, int count, double seconds);
+    }
+}
+
+/// <summary>
+/// A fixed-window budget: at most <paramref name="perWindow"/> takes per window. Times are
+/// milliseconds from any monotonic clock, given by the caller so tests need no clock.
+/// </summary>
+internal sealed class HealthBudget(int perWindow, TimeSpan window)
+{
+    private long _windowStart = long.MinValue;
+    private int _taken;
+
+    /// <summary>Reports refused in the current window (1 on the first refusal: the moment to log once).</summary>
+    public int Dropped { get; private set; }
+
+    public bool TryTake(long nowMs)
+    {
+        if (_windowStart == long.MinValue || nowMs - _windowStart >= (long)window.TotalMilliseconds)
+        {
+            _windowStart = nowMs;
+            _taken = 0;
+            Dropped = 0;
+        }
+        if (_taken < perWindow)
+        {
+            _taken++;
+            return true;
+        }
+        Dropped++;
+        return false;
     }
 }

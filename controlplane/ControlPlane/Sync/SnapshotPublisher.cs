@@ -15,6 +15,7 @@ public sealed partial class SnapshotPublisher(
     SnapshotCompiler compiler,
     StoreChangeFeed changes,
     TierSnapshotCache cache,
+    StoreEpoch epoch,
     ILogger<SnapshotPublisher> logger) : BackgroundService
 {
     /// <summary>How long to wait for more writes before compiling.</summary>
@@ -71,7 +72,7 @@ public sealed partial class SnapshotPublisher(
             var tierRevision = Math.Max(storeRevision, revision);
             var message = new ControlPlaneMessage
             {
-                Snapshot = new Snapshot { Revision = tierRevision, Hash = tier.Hash, Payload = tier.Payload },
+                Snapshot = new Snapshot { Revision = tierRevision, Hash = tier.Hash, Payload = tier.Payload, Epoch = epoch.Value },
             };
             cache.Publish(new TierSnapshot(tier.Tier, tierRevision, tier.Hash, message));
             Log.Published(logger, tier.Tier, tierRevision, tier.Hash[..12], tier.Data.Listeners.Count, tier.Data.Pools.Count);

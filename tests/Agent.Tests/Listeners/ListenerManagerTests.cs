@@ -81,6 +81,22 @@ public sealed class ListenerManagerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Apply_AfterStopping_ChangesNothing_SoADrainIsNeverUndone()
+    {
+        var kept = Ports.Free();
+        var added = Ports.Free();
+        await ApplyAsync(Http("kept", kept, Route("one")));
+
+        // SIGTERM: listeners drain; a snapshot arriving now must not reopen or add any.
+        await Manager.StopAllAsync(TimeSpan.FromSeconds(1));
+        var outcomes = await ApplyAsync(Http("kept", kept, Route("one")), Http("added", added, Route("two")));
+
+        Assert.False(await AcceptsConnectionsAsync(kept), "the drained listener stays closed");
+        Assert.False(await AcceptsConnectionsAsync(added), "no listener is opened while stopping");
+        Assert.DoesNotContain(outcomes, o => o.Name == "added");
+    }
+
+    [Fact]
     public async Task Apply_RoutesByHost_UnknownHostGets404()
     {
         var port = Ports.Free();

@@ -62,12 +62,13 @@ public sealed class EventsApiTests : IAsyncLifetime
         }
 
         var watched = new List<Event>();
-        while (watched.LastOrDefault()?.Reason != EventReasons.AgentLost)
+        while (watched.LastOrDefault()?.Reason != EventReasons.AgentDisconnected)
         {
             Assert.True(await watchAll.ResponseStream.MoveNext(cts.Token));
             watched.Add(watchAll.ResponseStream.Current);
         }
-        string[] expected = [EventReasons.AgentConnected, EventReasons.ListenerFailed, EventReasons.BackendUnhealthy, EventReasons.BackendHealthy, EventReasons.AgentLost];
+        // The agent half-closed its stream: it left on purpose, which is no warning.
+        string[] expected = [EventReasons.AgentConnected, EventReasons.ListenerFailed, EventReasons.BackendUnhealthy, EventReasons.BackendHealthy, EventReasons.AgentDisconnected];
         Assert.Equal(expected, watched.Select(e => e.Reason));
         Assert.All(watched, e => Assert.Equal("edge-1", e.Agent));
         Assert.True(watched.Zip(watched.Skip(1)).All(p => p.First.Id < p.Second.Id), "ids increase");
@@ -80,18 +81,56 @@ public sealed class EventsApiTests : IAsyncLifetime
             (unhealthy.Type, unhealthy.Kind, unhealthy.Name, unhealthy.Message, unhealthy.Count));
         Assert.Equal("Connected from 127.0.0.1 (tier edge, version 1.2.3)", listed.Items[0].Message);
         Assert.Equal("Not programmed: port 8080 is in use", listed.Items[1].Message);
-        Assert.Equal("Lost (tier edge): the agent closed its stream", listed.Items[4].Message);
+        Assert.Equal((EventTypes.Normal, "Disconnected (tier edge): the agent closed its stream"), (listed.Items[4].Type, listed.Items[4].Message));
 
         var warnings = new List<string>();
-        while (warnings.Count < 3)
+        while (warnings.Count < 2)
         {
             Assert.True(await watchWarnings.ResponseStream.MoveNext(cts.Token));
             warnings.Add(watchWarnings.ResponseStream.Current.Reason);
         }
-        Assert.Equal([EventReasons.ListenerFailed, EventReasons.BackendUnhealthy, EventReasons.AgentLost], warnings);
+        Assert.Equal([EventReasons.ListenerFailed, EventReasons.BackendUnhealthy], warnings);
 
         var filtered = await viewer.ListEventsAsync(new ListEventsRequest { Kind = "backend", Name = "WEB-1", Agent = "edge-1", Type = "Warning" }, cancellationToken: cts.Token);
         Assert.Equal([EventReasons.BackendUnhealthy], filtered.Items.Select(e => e.Reason));
+    }
+
+    [Fact]
+    public async Task AgentSayingGoodbye_IsDisconnected_Normal_WhileAResetStream_IsLost_Warning()
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        var viewer = _server.Events(await _server.CreateTokenAsync("viewer"));
+        var sync = _server.Sync(await _server.CreateTokenAsync("agent", "edge"));
+
+        // As the agent does on SIGTERM: Goodbye, half-close, then read until the server ends the stream.
+        using (var leaving = sync.Sync(cancellationToken: cts.Token))
+        {
+            await leaving.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "edge-1", Tier = "edge" } }, cts.Token);
+            await leaving.NextSnapshotAsync(cts.Token);
+            await leaving.RequestStream.WriteAsync(new AgentMessage { Goodbye = new Goodbye { Reason = "the agent is shutting down" } }, cts.Token);
+            await leaving.RequestStream.CompleteAsync();
+            while (await leaving.ResponseStream.MoveNext(cts.Token))
+            {
+            }
+        }
+        // As kill -9 does: the stream is reset, no Goodbye, no half-close.
+        using (var crashing = sync.Sync(cancellationToken: cts.Token))
+        {
+            await crashing.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "edge-2", Tier = "edge" } }, cts.Token);
+            await crashing.NextSnapshotAsync(cts.Token);
+        }
+
+        Event? disconnected = null;
+        Event? lost = null;
+        while (disconnected is null || lost is null)
+        {
+            var items = (await viewer.ListEventsAsync(new ListEventsRequest { Kind = "agent" }, cancellationToken: cts.Token)).Items;
+            disconnected = items.SingleOrDefault(e => e.Reason == EventReasons.AgentDisconnected);
+            lost = items.SingleOrDefault(e => e.Reason == EventReasons.AgentLost);
+            await Task.Delay(20, cts.Token);
+        }
+        Assert.Equal((EventTypes.Normal, "edge-1", "Disconnected (tier edge): the agent is shutting down"), (disconnected.Type, disconnected.Name, disconnected.Message));
+        Assert.Equal((EventTypes.Warning, "edge-2", "Lost (tier edge): the connection was lost"), (lost.Type, lost.Name, lost.Message));
     }
 
     [Fact]

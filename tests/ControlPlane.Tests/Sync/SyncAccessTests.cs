@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Grpc.Core;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Tests.Support;
@@ -103,5 +104,22 @@ public sealed class SyncAccessTests : IAsyncLifetime
         Assert.Equal(StatusCode.Unauthenticated, ended.StatusCode);
         // Well before the 15 s keep-alive: the revocation itself ended the stream.
         Assert.True(revokedAt.Elapsed < TimeSpan.FromSeconds(10), $"took {revokedAt.Elapsed}");
+    }
+
+    [Fact]
+    public async Task AgentConnectingBeforeItsTierIsCompiled_WaitsForTheFirstSnapshot_AndGetsABookmarkIfItHasIt()
+    {
+        // The snapshot of a tier without listeners is known in advance; the tier is compiled only once an agent of it connects.
+        var empty = new SnapshotData { Tier = "spare" }.ToByteArray();
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(empty));
+        using var cts = new CancellationTokenSource(Timeout);
+        using var call = _server.Sync(await _server.CreateTokenAsync("agent", "spare")).Sync(cancellationToken: cts.Token);
+        await call.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "spare-1", Tier = "spare", Revision = 1, SnapshotHash = hash } }, cts.Token);
+
+        // Well before the 15 s keep-alive: the first message says the agent is up to date.
+        Assert.True(await call.ResponseStream.MoveNext(cts.Token));
+        Assert.Equal(ControlPlaneMessage.MessageOneofCase.Bookmark, call.ResponseStream.Current.MessageCase);
+        Assert.Equal(hash, call.ResponseStream.Current.Bookmark.Hash);
+        await call.RequestStream.CompleteAsync();
     }
 }

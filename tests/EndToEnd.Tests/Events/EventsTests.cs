@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using LoadBalancer.Api.V1;
 using LoadBalancer.EndToEnd.Tests.Foundation;
 using LoadBalancer.EndToEnd.Tests.Infrastructure;
@@ -7,7 +8,7 @@ namespace LoadBalancer.EndToEnd.Tests.Events;
 
 /// <summary>
 /// Issue 10's events end to end: a killed backend, its recovery, a drain and a stopped agent
-/// each become one event, shown by <c>lbctl events</c> with the agent that saw it and why.
+/// each become one event (a SIGTERMed agent disconnects cleanly, a killed one is lost), shown by <c>lbctl events</c> with the agent that saw it and why.
 /// </summary>
 public sealed class EventsTests(ITestOutputHelper output)
 {
@@ -67,11 +68,25 @@ public sealed class EventsTests(ITestOutputHelper output)
             Assert.Contains("tier edge", drained.Message, StringComparison.Ordinal);
             Assert.Contains(Row(await cluster.LbctlAsync("events", "--kind", "backends", "--name", "ev-2"), "DrainFinished"), l => l.Contains("backend/ev-2", StringComparison.Ordinal));
 
+            // SIGTERM: the agent says Goodbye and half-closes, a clean disconnect (Normal).
+            var stopped = Stopwatch.StartNew();
             Assert.True(await agent.Process.TerminateAsync(TimeSpan.FromSeconds(20)), "agent exits on SIGTERM");
-            var lost = await WaitForEventAsync(cluster, events, "AgentLost", "edge-1");
+            output.WriteLine($"agent exited {stopped.ElapsedMilliseconds} ms after SIGTERM");
+            var disconnected = await WaitForEventAsync(cluster, events, "AgentDisconnected", "edge-1");
+            Assert.Equal("Normal", disconnected.Type);
+            Assert.Contains("shutting down", disconnected.Message, StringComparison.Ordinal);
+            var normal = await cluster.LbctlAsync("events", "--agent", "edge-1", "--type", "normal");
+            Assert.Contains(Row(normal, "AgentDisconnected"), l => l.Contains("agent/edge-1", StringComparison.Ordinal));
+
+            // kill -9: no Goodbye, the connection just drops: the agent is lost (Warning).
+            var again = await cluster.StartAgentAsync("edge", "edge-1");
+            var reconnected = await WaitForEventAsync(cluster, events, "AgentConnected", "edge-1", afterId: disconnected.Id);
+            again.Process.Kill();
+            var lost = await WaitForEventAsync(cluster, events, "AgentLost", "edge-1", afterId: reconnected.Id);
             Assert.Equal("Warning", lost.Type);
             var warnings = await cluster.LbctlAsync("events", "--agent", "edge-1", "--type", "warning");
             Assert.Contains(Row(warnings, "AgentLost"), l => l.Contains("agent/edge-1", StringComparison.Ordinal));
+            Assert.DoesNotContain("AgentDisconnected", warnings.Stdout, StringComparison.Ordinal);
             Assert.DoesNotContain("Normal", warnings.Stdout, StringComparison.Ordinal);
 
             // Transitions only: the health summaries every 10 s repeat states, yet a backend's

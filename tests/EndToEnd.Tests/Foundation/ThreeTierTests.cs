@@ -200,56 +200,6 @@ public sealed class ThreeTierTests(ITestOutputHelper output)
         Assert.Equal(updated.Metadata.ResourceVersion, now.Metadata.ResourceVersion);
     }
 
-    [Fact]
-    public async Task Listener_OnPortHeldByAnotherProcess_FailsAlone_AndComesUpWhenFreed()
-    {
-        await using var cluster = await TestCluster.StartAsync();
-        try
-        {
-            var backend = await cluster.StartBackendAsync("svc-1");
-            await cluster.StartAgentAsync("edge", "edge-1");
-            var goodPort = Ports.Free();
-            var heldPort = Ports.Free();
-            using var squatter = new TcpListener(System.Net.IPAddress.Loopback, heldPort);
-            squatter.Start();
-
-            var apply = await cluster.ApplyAsync(Yaml.Join(
-                Yaml.Pool("svc"),
-                Yaml.Backend("svc-1", "svc", backend.Port),
-                Yaml.HttpListener("good", "edge", goodPort, "svc"),
-                Yaml.HttpListener("blocked", "edge", heldPort, "svc")));
-            Assert.True(apply.ExitCode == 0, apply.ToString());
-
-            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync($"http://127.0.0.1:{goodPort}/") == "svc-1", Propagation, "the good listener to serve", cluster.Diagnostics);
-            await Wait.UntilAsync(
-                async () =>
-                {
-                    var listener = await cluster.Management.GetListenerAsync(new GetRequest { Name = "blocked" });
-                    return listener.Status.Agents.Any(a => !a.Programmed && a.Reason.Contains("in use", StringComparison.Ordinal));
-                },
-                Propagation,
-                "the blocked listener's reason to reach the control plane",
-                cluster.Diagnostics);
-            var degraded = await cluster.LbctlAsync("get", "agents");
-            Assert.Contains("Degraded", degraded.Stdout, StringComparison.Ordinal);
-            var listeners = await cluster.LbctlAsync("get", "listeners");
-            Assert.Contains("0/1", listeners.Stdout, StringComparison.Ordinal);
-
-            squatter.Stop();
-            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync($"http://127.0.0.1:{heldPort}/") == "svc-1", TimeSpan.FromSeconds(40), "the freed port to be served without another apply", cluster.Diagnostics);
-            await Wait.UntilAsync(
-                async () => (await cluster.Management.GetListenerAsync(new GetRequest { Name = "blocked" })).Status.Agents.All(a => a.Programmed),
-                Propagation,
-                "the listener to be reported programmed",
-                cluster.Diagnostics);
-        }
-        catch
-        {
-            output.WriteLine(cluster.Diagnostics());
-            throw;
-        }
-    }
-
     private static bool IsListening(int port)
     {
         using var client = new TcpClient();

@@ -91,6 +91,179 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ControlPlaneSigterm_WithAgentsUnderLoad_ExitsWithin5Seconds_AgentsKeepServing()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        try
+        {
+            var backend = await cluster.StartBackendAsync("g-1");
+            AgentHandle[] agents = [await cluster.StartAgentAsync("edge", "edge-a", bind: "127.0.0.1"), await cluster.StartAgentAsync("edge", "edge-b", bind: "127.0.0.2")];
+            var port = Ports.Free();
+            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(Yaml.Pool("going"), Yaml.Backend("g-1", "going", backend.Port), Yaml.HttpListener("going", "edge", port, "going")))).ExitCode);
+            string[] urls = [$"http://127.0.0.1:{port}/", $"http://127.0.0.2:{port}/"];
+            foreach (var url in urls)
+            {
+                await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "g-1", Propagation, url, cluster.Diagnostics);
+            }
+            await Wait.UntilAsync(
+                async () => (await cluster.Management.ListAgentsAsync(new ListRequest())).Items.Count(a => a.Status.Connected) == 2,
+                Propagation,
+                "both agents connected",
+                cluster.Diagnostics);
+
+            // One load per agent, no failover between them: each agent must keep serving on its own.
+            SteadyLoad[] loads = [new([urls[0]], workers: 2), new([urls[1]], workers: 2)];
+            await Wait.UntilAsync(() => loads.All(l => l.Sent > 20), Propagation, "load to flow");
+            var stopping = Stopwatch.StartNew();
+            Assert.True(await cluster.ControlPlane.TerminateAsync(TimeSpan.FromSeconds(15)), "the control plane exits on SIGTERM");
+            var exited = stopping.Elapsed;
+
+            // Each agent was told the control plane is going away, logs it calmly and keeps serving.
+            foreach (var agent in agents)
+            {
+                await Wait.UntilAsync(() => agent.Process.Output.Contains("is stopping; serving the current snapshot", StringComparison.Ordinal), Propagation, $"{agent.Name} to see the planned stop", cluster.Diagnostics);
+            }
+            var sentAtExit = loads.Sum(l => l.Sent);
+            await Wait.UntilAsync(() => loads.Sum(l => l.Sent) > sentAtExit + 100, Propagation, "load after the control plane stopped");
+            var figures = new List<(int Sent, int Failed)>();
+            foreach (var load in loads)
+            {
+                figures.Add(await load.StopAsync());
+            }
+            var output1 = cluster.ControlPlane.Output;
+            output.WriteLine($"control plane exited {exited.TotalMilliseconds:0} ms after SIGTERM; requests sent {figures.Sum(f => f.Sent)}, failed {figures.Sum(f => f.Failed)} {string.Concat(loads.Select(l => l.Failures))}");
+            Assert.True(exited < TimeSpan.FromSeconds(5), $"took {exited.TotalMilliseconds:0} ms:\n{output1}");
+            Assert.Equal(0, figures.Sum(f => f.Failed));
+            Assert.All(agents, a => Assert.False(a.Process.HasExited));
+            // Information, not a warning: a planned stop is no fault (reconnect attempts to the absent server may warn later).
+            Assert.All(agents, a => Assert.Contains(a.Process.Output.Split('\n'), l => l.Contains("is stopping; serving the current snapshot", StringComparison.Ordinal) && l.Contains("info:", StringComparison.Ordinal)));
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task AgentSigterm_FinishesTheInFlightRequest_RefusesNewConnections_AndExitsInBoundedTime()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        try
+        {
+            var backend = await cluster.StartBackendAsync("d-1");
+            var agent = await cluster.StartAgentAsync("edge", "edge-1");
+            var port = Ports.Free();
+            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(Yaml.Pool("draining"), Yaml.Backend("d-1", "draining", backend.Port), Yaml.HttpListener("draining", "edge", port, "draining")))).ExitCode);
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync($"http://127.0.0.1:{port}/") == "d-1", Propagation, "the listener", cluster.Diagnostics);
+
+            using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            var slow = client.GetAsync($"http://127.0.0.1:{port}/slow/4000");
+            // The request is in flight once the agent counts it against the backend.
+            await Wait.UntilAsync(
+                async () => (await cluster.Http.GetStringAsync(agent.AdminUrl + "/metrics")).Split('\n')
+                    .Any(l => l.StartsWith("lb_agent_backend_in_flight{", StringComparison.Ordinal) && l.Contains("d-1", StringComparison.Ordinal) && !l.EndsWith(" 0", StringComparison.Ordinal)),
+                Propagation,
+                "the slow request to reach the backend",
+                cluster.Diagnostics);
+
+            var terminated = Stopwatch.StartNew();
+            var exited = agent.Process.TerminateAsync(TimeSpan.FromSeconds(20));
+            var refusedAfter = await Wait.UntilAsync(async () => !await AcceptsConnectionAsync(port), TimeSpan.FromSeconds(5), "new connections to be refused", cluster.Diagnostics);
+            Assert.False(slow.IsCompleted, "new connections are refused while the old request is still in flight");
+
+            using var response = await slow;
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(await exited, "the agent exits");
+            output.WriteLine($"agent SIGTERM: new connections refused after {refusedAfter.TotalMilliseconds:0} ms, in-flight request answered {(int)response.StatusCode} '{body.Trim()}', exited after {terminated.ElapsedMilliseconds} ms");
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("d-1 slow 4000", body.Trim());
+            Assert.True(terminated.Elapsed < TimeSpan.FromSeconds(15), $"exited after {terminated.ElapsedMilliseconds} ms");
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task OneApply_ChangesAListenerAndAddsOneOnAHeldPort_TheChangeTakesEffect_NoRequestFails_FreedPortComesUp()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        try
+        {
+            var before = await cluster.StartBackendAsync("old-1");
+            var after = await cluster.StartBackendAsync("new-1");
+            await cluster.StartAgentAsync("edge", "edge-1");
+            var port = Ports.Free();
+            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(Yaml.Pool("old"), Yaml.Backend("old-1", "old", before.Port), Yaml.HttpListener("main", "edge", port, "old")))).ExitCode);
+            var url = $"http://127.0.0.1:{port}/";
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "old-1", Propagation, "the existing listener", cluster.Diagnostics);
+
+            var heldPort = Ports.Free();
+            using var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, heldPort);
+            squatter.Start();
+            var load = new SteadyLoad([url]);
+            await Wait.UntilAsync(() => load.Sent > 20, Propagation, "load to flow");
+
+            // One apply: the existing listener moves to another pool, and a listener is added on the held port.
+            var apply = await cluster.ApplyAsync(Yaml.Join(
+                Yaml.Pool("new"),
+                Yaml.Backend("new-1", "new", after.Port),
+                Yaml.HttpListener("main", "edge", port, "new"),
+                Yaml.HttpListener("blocked", "edge", heldPort, "new")));
+            Assert.True(apply.ExitCode == 0, apply.ToString());
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "new-1", Propagation, "the change to the existing listener", cluster.Diagnostics);
+            await Wait.UntilAsync(
+                async () => (await cluster.Management.GetListenerAsync(new GetRequest { Name = "blocked" })).Status.Agents.Any(a => !a.Programmed && a.Reason.Contains("in use", StringComparison.Ordinal)),
+                Propagation,
+                "the blocked listener's reason",
+                cluster.Diagnostics);
+            var listeners = await cluster.LbctlAsync("get", "listeners");
+            var agents = await cluster.LbctlAsync("get", "agents");
+            output.WriteLine(listeners.Stdout + agents.Stdout);
+            Assert.Contains(listeners.Stdout.Split('\n'), l => l.StartsWith("blocked", StringComparison.Ordinal) && l.Contains("0/1", StringComparison.Ordinal));
+            Assert.Contains(listeners.Stdout.Split('\n'), l => l.StartsWith("main", StringComparison.Ordinal) && l.Contains("1/1", StringComparison.Ordinal));
+            Assert.Contains(agents.Stdout.Split('\n'), l => l.StartsWith("edge-1", StringComparison.Ordinal) && l.Contains("Degraded", StringComparison.Ordinal));
+            var describe = await cluster.LbctlAsync("describe", "listener", "blocked");
+            Assert.Contains($"port {heldPort} on 127.0.0.1 is already in use", describe.Stdout, StringComparison.Ordinal);
+
+            // Free the port: the agent's retry brings the listener up, no further apply.
+            squatter.Stop();
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync($"http://127.0.0.1:{heldPort}/") == "new-1", TimeSpan.FromSeconds(40), "the freed port to be served without another apply", cluster.Diagnostics);
+            await Wait.UntilAsync(
+                async () => (await cluster.Management.GetListenerAsync(new GetRequest { Name = "blocked" })).Status.Agents.All(a => a.Programmed),
+                Propagation,
+                "the listener to be reported programmed",
+                cluster.Diagnostics);
+            var (sent, failed) = await load.StopAsync();
+            output.WriteLine($"held port: requests sent {sent}, failed {failed}{(failed > 0 ? ": " + load.Failures : "")}");
+            Assert.True(sent > 50, $"only {sent} requests");
+            Assert.Equal(0, failed);
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
+    private static async Task<bool> AcceptsConnectionAsync(int port)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        try
+        {
+            await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    [Fact]
     public async Task KillDashNine_DuringSequentialWrites_EveryAcknowledgedWriteSurvives()
     {
         await using var cluster = await TestCluster.StartAsync();
@@ -140,6 +313,11 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
             Assert.Empty(missing);
             var revision = (await cluster.Management.GetStatusAsync(new GetStatusRequest())).Revision;
             Assert.True(revision >= acknowledged.Count + 1);
+
+            // Beyond the start-up check: ask SQLite itself, on the file the restarted server uses.
+            var integrity = await IntegrityCheckAsync(Path.Combine(cluster.Root, "cp-data", "lb.db"));
+            output.WriteLine(integrity == "ok" ? "integrity ok" : "integrity: " + integrity);
+            Assert.Equal("ok", integrity);
         }
         catch
         {
@@ -185,35 +363,91 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ControlPlane_RefusesADamagedDatabase_AndBackupRestoresEverything()
+    public async Task ControlPlane_RefusesADamagedDatabase_AndBackupRestoresEverything_AndTheAgentConverges()
     {
         await using var cluster = await TestCluster.StartAsync();
-        Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(Yaml.Pool("kept"), Yaml.Backend("kept-1", "kept", 9999)))).ExitCode);
-        var backupFile = Path.Combine(cluster.Root, "backup.db");
-        var backup = await RunAsync(Binaries.ControlPlane, "backup", "--data", Path.Combine(cluster.Root, "cp-data"), "--to", backupFile);
-        Assert.True(backup.ExitCode == 0, backup.ToString());
-        // A clean stop checkpoints the WAL into the database file.
-        Assert.True(await cluster.ControlPlane.TerminateAsync(TimeSpan.FromSeconds(20)));
-
-        // Damage the database's pages (not its header): the next start refuses with a clear message.
-        var database = Path.Combine(cluster.Root, "cp-data", "lb.db");
-        Assert.False(File.Exists(database + "-wal") && new FileInfo(database + "-wal").Length > 0, "the WAL was checkpointed");
-        var bytes = await File.ReadAllBytesAsync(database);
-        Assert.True(bytes.Length > 8192, $"database of {bytes.Length} bytes");
-        for (var i = 4096; i < bytes.Length; i += 7)
+        try
         {
-            bytes[i] ^= 0x5a;
-        }
-        await File.WriteAllBytesAsync(database, bytes);
-        var refused = await RunAsync(Binaries.ControlPlane, "--data", Path.Combine(cluster.Root, "cp-data"), "--listen", cluster.ControlPlaneUrl);
-        output.WriteLine(refused.ToString());
-        Assert.Equal(1, refused.ExitCode);
-        Assert.Contains("Refusing to start", refused.Stderr, StringComparison.Ordinal);
+            var kept = await cluster.StartBackendAsync("kept-1");
+            var later = await cluster.StartBackendAsync("later-1");
+            var agent = await cluster.StartAgentAsync("edge", "edge-1");
+            var port = Ports.Free();
+            var url = $"http://127.0.0.1:{port}/";
+            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(Yaml.Pool("kept"), Yaml.Backend("kept-1", "kept", kept.Port), Yaml.HttpListener("site", "edge", port, "kept")))).ExitCode);
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "kept-1", Propagation, "the backed-up configuration", cluster.Diagnostics);
+            var backupFile = Path.Combine(cluster.Root, "backup.db");
+            var backup = await RunAsync(Binaries.ControlPlane, "backup", "--data", Path.Combine(cluster.Root, "cp-data"), "--to", backupFile);
+            Assert.True(backup.ExitCode == 0, backup.ToString());
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(backupFile));
+            }
+            var backedUp = (await cluster.Management.GetStatusAsync(new GetStatusRequest())).Revision;
 
-        // Restore: the backup file becomes the database.
-        File.Copy(backupFile, database, overwrite: true);
-        await cluster.StartControlPlaneAsync();
-        Assert.Equal("kept-1", Assert.Single((await cluster.Management.ListBackendsAsync(new ListRequest())).Items).Metadata.Name);
+            // Writes after the backup, which the restore will undo; the agent serves them at a higher revision.
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(Yaml.Pool("later"), Yaml.Backend("later-1", "later", later.Port, weight: i + 1), Yaml.HttpListener("site", "edge", port, "later")))).ExitCode);
+            }
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "later-1", Propagation, "the post-backup configuration", cluster.Diagnostics);
+            var agentRevision = (await cluster.Management.GetStatusAsync(new GetStatusRequest())).Revision;
+            // A clean stop checkpoints the WAL into the database file.
+            Assert.True(await cluster.ControlPlane.TerminateAsync(TimeSpan.FromSeconds(20)));
+
+            // Damage the database's pages (not its header): the next start refuses with a clear message.
+            var database = Path.Combine(cluster.Root, "cp-data", "lb.db");
+            Assert.False(File.Exists(database + "-wal") && new FileInfo(database + "-wal").Length > 0, "the WAL was checkpointed");
+            var bytes = await File.ReadAllBytesAsync(database);
+            Assert.True(bytes.Length > 8192, $"database of {bytes.Length} bytes");
+            for (var i = 4096; i < bytes.Length; i += 7)
+            {
+                bytes[i] ^= 0x5a;
+            }
+            await File.WriteAllBytesAsync(database, bytes);
+            var refused = await RunAsync(Binaries.ControlPlane, "--data", Path.Combine(cluster.Root, "cp-data"), "--listen", cluster.ControlPlaneUrl);
+            output.WriteLine(refused.ToString());
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Contains("Refusing to start", refused.Stderr, StringComparison.Ordinal);
+
+            // Restore: the backup becomes the database, with a new epoch.
+            var restore = await RunAsync(Binaries.ControlPlane, "restore", "--data", Path.Combine(cluster.Root, "cp-data"), "--from", backupFile);
+            output.WriteLine(restore.ToString());
+            Assert.True(restore.ExitCode == 0, restore.ToString());
+            await cluster.StartControlPlaneAsync();
+            Assert.Equal(["kept-1"], (await cluster.Management.ListBackendsAsync(new ListRequest())).Items.Select(b => b.Metadata.Name));
+            var restored = (await cluster.Management.GetStatusAsync(new GetStatusRequest())).Revision;
+            Assert.True(restored < agentRevision, $"restored revision {restored}, agent at {agentRevision}");
+
+            // The agent (still running, at the higher revision) converges to the restored
+            // configuration, and a write after the restore reaches it although its revision is still lower.
+            var converged = await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "kept-1", TimeSpan.FromSeconds(30), "the agent to take the restored configuration", cluster.Diagnostics);
+            var newPort = Ports.Free();
+            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.HttpListener("after-restore", "edge", newPort, "kept"))).ExitCode);
+            var afterRevision = (await cluster.Management.GetStatusAsync(new GetStatusRequest())).Revision;
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync($"http://127.0.0.1:{newPort}/") == "kept-1", Propagation, "a write after the restore to reach the agent", cluster.Diagnostics);
+            await Wait.UntilAsync(
+                async () => (await cluster.Management.GetAgentAsync(new GetRequest { Name = "edge-1" })).Status.AppliedRevision == afterRevision,
+                Propagation,
+                "the agent to report the restored history's revision",
+                cluster.Diagnostics);
+            output.WriteLine($"backup at revision {backedUp}, agent at {agentRevision} before the restore; restored revision {restored}; agent converged {converged.TotalSeconds:0.0} s after the restart; write after the restore at revision {afterRevision} applied");
+            Assert.False(agent.Process.HasExited);
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
+    private static async Task<string> IntegrityCheckAsync(string database)
+    {
+        // Read-only, beside the running server: WAL lets a reader see a consistent state.
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Mode=ReadOnly");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA integrity_check";
+        return (string)(await command.ExecuteScalarAsync())!;
     }
 
     private static async Task<CommandResult> RunAsync(string file, params string[] args)
@@ -247,6 +481,7 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
         private readonly Task[] _workers;
         private int _sent;
         private int _failed;
+        private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
 
         public SteadyLoad(string[] urls, int workers = 3)
         {
@@ -254,6 +489,26 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
         }
 
         public int Sent => Volatile.Read(ref _sent);
+
+        /// <summary>Why attempts failed, with counts, for the test output.</summary>
+        public string Failures
+        {
+            get
+            {
+                lock (_failures)
+                {
+                    return string.Join("; ", _failures.Select(f => $"{f.Value} x {f.Key}"));
+                }
+            }
+        }
+
+        private void Note(string failure)
+        {
+            lock (_failures)
+            {
+                _failures[failure] = _failures.GetValueOrDefault(failure) + 1;
+            }
+        }
 
         private async Task RunAsync(string[] urls, int worker)
         {
@@ -269,14 +524,20 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
                     {
                         using var response = await client.GetAsync(url);
                         ok = response.IsSuccessStatusCode;
+                        if (!ok)
+                        {
+                            Note($"{(int)response.StatusCode} {(await response.Content.ReadAsStringAsync()).Trim()}");
+                        }
                     }
-                    catch (HttpRequestException)
+                    catch (HttpRequestException ex)
                     {
                         // Try the next agent.
+                        Note(ex.Message);
                     }
                     catch (TaskCanceledException)
                     {
                         // Timed out: try the next agent.
+                        Note("timed out");
                     }
                 }
                 Interlocked.Increment(ref _sent);

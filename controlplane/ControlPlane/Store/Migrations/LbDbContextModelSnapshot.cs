@@ -391,6 +391,10 @@ namespace LoadBalancer.ControlPlane.Store.Migrations
                     b.Property<int>("Id")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Epoch")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
                     b.Property<long>("Value")
                         .HasColumnType("INTEGER");
 
@@ -402,6 +406,7 @@ namespace LoadBalancer.ControlPlane.Store.Migrations
                         new
                         {
                             Id = 1,
+                            Epoch = "",
                             Value = 0L
                         });
                 });
