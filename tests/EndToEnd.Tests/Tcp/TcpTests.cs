@@ -234,13 +234,25 @@ public sealed class TcpTests(ITestOutputHelper output)
             Assert.Equal(payload.Length, total);
             Assert.Equal(sent, received.GetHashAndReset());
 
-            // Many short connections leave no sockets behind in the agent.
-            var before = OpenDescriptors(agent.Process.Id);
-            for (var i = 0; i < 1500; i++)
+            // Many short connections leave no sockets and no memory behind in the agent. A warm-up
+            // batch first, so that pools, JIT and the GC's budgets are settled before the baseline.
+            for (var i = 0; i < 500; i++)
             {
                 Assert.Equal("echo", await GreetingAsync(port));
             }
-            await Wait.UntilAsync(() => OpenDescriptors(agent.Process.Id) <= before + 20, TimeSpan.FromSeconds(20), $"the agent's descriptors to return near {before}", () => $"now {OpenDescriptors(agent.Process.Id)}");
+            var descriptorsBefore = OpenDescriptors(agent.Process.Id);
+            var rssBefore = ResidentKilobytes(agent.Process.Id);
+            const int Batch = 3000;
+            for (var i = 0; i < Batch; i++)
+            {
+                Assert.Equal("echo", await GreetingAsync(port));
+            }
+            await Wait.UntilAsync(() => OpenDescriptors(agent.Process.Id) <= descriptorsBefore + 20, TimeSpan.FromSeconds(20), $"the agent's descriptors to return near {descriptorsBefore}", () => $"now {OpenDescriptors(agent.Process.Id)}");
+            var rssAfter = ResidentKilobytes(agent.Process.Id);
+            var growth = rssAfter - rssBefore;
+            output.WriteLine($"agent after {Batch} more short connections: descriptors {descriptorsBefore} -> {OpenDescriptors(agent.Process.Id)}, RSS {rssBefore / 1024.0:0.0} MB -> {rssAfter / 1024.0:0.0} MB ({growth / (double)Batch:0.00} KB per connection)");
+            // Generous for GC noise; 10 KB or more kept per connection would exceed it.
+            Assert.True(growth < 30 * 1024, $"the agent's RSS grew by {growth / 1024.0:0.0} MB over {Batch} short connections");
         }
         catch
         {
@@ -324,6 +336,13 @@ public sealed class TcpTests(ITestOutputHelper output)
     }
 
     private static int OpenDescriptors(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
+
+    /// <summary>The process's resident set (VmRSS), in KB.</summary>
+    private static long ResidentKilobytes(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").Single(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+    }
 
     /// <summary>The IN-FLIGHT column of a backend's row in `lbctl get backends` (-1 when there is no row).</summary>
     private static int InFlightColumn(string table, string backend)
