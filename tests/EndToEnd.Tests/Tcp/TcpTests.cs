@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using LoadBalancer.Api.V1;
@@ -335,6 +336,64 @@ public sealed class TcpTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task SourceIpPersistence_KeepsEachClientAddressOnOneBackend_AcrossConnectionsAndAgents()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        try
+        {
+            var names = new[] { "t-1", "t-2", "t-3" };
+            var docs = new List<string> { Yaml.Pool("sticky", "round-robin", "tcp", "  sessionPersistence: {type: source-ip}") };
+            foreach (var name in names)
+            {
+                var backendPort = Ports.Free();
+                cluster.Track(ManagedProcess.Start(name, Binaries.SampleBackend, ["--name", name, "--port", backendPort.ToString(CultureInfo.InvariantCulture), "--mode", "tcp"]));
+                docs.Add(Yaml.Backend(name, "sticky", backendPort));
+            }
+            var agents = new[] { IPAddress.Parse("127.0.0.1"), IPAddress.Parse("127.0.0.2") };
+            await cluster.StartAgentAsync("data", "data-a", bind: "127.0.0.1");
+            await cluster.StartAgentAsync("data", "data-b", bind: "127.0.0.2");
+            var port = Ports.Free();
+            docs.Add($$"""
+                apiVersion: lb/v1
+                kind: Listener
+                metadata: {name: sticky}
+                spec: {tier: data, port: {{port}}, protocol: tcp, pool: sticky}
+                """);
+            var apply = await cluster.ApplyAsync(Yaml.Join([.. docs]));
+            Assert.True(apply.ExitCode == 0, apply.ToString());
+            // Both agents apply the listener and its three backends in one snapshot.
+            foreach (var agent in agents)
+            {
+                await Wait.UntilAsync(async () => Array.IndexOf(names, await GreetingAsync(agent, port, from: null)) >= 0, Propagation, $"the tcp listener on {agent}", cluster.Diagnostics);
+            }
+
+            // Round-robin alone would rotate a client's connections over the three backends:
+            // persistence keeps each client address on one, whichever agent it connects through.
+            // 127.0.0.1 and 127.0.0.3 to .18 are all local, so the client can bind any of them.
+            var clients = new[] { IPAddress.Parse("127.0.0.1") }.Concat(Enumerable.Range(3, 16).Select(i => IPAddress.Parse($"127.0.0.{i}"))).ToList();
+            var placement = new Dictionary<IPAddress, string>();
+            foreach (var client in clients)
+            {
+                var first = await GreetingAsync(agents[0], port, client);
+                Assert.Contains(first, names);
+                for (var i = 0; i < 6; i++)
+                {
+                    Assert.Equal(first, await GreetingAsync(agents[i % 2], port, client));
+                }
+                placement[client] = first;
+            }
+            output.WriteLine(string.Join(", ", placement.Select(p => $"{p.Key}->{p.Value}")));
+            // The hash is of the address, not one answer for everyone: 17 addresses over three backends.
+            Assert.True(placement.Values.Distinct().Count() > 1, "different client addresses spread over the backends");
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
     private static int OpenDescriptors(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
 
     /// <summary>The process's resident set (VmRSS), in KB.</summary>
@@ -377,10 +436,18 @@ public sealed class TcpTests(ITestOutputHelper output)
             () => $"last seen {last}");
     }
 
-    private static async Task<string> GreetingAsync(int port)
+    private static Task<string> GreetingAsync(int port) => GreetingAsync(IPAddress.Loopback, port, from: null);
+
+    /// <summary>Connects (from <paramref name="from"/> when given) and returns the backend's greeting line.</summary>
+    private static async Task<string> GreetingAsync(IPAddress agent, int port, IPAddress? from)
     {
-        using var client = new TcpClient();
-        await client.ConnectAsync("127.0.0.1", port);
+        using var client = new TcpClient(AddressFamily.InterNetwork);
+        if (from is not null)
+        {
+            // The client's source address is what source-ip persistence hashes.
+            client.Client.Bind(new IPEndPoint(from, 0));
+        }
+        await client.ConnectAsync(agent, port);
         using var reader = new StreamReader(client.GetStream());
         try
         {
