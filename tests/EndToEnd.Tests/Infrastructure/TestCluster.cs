@@ -148,14 +148,23 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>The arguments that connect an agent to this control plane: URL, CA and a token of its tier.</summary>
-    public async Task<string[]> AgentConnectionArgsAsync(string tier) =>
-        ["--control-plane", ControlPlaneUrl, "--ca-file", CaFile, "--token-file", await AgentTokenFileAsync(tier).ConfigureAwait(false)];
+    /// <summary>
+    /// The arguments that connect an agent to this control plane: URL, CA and a token of its tier.
+    /// <paramref name="controlPlanes"/> replaces the URL, e.g. with a comma-separated list that includes it.
+    /// </summary>
+    public async Task<string[]> AgentConnectionArgsAsync(string tier, string? controlPlanes = null) =>
+        ["--control-plane", controlPlanes ?? ControlPlaneUrl, "--ca-file", CaFile, "--token-file", await AgentTokenFileAsync(tier).ConfigureAwait(false)];
 
-    public async Task<AgentHandle> StartAgentAsync(string tier, string name, string bind = "127.0.0.1", params string[] extraArgs)
+    public async Task<AgentHandle> StartAgentAsync(string tier, string name, string bind = "127.0.0.1", params string[] extraArgs) =>
+        await StartAgentProcessAsync(await AgentConnectionArgsAsync(tier).ConfigureAwait(false), tier, name, bind, extraArgs).ConfigureAwait(false);
+
+    /// <summary>Starts an agent given <c>--control-plane</c> <paramref name="controlPlanes"/> (a comma-separated list).</summary>
+    public async Task<AgentHandle> StartAgentWithControlPlanesAsync(string tier, string name, string controlPlanes) =>
+        await StartAgentProcessAsync(await AgentConnectionArgsAsync(tier, controlPlanes).ConfigureAwait(false), tier, name, "127.0.0.1", []).ConfigureAwait(false);
+
+    private async Task<AgentHandle> StartAgentProcessAsync(string[] connection, string tier, string name, string bind, string[] extraArgs)
     {
         var adminPort = Ports.Free();
-        var connection = await AgentConnectionArgsAsync(tier).ConfigureAwait(false);
         var process = Track(ManagedProcess.Start(
             "agent " + name,
             Binaries.Agent,
