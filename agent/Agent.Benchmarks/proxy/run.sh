@@ -45,6 +45,7 @@ base=${PORT_BASE:-18500}
 
 cp_port=$base
 agent_admin_port=$((base + 1))
+cp_admin_port=$((base + 2))
 backend_port=$((base + 10))      # nginx serving a small static response
 redis_port=$((base + 11))
 agent_http_port=$((base + 20))
@@ -84,7 +85,7 @@ for exe in "$controlplane" "$agent" "$lbctl"; do
   [[ -x "$exe" ]] || { echo "$exe is not built; run without --no-build" >&2; exit 1; }
 done
 
-for port in $cp_port $agent_admin_port $backend_port $redis_port $agent_http_port $agent_https_port $agent_tcp_port \
+for port in $cp_port $agent_admin_port $cp_admin_port $backend_port $redis_port $agent_http_port $agent_https_port $agent_tcp_port \
             $nginx_http_port $nginx_https_port $haproxy_http_port $haproxy_tcp_port; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use; set PORT_BASE" >&2
@@ -279,11 +280,16 @@ start haproxy haproxy -db -f "$work/haproxy.cfg"
 
 echo "== starting the control plane and lb-agent (tier bench, DOTNET_gcServer=1), applying with lbctl"
 export LBCTL_CONFIG="$work/lbctl.yaml"
-start controlplane "$controlplane" --data "$work/cp-data" --listen "http://127.0.0.1:$cp_port"
-wait_for "the control plane" "$lbctl" --server "http://127.0.0.1:$cp_port" status
-start agent env DOTNET_gcServer=1 ${AGENT_ENV:-} "$agent" --control-plane "http://127.0.0.1:$cp_port" --tier bench --name bench-1 \
-  --admin "http://127.0.0.1:$agent_admin_port" --cache "$work/agent-cache" --bind 127.0.0.1
-"$lbctl" --server "http://127.0.0.1:$cp_port" apply -f "$work/bench.yaml" >"$logs/apply.log"
+# As shipped: TLS with the control plane's own CA, the admin token it writes on first start, and
+# an agent token for the bench tier.
+cp_url="https://127.0.0.1:$cp_port"
+start controlplane "$controlplane" --data "$work/cp-data" --listen "$cp_url" --admin "http://127.0.0.1:$cp_admin_port"
+wait_for "the control plane's admin token" test -s "$work/cp-data/admin.token"
+wait_for "the control plane" "$lbctl" --server "$cp_url" --ca-file "$work/cp-data/tls/ca.crt" --token-file "$work/cp-data/admin.token" status
+"$lbctl" token create --role agent --tier bench --description "proxy benchmark" --output-file "$work/agent.token" >/dev/null
+start agent env DOTNET_gcServer=1 ${AGENT_ENV:-} "$agent" --control-plane "$cp_url" --ca-file "$work/cp-data/tls/ca.crt" --token-file "$work/agent.token" \
+  --tier bench --name bench-1 --admin "http://127.0.0.1:$agent_admin_port" --cache "$work/agent-cache" --bind 127.0.0.1
+"$lbctl" apply -f "$work/bench.yaml" >"$logs/apply.log"
 
 wait_for "the backend" curl -sf "http://127.0.0.1:$backend_port/"
 wait_for "redis" redis-cli -h 127.0.0.1 -p "$redis_port" ping

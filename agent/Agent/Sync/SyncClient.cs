@@ -240,6 +240,7 @@ internal sealed partial class SyncClient(
         {
             // Defence in depth: whatever slipped past validation must not take the agent down.
             Log.SnapshotRejected(logger, snapshot.Revision, ex.Message);
+            metrics.Nacks.Inc();
             outbox.TryWrite(new AgentMessage { Nack = new Nack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash, Error = "apply failed: " + ex.Message } });
             return;
         }

@@ -302,7 +302,7 @@ public sealed class ListenerManagerTests : IAsyncLifetime
         await socket.ConnectAsync(IPAddress.Loopback, port);
 
         await socket.SendAsync(LegacyClientHello(minor, "app.test"));
-        var answer = await ReadUntilClosedAsync(socket, TimeSpan.FromSeconds(5));
+        var answer = await SocketReads.ReadToEndAsync(socket, TimeSpan.FromSeconds(5));
 
         // An alert record (21), two bytes long: level fatal (2), description protocol_version (70).
         Assert.True(answer.Length >= 7, $"expected an alert, got {Convert.ToHexString(answer)}");
@@ -330,26 +330,6 @@ public sealed class ListenerManagerTests : IAsyncLifetime
     }
 
     private static byte[] Length16(byte[] data) => [(byte)(data.Length >> 8), (byte)data.Length, .. data];
-
-    private static async Task<byte[]> ReadUntilClosedAsync(Socket socket, TimeSpan timeout)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        var received = new List<byte>();
-        var buffer = new byte[1024];
-        try
-        {
-            int read;
-            while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token)) > 0)
-            {
-                received.AddRange(buffer.AsSpan(0, read));
-            }
-        }
-        catch (SocketException)
-        {
-            // A reset after the alert still leaves the alert in what was read.
-        }
-        return [.. received];
-    }
 
     /// <summary>A real TLS handshake with the listener; the certificate it served and the protocol agreed.</summary>
     private static async Task<(string Fingerprint, SslProtocols Protocol)> HandshakeAsync(int port, string host, SslProtocols protocols = SslProtocols.None)

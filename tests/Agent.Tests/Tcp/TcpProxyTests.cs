@@ -49,7 +49,7 @@ public sealed class TcpProxyTests : IAsyncLifetime
         // Answers only once the client has finished sending (reads to end of stream first).
         var backend = Keep(TestTcpBackend.Start(async socket =>
         {
-            var total = (await ReadToEndAsync(socket)).Length;
+            var total = (await SocketReads.ReadToEndAsync(socket, Wait)).Length;
             await socket.SendAsync(Encoding.ASCII.GetBytes($"got {total}\n"));
         }));
         var port = await ServeAsync(TcpPool([Backend("b", backend.Port)]));
@@ -58,7 +58,7 @@ public sealed class TcpProxyTests : IAsyncLifetime
         await client.SendAsync(new byte[100_000]);
         client.Shutdown(SocketShutdown.Send);
 
-        Assert.Equal("got 100000\n", Encoding.ASCII.GetString(await ReadToEndAsync(client)));
+        Assert.Equal("got 100000\n", Encoding.ASCII.GetString(await SocketReads.ReadToEndAsync(client, Wait)));
     }
 
     [Fact]
@@ -69,13 +69,13 @@ public sealed class TcpProxyTests : IAsyncLifetime
         {
             await socket.SendAsync("bye\n"u8.ToArray());
             socket.Shutdown(SocketShutdown.Send);
-            backendReceived.TrySetResult(Encoding.ASCII.GetString(await ReadToEndAsync(socket)));
+            backendReceived.TrySetResult(Encoding.ASCII.GetString(await SocketReads.ReadToEndAsync(socket, Wait)));
         }));
         var port = await ServeAsync(TcpPool([Backend("b", backend.Port)]));
         using var client = await ConnectAsync(port);
 
         // The backend's FIN reaches the client as end of stream...
-        Assert.Equal("bye\n", Encoding.ASCII.GetString(await ReadToEndAsync(client)));
+        Assert.Equal("bye\n", Encoding.ASCII.GetString(await SocketReads.ReadToEndAsync(client, Wait)));
         // ...while the client's direction stays open: what it writes next still arrives.
         await client.SendAsync("written after the backend's FIN"u8.ToArray());
         client.Shutdown(SocketShutdown.Send);
@@ -138,27 +138,6 @@ public sealed class TcpProxyTests : IAsyncLifetime
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(IPAddress.Loopback, port);
         return socket;
-    }
-
-    /// <summary>Reads until end of stream (FIN); a reset before it counts as the end too.</summary>
-    private static async Task<byte[]> ReadToEndAsync(Socket socket)
-    {
-        using var cts = new CancellationTokenSource(Wait);
-        var received = new List<byte>();
-        var buffer = new byte[16 * 1024];
-        try
-        {
-            int read;
-            while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token)) > 0)
-            {
-                received.AddRange(buffer.AsSpan(0, read));
-            }
-        }
-        catch (SocketException)
-        {
-            // Reset: what arrived before it is the answer.
-        }
-        return [.. received];
     }
 
     /// <summary>One line including its newline; empty when the connection closed (or was reset) first.</summary>
