@@ -343,8 +343,10 @@ public sealed partial class ResourceStore(
                 continue;
             }
             var (kind, metadata, spec) = Normalize(resource);
-            var prefix = mode == WriteMode.Apply ? $"{kind}/{(metadata.Name.Length == 0 ? $"[{i}]" : SpecValidator.Clip(metadata.Name))}: " : "";
-            SpecValidator.ValidateMetadata(metadata, violations, prefix);
+            // Messages name the resource as the caller wrote it; the store keeps it lowercased.
+            var given = GivenName(resource);
+            var prefix = mode == WriteMode.Apply ? $"{kind}/{(given.Length == 0 ? $"[{i}]" : SpecValidator.Clip(given))}: " : "";
+            SpecValidator.ValidateMetadata(metadata, violations, prefix, given);
             if (metadata.Name.Length > 0 && !seen.Add((kind, metadata.Name)))
             {
                 violations.Add(prefix + "metadata.name", $"{kind} {SpecValidator.Clip(metadata.Name)} appears more than once in this request");
@@ -507,6 +509,15 @@ public sealed partial class ResourceStore(
                 throw new ArgumentOutOfRangeException(nameof(resource), resource.KindCase, "unknown resource kind");
         }
     }
+
+    private static string GivenName(Resource resource) => resource.KindCase switch
+    {
+        Resource.KindOneofCase.Pool => resource.Pool.Metadata?.Name,
+        Resource.KindOneofCase.Backend => resource.Backend.Metadata?.Name,
+        Resource.KindOneofCase.Listener => resource.Listener.Metadata?.Name,
+        Resource.KindOneofCase.Certificate => resource.Certificate.Metadata?.Name,
+        _ => null,
+    } ?? "";
 
     private static ObjectMeta NormalizeMeta(ObjectMeta? metadata)
     {

@@ -35,7 +35,8 @@ public static class SpecValidator
     private static readonly TimeSpan OneHour = TimeSpan.FromHours(1);
     private static readonly TimeSpan OneDay = TimeSpan.FromHours(24);
 
-    public static void ValidateMetadata(ObjectMeta? metadata, Violations v, string prefix)
+    /// <param name="givenName">The name as the caller wrote it, before lowercasing, for the message.</param>
+    public static void ValidateMetadata(ObjectMeta? metadata, Violations v, string prefix, string? givenName = null)
     {
         var name = metadata?.Name ?? "";
         if (name.Length == 0)
@@ -44,7 +45,7 @@ public static class SpecValidator
         }
         else if (!Names.IsDnsLabel(name))
         {
-            v.Add(prefix + "metadata.name", $"'{Clip(name)}' is not a DNS label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)");
+            v.Add(prefix + "metadata.name", $"'{Clip(givenName ?? name)}' is not a DNS label (letters, digits and '-', starting and ending with a letter or digit, at most 63 characters; case does not matter)");
         }
         if (metadata is null)
         {

@@ -277,6 +277,13 @@ public sealed class PoolValidationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Create_InvalidMixedCaseName_IsQuotedAsWritten()
+    {
+        var description = await Rejects(Pool("Web_Front", "http"), "metadata.name");
+        Assert.Contains("'Web_Front'", description, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Create_UppercaseName_IsLowercased()
     {
         var created = await _f.Service.CreatePool(new WritePoolRequest { Pool = Pool("WEB", "http") }, _f.Context);
