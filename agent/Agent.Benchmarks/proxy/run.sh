@@ -496,7 +496,8 @@ if ((update_readme)); then
   fi
 fi
 
-if grep -qiE "warn|fail" "$logs/agent.log"; then
+# The log level field (warn:, fail:, crit:), not the words, which also appear in info lines.
+if grep -qE " (warn|fail|crit): " "$logs/agent.log"; then
   echo "note: the agent logged warnings during the run (see below)"
-  grep -iE "warn|fail" "$logs/agent.log" | tail -n 5
+  grep -E " (warn|fail|crit): " "$logs/agent.log" | tail -n 5
 fi
