@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using LoadBalancer.Api.V1;
 using LoadBalancer.EndToEnd.Tests.Foundation;
 using LoadBalancer.EndToEnd.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -204,20 +205,7 @@ public sealed class SessionPersistenceTests(ITestOutputHelper output)
             var first = await SendAsync(client, cookieUrl, null);
             Assert.NotNull(first.Cookie);
             Assert.Equal(0, (await cluster.LbctlAsync("backend", "disable", "c-" + first.Backend)).ExitCode);
-            (string? Backend, string? Cookie) moved = default;
-            await Wait.UntilAsync(
-                async () => (moved = await SendAsync(client, cookieUrl, first.Cookie)).Backend is { } now && now != first.Backend,
-                Propagation,
-                "the session to leave the disabled backend",
-                cluster.Diagnostics);
-            Assert.NotNull(moved.Cookie);
-            Assert.NotEqual(first.Cookie, moved.Cookie);
-            for (var i = 0; i < 10; i++)
-            {
-                var next = await SendAsync(client, cookieUrl, moved.Cookie);
-                Assert.Equal(moved.Backend, next.Backend);
-                Assert.Null(next.Cookie);
-            }
+            await MovedAsync(cluster, client, cookieUrl, first, "the session to leave the disabled backend");
 
             // (g) Drain the backend a header value hashes to. A hashed session cannot be told new
             // from old, so the value stays on the draining backend until drainTimeout, then moves.
@@ -255,6 +243,65 @@ public sealed class SessionPersistenceTests(ITestOutputHelper output)
             output.WriteLine(cluster.Diagnostics());
             throw;
         }
+    }
+
+    [Fact]
+    public async Task CookieSession_LeavesAnUnhealthyOrRemovedStickyBackend_WithANewCookieEachTime()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        using var client = new HttpClient(new SocketsHttpHandler { UseCookies = false, UseProxy = false, PooledConnectionLifetime = TimeSpan.FromSeconds(1) }) { Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            var backends = new[] { await cluster.StartBackendAsync("u-1"), await cluster.StartBackendAsync("u-2"), await cluster.StartBackendAsync("u-3") };
+            var port = Ports.Free();
+            await cluster.StartAgentAsync("edge", "edge-a");
+            var apply = await cluster.ApplyAsync(Yaml.Join(
+                Yaml.Pool("checked-carts", extra: "  sessionPersistence: {type: cookie, cookieName: lb-session, ttl: 1h}\n  healthCheck: {type: http, path: /healthz, interval: 1s, timeout: 800ms, healthyThreshold: 1, unhealthyThreshold: 1}"),
+                Yaml.Backend("u-1", "checked-carts", backends[0].Port),
+                Yaml.Backend("u-2", "checked-carts", backends[1].Port),
+                Yaml.Backend("u-3", "checked-carts", backends[2].Port),
+                Yaml.HttpListener("checked-carts", "edge", port, "checked-carts")));
+            Assert.True(apply.ExitCode == 0, apply.ToString());
+            var url = $"http://127.0.0.1:{port}/cart";
+            await Wait.UntilAsync(
+                async () => (await cluster.Management.GetBackendAsync(new GetRequest { Name = "u-3" })).Status.Agents.Any(a => a.State == "healthy"),
+                Propagation,
+                "the checks to pass",
+                cluster.Diagnostics);
+
+            // The sticky backend fails its health check: the session moves, with a new cookie that holds.
+            var first = await SendAsync(client, url, null);
+            Assert.NotNull(first.Cookie);
+            var sticky = backends.Single(b => b.Name == first.Backend);
+            await cluster.Http.PostAsync($"http://127.0.0.1:{sticky.Port}/admin/health/down", null);
+            var moved = await MovedAsync(cluster, client, url, first, "the session to leave the unhealthy backend");
+
+            // The new sticky backend is deleted: the session moves again, with another new cookie.
+            Assert.Equal(0, (await cluster.LbctlAsync("delete", "backend", moved.Backend!)).ExitCode);
+            var again = await MovedAsync(cluster, client, url, moved, "the session to leave the removed backend");
+            Assert.NotEqual(first.Backend, again.Backend);
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
+    /// <summary>Waits until the session's next request lands elsewhere; checks it got a new cookie that then holds.</summary>
+    private static async Task<(string? Backend, string? Cookie)> MovedAsync(TestCluster cluster, HttpClient client, string url, (string? Backend, string? Cookie) from, string what)
+    {
+        (string? Backend, string? Cookie) moved = default;
+        await Wait.UntilAsync(async () => (moved = await SendAsync(client, url, from.Cookie)).Backend is { } now && now != from.Backend, Propagation, what, cluster.Diagnostics);
+        Assert.NotNull(moved.Cookie);
+        Assert.NotEqual(from.Cookie, moved.Cookie);
+        for (var i = 0; i < 5; i++)
+        {
+            var next = await SendAsync(client, url, moved.Cookie);
+            Assert.Equal(moved.Backend, next.Backend);
+            Assert.Null(next.Cookie);
+        }
+        return moved;
     }
 
     private static async Task<(string? Backend, string? Cookie)> SendAsync(HttpClient client, string url, string? cookie)
