@@ -50,6 +50,20 @@ for trx in "$results"/*.trx; do
   n=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$c")
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${n:-0}))
 done
+# The figures the end-to-end tests measure (requests sent and failed, writes acknowledged and
+# present, times to take a backend out, ...), which dotnet test prints only for failed tests.
+echo "== figures reported by the end-to-end tests"
+python3 - "$results/EndToEnd.Tests.trx" <<'PY' 2>/dev/null || echo "(no end-to-end results to read)"
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for r in sorted(ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns), key=lambda r: r.get("testName")):
+    lines = [l.rstrip() for l in r.findtext(".//t:StdOut", default="", namespaces=ns).splitlines() if l.strip()]
+    if r.get("outcome") != "Passed" or not lines:
+        continue
+    print(r.get("testName").rsplit(".", 1)[-1][:100])
+    for line in lines[:4]:
+        print("    " + line[:160])
+PY
 # CI shows only the tail of the output: name every failed test (with the first line of its
 # message) just above the closing count.
 if [ "$failed" -gt 0 ]; then
