@@ -105,6 +105,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         {
             await app.Services.InitializeStoreAsync().ConfigureAwait(false);
             await app.Services.CheckSecretKeyAsync(dataDir).ConfigureAwait(false);
+            await app.Services.SealLegacySessionKeysAsync().ConfigureAwait(false);
             adminTokenFile = await app.Services.GetRequiredService<TokenService>().InitializeAsync(dataDir).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SecretKeyException or InvalidOperationException or IOException or UnauthorizedAccessException)

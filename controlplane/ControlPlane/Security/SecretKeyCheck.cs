@@ -16,7 +16,9 @@ public static class SecretKeyCheck
     {
         var factory = services.GetRequiredService<IDbContextFactory<LbDbContext>>();
         await using var db = await factory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var sealedKeys = await db.Certificates.AsNoTracking().Select(c => new { c.Name, c.EncryptedPrivateKey }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var certificates = await db.Certificates.AsNoTracking().Select(c => new { Name = "certificate " + c.Name, Blob = c.EncryptedPrivateKey }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var pools = await db.Pools.AsNoTracking().Select(p => new { Name = "pool " + p.Name, Blob = p.SessionKey }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var sealedKeys = certificates.Concat(pools.Where(p => p.Blob.Length != PoolEntity.SessionKeySize)).ToList();
         if (sealedKeys.Count == 0)
         {
             return;
@@ -25,14 +27,36 @@ public static class SecretKeyCheck
         var fromEnvironment = !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(SecretProtector.KeyEnvironmentVariable));
         if (!fromEnvironment && !File.Exists(keyFile))
         {
-            throw new SecretKeyException($"{keyFile} is missing, but the private keys of {sealedKeys.Count} certificate(s) are sealed with it: restore it from your backup (or set {SecretProtector.KeyEnvironmentVariable}); a new key could not decrypt them");
+            throw new SecretKeyException($"{keyFile} is missing, but {sealedKeys.Count} key(s) (certificates' private keys, pools' session-cookie keys) are sealed with it: restore it from your backup (or set {SecretProtector.KeyEnvironmentVariable}); a new key could not decrypt them");
         }
         var protector = services.GetRequiredService<SecretProtector>();
-        var foreign = sealedKeys.Where(c => !protector.IsSealedByThisKey(c.EncryptedPrivateKey)).Select(c => c.Name).ToList();
+        var foreign = sealedKeys.Where(c => !protector.IsSealedByThisKey(c.Blob)).Select(c => c.Name).ToList();
         if (foreign.Count > 0)
         {
             var source = fromEnvironment ? SecretProtector.KeyEnvironmentVariable : keyFile;
-            throw new SecretKeyException($"the key-encryption key in {source} is not the one that sealed the private keys of {string.Join(", ", foreign.Take(5))}{(foreign.Count > 5 ? ", ..." : "")}: restore the original key");
+            throw new SecretKeyException($"the key-encryption key in {source} is not the one that sealed the keys of {string.Join(", ", foreign.Take(5))}{(foreign.Count > 5 ? ", ..." : "")}: restore the original key");
         }
+    }
+
+    /// <summary>
+    /// Seals session-cookie keys stored bare by versions before keys were sealed. The key itself
+    /// is unchanged, so cookies already issued stay valid and snapshots keep their hash.
+    /// </summary>
+    public static async Task<int> SealLegacySessionKeysAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
+    {
+        var factory = services.GetRequiredService<IDbContextFactory<LbDbContext>>();
+        await using var db = await factory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+        var bare = (await db.Pools.ToListAsync(cancellationToken).ConfigureAwait(false)).Where(p => !p.SessionKeyIsSealed).ToList();
+        if (bare.Count == 0)
+        {
+            return 0;
+        }
+        var protector = services.GetRequiredService<SecretProtector>();
+        foreach (var pool in bare)
+        {
+            pool.SessionKey = protector.ProtectSessionKey(pool.SessionKey, pool.Name);
+        }
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        return bare.Count;
     }
 }

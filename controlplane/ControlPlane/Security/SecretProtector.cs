@@ -4,7 +4,7 @@ using System.Text;
 namespace LoadBalancer.ControlPlane.Security;
 
 /// <summary>
-/// Seals certificate private keys with AES-GCM under a key-encryption key kept outside the
+/// Seals certificate private keys and pools' session-cookie keys with AES-GCM under a key-encryption key kept outside the
 /// database (env <c>LB_SECRET_KEY</c>, base64, or DATA/secret.key with mode 0600).
 /// Blob layout: version(1) | key id(8) | nonce(12) | tag(16) | ciphertext. The key id is a
 /// hash of the key, so a wrong key is reported as such instead of as corrupt data.
@@ -90,8 +90,34 @@ public sealed class SecretProtector
     public byte[] Protect(string plaintext, string certificateName)
     {
         ArgumentNullException.ThrowIfNull(plaintext);
-        ArgumentNullException.ThrowIfNull(certificateName);
         var data = Encoding.UTF8.GetBytes(plaintext);
+        try
+        {
+            return Seal(data, certificateName);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(data);
+        }
+    }
+
+    public string Unprotect(byte[] blob, string certificateName) =>
+        Encoding.UTF8.GetString(Open(blob, certificateName, $"the private key of certificate {certificateName}"));
+
+    /// <summary>
+    /// Seals a pool's session-cookie key. Bound to the pool by the associated data, in a domain of
+    /// its own ("pool:NAME"), so a blob cannot be swapped between pools or with a certificate's.
+    /// </summary>
+    public byte[] ProtectSessionKey(ReadOnlySpan<byte> key, string poolName) => Seal(key, SessionKeyContext(poolName));
+
+    public byte[] UnprotectSessionKey(byte[] blob, string poolName) =>
+        Open(blob, SessionKeyContext(poolName), $"the session-cookie key of pool {poolName}");
+
+    private static string SessionKeyContext(string poolName) => "pool:" + poolName;
+
+    private byte[] Seal(ReadOnlySpan<byte> data, string context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
         var blob = new byte[HeaderSize + data.Length];
         blob[0] = FormatVersion;
         _keyId.CopyTo(blob.AsSpan(1, KeyIdSize));
@@ -99,34 +125,34 @@ public sealed class SecretProtector
         RandomNumberGenerator.Fill(nonce);
         var tag = blob.AsSpan(1 + KeyIdSize + NonceSize, TagSize);
         using var aes = new AesGcm(_key, TagSize);
-        aes.Encrypt(nonce, data, blob.AsSpan(HeaderSize), tag, Encoding.UTF8.GetBytes(certificateName));
-        CryptographicOperations.ZeroMemory(data);
+        aes.Encrypt(nonce, data, blob.AsSpan(HeaderSize), tag, Encoding.UTF8.GetBytes(context));
         return blob;
     }
 
-    public string Unprotect(byte[] blob, string certificateName)
+    /// <param name="what">What the blob holds, for the error message.</param>
+    private byte[] Open(byte[] blob, string context, string what)
     {
         ArgumentNullException.ThrowIfNull(blob);
-        ArgumentNullException.ThrowIfNull(certificateName);
+        ArgumentNullException.ThrowIfNull(context);
         if (blob.Length < HeaderSize || blob[0] != FormatVersion)
         {
-            throw new InvalidOperationException($"cannot decrypt the private key of certificate {certificateName}: the stored data is not in a known format");
+            throw new InvalidOperationException($"cannot decrypt {what}: the stored data is not in a known format");
         }
         if (!blob.AsSpan(1, KeyIdSize).SequenceEqual(_keyId))
         {
-            throw new InvalidOperationException($"cannot decrypt the private key of certificate {certificateName}: the key-encryption key does not match the one it was written with");
+            throw new InvalidOperationException($"cannot decrypt {what}: the key-encryption key does not match the one it was written with");
         }
         var plaintext = new byte[blob.Length - HeaderSize];
         try
         {
             using var aes = new AesGcm(_key, TagSize);
             aes.Decrypt(blob.AsSpan(1 + KeyIdSize, NonceSize), blob.AsSpan(HeaderSize), blob.AsSpan(1 + KeyIdSize + NonceSize, TagSize),
-                plaintext, Encoding.UTF8.GetBytes(certificateName));
+                plaintext, Encoding.UTF8.GetBytes(context));
         }
         catch (AuthenticationTagMismatchException)
         {
-            throw new InvalidOperationException($"cannot decrypt the private key of certificate {certificateName}: the data was altered or belongs to another certificate");
+            throw new InvalidOperationException($"cannot decrypt {what}: the data was altered or belongs to something else");
         }
-        return Encoding.UTF8.GetString(plaintext);
+        return plaintext;
     }
 }

@@ -35,6 +35,9 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
     /// Opens a read transaction (a consistent WAL snapshot), reads the revision and compiles every
     /// tier from the same view, so the revision and the payloads always belong together.
     /// </summary>
+    private byte[] SessionKeyOf(PoolEntity pool) =>
+        pool.SessionKeyIsSealed ? secrets.UnprotectSessionKey(pool.SessionKey, pool.Name) : pool.SessionKey;
+
     public async Task<CompiledStore> CompileCurrentAsync(IDbContextFactory<LbDbContext> dbFactory, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(dbFactory);
@@ -187,7 +190,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             .Select(p => p.Route);
     }
 
-    internal static SnapshotPool CompilePool(PoolEntity entity, IEnumerable<BackendEntity> backends)
+    internal SnapshotPool CompilePool(PoolEntity entity, IEnumerable<BackendEntity> backends)
     {
         var spec = ProtoJson.Parse<PoolSpec>(entity.SpecJson);
         var pool = new SnapshotPool
@@ -242,7 +245,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             CookieName = persistence?.CookieName ?? "",
             HeaderName = persistence?.HeaderName ?? "",
             TtlMs = Durations.ToMilliseconds(persistence?.Ttl, 0),
-            HmacKey = persistenceType == "cookie" ? ByteString.CopyFrom(entity.SessionKey) : ByteString.Empty,
+            HmacKey = persistenceType == "cookie" ? ByteString.CopyFrom(SessionKeyOf(entity)) : ByteString.Empty,
         };
         if (spec.Protocol == "https" && spec.BackendTls is { } tls)
         {

@@ -25,8 +25,16 @@ public abstract class ResourceEntity
 
 public sealed class PoolEntity : ResourceEntity
 {
-    /// <summary>32 random bytes made on create; agents of a tier sign persistence cookies with it.</summary>
+    public const int SessionKeySize = 32;
+
+    /// <summary>
+    /// 32 random bytes made on create, with which the agents of a tier sign persistence cookies;
+    /// stored sealed under the key-encryption key (a bare 32-byte value is one written before
+    /// keys were sealed, sealed at the next start).
+    /// </summary>
     public byte[] SessionKey { get; set; } = [];
+
+    public bool SessionKeyIsSealed => SessionKey.Length != SessionKeySize;
 }
 
 public sealed class BackendEntity : ResourceEntity

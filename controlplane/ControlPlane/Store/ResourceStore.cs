@@ -551,7 +551,7 @@ public sealed partial class ResourceStore(
         {
             ResourceEntity entity = item.Kind switch
             {
-                ResourceKind.Pool => new PoolEntity { SessionKey = RandomNumberGenerator.GetBytes(32) },
+                ResourceKind.Pool => new PoolEntity { SessionKey = secrets.ProtectSessionKey(RandomNumberGenerator.GetBytes(PoolEntity.SessionKeySize), item.Name) },
                 ResourceKind.Backend => new BackendEntity(),
                 ResourceKind.Listener => new ListenerEntity(),
                 ResourceKind.Certificate => new CertificateEntity(),

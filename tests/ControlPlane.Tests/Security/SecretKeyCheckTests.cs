@@ -98,8 +98,69 @@ public sealed class SecretKeyCheckTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task BareSessionKeyFromAnOlderVersion_IsSealedAtStart_AndAgentsKeepTheSameKey()
+    {
+        var adminToken = await FirstStartAsync(cookiePool: true);
+        // What a version before sealed keys stored: the 32 bytes themselves.
+        var bare = RandomNumberGenerator.GetBytes(32);
+        await ExecuteAsync("UPDATE Pools SET SessionKey = $key WHERE Name = 'web'", ("$key", bare));
+
+        var host = await FolderHost.StartAsync(_folder.Path);
+        await using (host)
+        {
+            using var channel = ApiChannels.Open(host);
+            var served = await FirstSnapshotAsync(ApiChannels.WithToken(channel, adminToken), "edge");
+            // Cookies signed before the upgrade stay valid: the agents get the same key.
+            Assert.Equal(bare, served.Pools.Single(p => p.Name == "web").SessionPersistence.HmacKey.ToByteArray());
+        }
+        var stored = await ReadSessionKeyAsync("web");
+        Assert.True(stored.Length > bare.Length, "the key is stored sealed now");
+        Assert.Equal(-1, stored.AsSpan().IndexOf(bare));
+    }
+
+    [Fact]
+    public async Task SealedSessionKeys_AloneAreEnoughToRefuseAReplacedKey()
+    {
+        var host = await FolderHost.StartAsync(_folder.Path);
+        await using (host)
+        {
+            var adminToken = (await File.ReadAllTextAsync(host.AdminTokenFile!)).Trim();
+            using var channel = ApiChannels.Open(host);
+            await new Api.V1.Management.ManagementClient(ApiChannels.WithToken(channel, adminToken)).CreatePoolAsync(new WritePoolRequest { Pool = Resources.Pool("web", "http") });
+        }
+        await WriteKeyAsync(Encoding.ASCII.GetBytes(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) + "\n"));
+
+        var ex = await Assert.ThrowsAsync<StartupException>(() => FolderHost.StartAsync(_folder.Path));
+        Assert.Contains("pool web", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("restore the original key", ex.Message, StringComparison.Ordinal);
+    }
+
+    private async Task ExecuteAsync(string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(_folder.Path, "lb.db"), Pooling = false }.ToString());
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
+
+    private async Task<byte[]> ReadSessionKeyAsync(string pool)
+    {
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(_folder.Path, "lb.db"), Pooling = false }.ToString());
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT SessionKey FROM Pools WHERE Name = $name";
+        command.Parameters.AddWithValue("$name", pool);
+        return (byte[])(await command.ExecuteScalarAsync())!;
+    }
+
     /// <summary>Starts on the empty folder, stores a certificate used by an https listener of tier edge, stops; returns the admin token.</summary>
-    private async Task<string> FirstStartAsync()
+    private async Task<string> FirstStartAsync(bool cookiePool = false)
     {
         var host = await FolderHost.StartAsync(_folder.Path);
         await using (host)
@@ -112,7 +173,13 @@ public sealed class SecretKeyCheckTests : IDisposable
                 Resources =
                 {
                     Resources.R(Resources.Certificate("site", _site.CertificatePem, _site.PrivateKeyPem)),
-                    Resources.R(Resources.Pool("web", "http")),
+                    Resources.R(Resources.Pool("web", "http", s =>
+                    {
+                        if (cookiePool)
+                        {
+                            s.SessionPersistence = new SessionPersistence { Type = "cookie", CookieName = "lb-session", Ttl = "1h" };
+                        }
+                    })),
                     Resources.R(Resources.HttpsListener("public", "edge", 443, "web", "site")),
                 },
             });

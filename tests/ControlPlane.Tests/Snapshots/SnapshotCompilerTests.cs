@@ -92,9 +92,23 @@ public sealed class SnapshotCompilerTests : IAsyncLifetime
         Assert.Equal(_site.PrivateKeyPem, certificate.PrivateKeyPem);
         Assert.Equal(_site.CertificatePem, certificate.CertificatePem);
         Assert.Matches("^[0-9a-f]{64}$", certificate.FingerprintSha256);
+        // The session-cookie key is stored sealed and reaches the agents in clear.
         var pool = await _f.WithDbAsync(db => db.Pools.SingleAsync(p => p.Name == "web"));
-        Assert.Equal(pool.SessionKey, edge.Pools.Single(p => p.Name == "web").SessionPersistence.HmacKey.ToByteArray());
-        Assert.Equal(32, pool.SessionKey.Length);
+        var hmacKey = edge.Pools.Single(p => p.Name == "web").SessionPersistence.HmacKey.ToByteArray();
+        Assert.Equal(32, hmacKey.Length);
+        Assert.True(pool.SessionKeyIsSealed);
+        Assert.True(_f.Secrets.IsSealedByThisKey(pool.SessionKey));
+        Assert.Equal(hmacKey, _f.Secrets.UnprotectSessionKey(pool.SessionKey, "web"));
+        Assert.Equal(-1, pool.SessionKey.AsSpan().IndexOf(hmacKey));
+    }
+
+    [Fact]
+    public async Task SessionKey_SealedUnderOnePoolsName_DoesNotOpenForAnother()
+    {
+        await _f.Service.Apply(new ApplyRequest { Resources = { ThreeTiers() } }, _f.Context);
+        var pool = await _f.WithDbAsync(db => db.Pools.SingleAsync(p => p.Name == "web"));
+        var ex = Assert.Throws<InvalidOperationException>(() => _f.Secrets.UnprotectSessionKey(pool.SessionKey, "platform-api"));
+        Assert.Contains("session-cookie key of pool platform-api", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
