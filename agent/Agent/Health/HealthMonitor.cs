@@ -115,6 +115,18 @@ public sealed partial class HealthMonitor : IDisposable
     }
 
     /// <summary>Health state machine and probe loop of one backend.</summary>
+    /// <summary>
+    /// How long the first probes of a pool's backends are spread over: 500 ms, so that a new
+    /// backend is checked (and can take traffic) quickly, widened by 5 ms per backend so that a
+    /// large pool appearing at once (an agent starting) is probed at no more than about 200 per
+    /// second, and never more than one interval. The per-interval jitter then keeps them apart.
+    /// </summary>
+    internal static TimeSpan FirstProbeWindow(TimeSpan interval, int backendsInPool)
+    {
+        var window = TimeSpan.FromMilliseconds(Math.Max(500, 5.0 * backendsInPool));
+        return window < interval ? window : interval;
+    }
+
     private sealed class Tracker
     {
         private readonly HealthMonitor _owner;
@@ -219,9 +231,8 @@ public sealed partial class HealthMonitor : IDisposable
         {
             try
             {
-                // Spread the first probes of many backends over a short window, not all at once.
-                var first = Math.Min(check.Interval.TotalMilliseconds, 500) * Random.Shared.NextDouble();
-                await Task.Delay(TimeSpan.FromMilliseconds(first), _owner._time, cancellationToken).ConfigureAwait(false);
+                var first = FirstProbeWindow(check.Interval, _pool.Backends.Count) * Random.Shared.NextDouble();
+                await Task.Delay(first, _owner._time, cancellationToken).ConfigureAwait(false);
                 while (!cancellationToken.IsCancellationRequested)
                 {
                     var (ok, reason) = await ProbeAsync(check, cancellationToken).ConfigureAwait(false);

@@ -54,6 +54,16 @@ public sealed class HealthMonitorTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(5_000, 3, 500)]        // a small pool: checked within half a second
+    [InlineData(5_000, 400, 2_000)]    // a large one: about 200 first probes a second
+    [InlineData(5_000, 10_000, 5_000)] // never longer than one interval
+    [InlineData(300, 3, 300)]          // nor, for a short interval, than that interval
+    public void FirstProbes_AreSpreadWiderForLargerPools_WithinOneInterval(int intervalMs, int backends, int expectedMs)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), HealthMonitor.FirstProbeWindow(TimeSpan.FromMilliseconds(intervalMs), backends));
+    }
+
     [Fact]
     public async Task Active_HealthyAfterFirstPass_UnhealthyAfterTwoFailures_HealthyAfterTwoPasses()
     {
@@ -124,7 +134,8 @@ public sealed class HealthMonitorTests : IDisposable
     [Fact]
     public async Task Active_NewBackendRefusingConnections_UnhealthyAtFirstFailure()
     {
-        _registry.Apply([Pool("p", [Backend("b1", Ports.Free())], HttpCheck(Interval, TimeSpan.FromSeconds(1), unhealthy: 3))]);
+        using var refusing = Ports.Refusing();
+        _registry.Apply([Pool("p", [Backend("b1", refusing.Port)], HttpCheck(Interval, TimeSpan.FromSeconds(1), unhealthy: 3))]);
 
         var unhealthy = await NextTransitionAsync(_ => true);
 
@@ -248,7 +259,8 @@ public sealed class HealthMonitorTests : IDisposable
     [Fact]
     public async Task Active_CheckRemoved_BackendBecomesHealthyWithoutProbes()
     {
-        var port = Ports.Free();
+        using var refusing = Ports.Refusing();
+        var port = refusing.Port;
         _registry.Apply([Pool("p", [Backend("b1", port)], HttpCheck(Interval, TimeSpan.FromSeconds(1)))]);
         Assert.Equal(BackendHealth.Unhealthy, (await NextTransitionAsync(_ => true)).State);
 
@@ -261,7 +273,8 @@ public sealed class HealthMonitorTests : IDisposable
     [Fact]
     public async Task Active_CheckRemovedFromUnhealthyBackend_PublishesHealthyTransition()
     {
-        var port = Ports.Free();
+        using var refusing = Ports.Refusing();
+        var port = refusing.Port;
         _registry.Apply([Pool("p", [Backend("b1", port)], HttpCheck(Interval, TimeSpan.FromSeconds(1)))]);
         Assert.Equal(BackendHealth.Unhealthy, (await NextTransitionAsync(_ => true)).State);
 
