@@ -115,9 +115,9 @@ public sealed class TcpProxyTests : IAsyncLifetime
     public async Task PassiveConnectFailures_EjectTheDeadBackend_NewConnectionsAllGoToTheLiveOne()
     {
         var live = Keep(TestTcpBackend.Greeter("live"));
-        var deadPort = Ports.Free();
+        using var dead = Ports.Refusing();
         // No active check and no retries: only connect failures can eject, and each is seen by a client.
-        var port = await ServeAsync(TcpPool([Backend("dead", deadPort), Backend("live", live.Port)], new PassiveHealthConfig(2, TimeSpan.FromMinutes(5))));
+        var port = await ServeAsync(TcpPool([Backend("dead", dead.Port), Backend("live", live.Port)], new PassiveHealthConfig(2, TimeSpan.FromMinutes(5))));
 
         var greetings = new List<string>();
         for (var i = 0; i < 14; i++)

@@ -28,7 +28,7 @@ public sealed class RetryTests(ITestOutputHelper output)
         using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
         try
         {
-            var closedPort = Ports.Free();
+            using var closed = Ports.Refusing();
             var resetPort = Ports.Free();
             var refusedPort = Ports.Free();
             var timeoutPort = Ports.Free();
@@ -38,7 +38,7 @@ public sealed class RetryTests(ITestOutputHelper output)
                 Yaml.Backend("reset-1", "resets", resetter.Port),
                 Yaml.Backend("ok-1", "resets", healthy.Port),
                 Yaml.Pool("refuses", extra: "  retries: 1"),
-                Yaml.Backend("closed-1", "refuses", closedPort),
+                Yaml.Backend("closed-1", "refuses", closed.Port),
                 Yaml.Backend("ok-2", "refuses", alsoHealthy.Port),
                 Yaml.Pool("blackhole", extra: "  retries: 0\n  connectTimeout: 300ms"),
                 Yaml.Backend("hole-1", "blackhole", blackHole.Port),

@@ -24,4 +24,23 @@ public static class Ports
             }
         }
     }
+
+    /// <summary>
+    /// A loopback port that refuses connections for as long as the result lives: bound but not
+    /// listening, so nothing else can take it and no outgoing connection gets it as its source
+    /// port (a connect to a merely free port can then succeed, to itself).
+    /// </summary>
+    public static RefusingPort Refusing()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return new RefusingPort(socket);
+    }
+}
+
+public sealed class RefusingPort(Socket socket) : IDisposable
+{
+    public int Port { get; } = ((IPEndPoint)socket.LocalEndPoint!).Port;
+
+    public void Dispose() => socket.Dispose();
 }

@@ -18,7 +18,8 @@ public sealed class ControlPlaneUrlsTests(ITestOutputHelper output)
         try
         {
             // Nothing listens there: every connect is refused.
-            var refused = $"https://127.0.0.1:{Ports.Free().ToString(CultureInfo.InvariantCulture)}";
+            using var refusing = Ports.Refusing();
+            var refused = $"https://127.0.0.1:{refusing.Port.ToString(CultureInfo.InvariantCulture)}";
             var backend = await cluster.StartBackendAsync("u-1");
             var agent = await cluster.StartAgentWithControlPlanesAsync("edge", "urls-1", $"{refused},{cluster.ControlPlaneUrl}");
             var port = Ports.Free();
