@@ -188,36 +188,8 @@ public sealed class PoolRuntime
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
-    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (timeout > TimeSpan.Zero)
-        {
-            deadline.CancelAfter(timeout);
-        }
-        try
-        {
-            await socket.ConnectAsync(context.DnsEndPoint, deadline.Token).ConfigureAwait(false);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            socket.Dispose();
-            throw new BackendConnectException(context.DnsEndPoint, timedOut: true, new TimeoutException($"connect timed out after {timeout.TotalMilliseconds:0} ms"));
-        }
-        catch (SocketException ex)
-        {
-            socket.Dispose();
-            throw new BackendConnectException(context.DnsEndPoint, timedOut: false, ex);
-        }
-        catch
-        {
-            // Canceled by the caller: not the backend's fault, pass it on unchanged.
-            socket.Dispose();
-            throw;
-        }
-    }
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TimeSpan timeout, CancellationToken cancellationToken) =>
+        new NetworkStream(await BackendConnector.ConnectAsync(context.DnsEndPoint, timeout, cancellationToken).ConfigureAwait(false), ownsSocket: true);
 
     private static SslClientAuthenticationOptions BackendTlsOptions(BackendTlsConfig? tls)
     {

@@ -91,21 +91,18 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
 
     private async Task<Socket?> ConnectAsync(BackendState backend, TimeSpan timeout, CancellationToken clientClosed)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(clientClosed);
-        cts.CancelAfter(timeout);
         try
         {
-            await socket.ConnectAsync(backend.Host, backend.Port, cts.Token).ConfigureAwait(false);
-            return socket;
+            return await BackendConnector.ConnectAsync(new DnsEndPoint(backend.Host, backend.Port), timeout, clientClosed).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        catch (BackendConnectException ex)
         {
-            if (!clientClosed.IsCancellationRequested)
-            {
-                Log.ConnectFailed(logger, backend.Pool, backend.Name, ex is OperationCanceledException ? "timeout" : ex.Message);
-            }
-            socket.Dispose();
+            Log.ConnectFailed(logger, backend.Pool, backend.Name, ex.TimedOut ? "timeout" : ex.InnerException!.Message);
+            return null;
+        }
+        catch (OperationCanceledException) when (clientClosed.IsCancellationRequested)
+        {
+            // The client left while we connected: nothing to log against the backend.
             return null;
         }
     }
