@@ -46,7 +46,8 @@ public static class SecretKeyCheck
     {
         var factory = services.GetRequiredService<IDbContextFactory<LbDbContext>>();
         await using var db = await factory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var bare = (await db.Pools.ToListAsync(cancellationToken).ConfigureAwait(false)).Where(p => !p.SessionKeyIsSealed).ToList();
+        // Only the bare keys are read: a start-up step must not load every pool of a large store.
+        var bare = await db.Pools.Where(p => p.SessionKey.Length == PoolEntity.SessionKeySize).ToListAsync(cancellationToken).ConfigureAwait(false);
         if (bare.Count == 0)
         {
             return 0;
