@@ -51,15 +51,10 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
                 return;
             }
 
-            var socket = await ConnectAsync(backend, pool.Config.ConnectTimeout, client.ConnectionClosed).ConfigureAwait(false);
+            var socket = await ConnectAsync(backend, pool.Config.ConnectTimeout).ConfigureAwait(false);
             if (socket is null)
             {
                 backend.Leave();
-                if (client.ConnectionClosed.IsCancellationRequested)
-                {
-                    // The client gave up while we connected: not the backend's fault.
-                    return;
-                }
                 health.ReportPassive(backend, false, "connect failed");
                 failed.Add(backend);
                 continue;
@@ -89,20 +84,18 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         client.Abort(new ConnectionAbortedException("no backend accepted the connection"));
     }
 
-    private async Task<Socket?> ConnectAsync(BackendState backend, TimeSpan timeout, CancellationToken clientClosed)
+    private async Task<Socket?> ConnectAsync(BackendState backend, TimeSpan timeout)
     {
         try
         {
-            return await BackendConnector.ConnectAsync(new DnsEndPoint(backend.Host, backend.Port), timeout, clientClosed).ConfigureAwait(false);
+            // Not cancelled by the client's ConnectionClosed: Kestrel fires it on the client's FIN,
+            // and a client that sends its request and half-closes at once (nc -N, a one-shot
+            // script) is still waiting for the answer. connectTimeout bounds the wait.
+            return await BackendConnector.ConnectAsync(new DnsEndPoint(backend.Host, backend.Port), timeout, CancellationToken.None).ConfigureAwait(false);
         }
         catch (BackendConnectException ex)
         {
             Log.ConnectFailed(logger, backend.Pool, backend.Name, ex.TimedOut ? "timeout" : ex.InnerException!.Message);
-            return null;
-        }
-        catch (OperationCanceledException) when (clientClosed.IsCancellationRequested)
-        {
-            // The client left while we connected: nothing to log against the backend.
             return null;
         }
     }

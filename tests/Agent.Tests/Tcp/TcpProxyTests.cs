@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Tests.Support;
+using LoadBalancer.Testing;
 using static LoadBalancer.Agent.Tests.Support.TestConfigs;
 
 namespace LoadBalancer.Agent.Tests.Tcp;
@@ -59,6 +60,39 @@ public sealed class TcpProxyTests : IAsyncLifetime
         client.Shutdown(SocketShutdown.Send);
 
         Assert.Equal("got 100000\n", Encoding.ASCII.GetString(await SocketReads.ReadToEndAsync(client, Wait)));
+    }
+
+    [Fact]
+    public async Task ClientThatHalfClosesWhileTheBackendConnectIsPending_StillGetsItsAnswer()
+    {
+        // Kestrel reports a client's FIN as ConnectionClosed. A one-shot client (nc -N) sends and
+        // half-closes at once; its FIN arriving while the agent still connects (here: to a port
+        // that drops SYNs, then retrying the other backend) must not be taken as the client leaving.
+        using var blackHole = SynBlackHole.Start();
+        var backend = Keep(TestTcpBackend.Start(async socket =>
+        {
+            var total = (await SocketReads.ReadToEndAsync(socket, Wait)).Length;
+            await socket.SendAsync(Encoding.ASCII.GetBytes($"got {total}\n"));
+        }));
+        var port = await ServeAsync(Pool(
+            "db",
+            [Backend("hole", blackHole.Port), Backend("b", backend.Port)],
+            retries: 1,
+            connectTimeout: TimeSpan.FromMilliseconds(300),
+            protocol: "tcp"));
+
+        // Round-robin: of two connections in a row, one is first sent to the black hole.
+        var slowest = TimeSpan.Zero;
+        for (var i = 0; i < 2; i++)
+        {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            using var client = await ConnectAsync(port);
+            await client.SendAsync("ping"u8.ToArray());
+            client.Shutdown(SocketShutdown.Send);
+            Assert.Equal("got 4\n", Encoding.ASCII.GetString(await SocketReads.ReadToEndAsync(client, Wait)));
+            slowest = watch.Elapsed > slowest ? watch.Elapsed : slowest;
+        }
+        Assert.True(slowest >= TimeSpan.FromMilliseconds(250), $"no connection waited on the black hole (slowest {slowest.TotalMilliseconds:0} ms)");
     }
 
     [Fact]
