@@ -64,7 +64,7 @@ for r in sorted(ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", 
     for line in lines[:4]:
         print("    " + line[:160])
 PY
-# CI shows only the tail of the output: name every failed test (with the first line of its
+# CI shows only the tail of the output: name every failed test (with the first lines of its
 # message) just above the closing count.
 if [ "$failed" -gt 0 ]; then
   echo "== failed tests"
@@ -75,8 +75,11 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.trx")):
     for r in ET.parse(path).getroot().iterfind(".//t:UnitTestResult", ns):
         if r.get("outcome") != "Failed":
             continue
-        message = r.findtext(".//t:Message", default="", namespaces=ns).strip().splitlines()
+        message = [l.strip() for l in r.findtext(".//t:Message", default="", namespaces=ns).strip().splitlines() if l.strip()]
         print(f"FAILED {r.get('testName')} ({r.get('duration')}): {message[0][:300] if message else ''}")
+        # Assert.Equal's Expected/Actual lines say more than its first line.
+        for line in message[1:4]:
+            print(f"    {line[:200]}")
 PY
 fi
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then

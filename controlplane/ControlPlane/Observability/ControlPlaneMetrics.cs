@@ -67,41 +67,31 @@ public sealed class ControlPlaneMetrics
 /// <summary>Counts every gRPC call by method and final status code.</summary>
 public sealed class MetricsInterceptor(ControlPlaneMetrics metrics) : Interceptor
 {
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
-    {
-        try
-        {
-            var response = await continuation(request, context).ConfigureAwait(false);
-            Count(context.Method, StatusCode.OK);
-            return response;
-        }
-        catch (RpcException ex)
-        {
-            Count(context.Method, ex.StatusCode);
-            throw;
-        }
-    }
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation) =>
+        CountedAsync(context, () => continuation(request, context));
 
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        try
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        CountedAsync(context, async () =>
         {
             await continuation(request, responseStream, context).ConfigureAwait(false);
-            Count(context.Method, StatusCode.OK);
-        }
-        catch (RpcException ex)
-        {
-            Count(context.Method, ex.StatusCode);
-            throw;
-        }
-    }
+            return true;
+        });
 
-    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        CountedAsync(context, async () =>
+        {
+            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+            return true;
+        });
+
+    /// <summary>Runs one call and counts it under its final status code: OK, or the RpcException's.</summary>
+    private async Task<T> CountedAsync<T>(ServerCallContext context, Func<Task<T>> call)
     {
         try
         {
-            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+            var result = await call().ConfigureAwait(false);
             Count(context.Method, StatusCode.OK);
+            return result;
         }
         catch (RpcException ex)
         {
