@@ -15,6 +15,14 @@ internal sealed class ForwardingTransformer : HttpTransformer
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
 
         var request = httpContext.Request;
+        if (proxyRequest.Headers.ExpectContinue == true && !HttpProxyHandler.IsIdempotent(request.Method))
+        {
+            // SocketsHttpHandler resends a request whose content waits for 100 Continue when the
+            // connection closes first, although the backend may have acted on its headers
+            // (dotnet/runtime#86714). Without Expect the body follows at once and is never resent;
+            // Kestrel still answers the client's Expect itself when the body is read.
+            proxyRequest.Headers.ExpectContinue = null;
+        }
         if (request.Host.HasValue)
         {
             proxyRequest.Headers.Host = request.Host.Value;

@@ -44,10 +44,19 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             : DefaultRequestConfig;
         var scheme = pool.Config.Protocol == "https" ? "https://" : "http://";
         var attempts = 1 + pool.Config.Retries;
+        var canHaveBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true;
+        if (!canHaveBody && request.ContentLength is null && !IsIdempotent(request.Method))
+        {
+            // SocketsHttpHandler resends a request without content by itself when a reused
+            // connection closes before any response byte, although the backend may have acted on
+            // it (dotnet/runtime#86714). With "Content-Length: 0" (the same request) YARP sends an
+            // empty content, which is never resent: a POST that reached a backend runs at most once.
+            request.ContentLength = 0;
+        }
         // Bodies stream through unbuffered: a retry is possible only while the forwarder has not
         // started reading the body. Only requests that can have one pay for the wrapper.
         ReadTrackingStream? body = null;
-        if (attempts > 1 && context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true)
+        if (attempts > 1 && canHaveBody)
         {
             body = new ReadTrackingStream(request.Body);
             request.Body = body;
@@ -166,7 +175,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         return connectFailure || (error == ForwarderError.Request && IsIdempotent(method));
     }
 
-    private static bool IsIdempotent(string method) =>
+    internal static bool IsIdempotent(string method) =>
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
 
     /// <summary>

@@ -27,4 +27,39 @@ internal static class SocketReads
         }
         return [.. received];
     }
+
+    /// <summary>Exactly <paramref name="count"/> bytes; fails if the peer closes or stalls first.</summary>
+    public static async Task<byte[]> ReadExactlyAsync(Socket socket, int count, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var buffer = new byte[count];
+        var filled = 0;
+        while (filled < count)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cts.Token);
+            if (read == 0)
+            {
+                throw new IOException($"the peer closed after {filled} of {count} bytes");
+            }
+            filled += read;
+        }
+        return buffer;
+    }
+
+    /// <summary>An HTTP/1.1 message head up to its blank line, read byte by byte so nothing after it is consumed; null when the peer closed first.</summary>
+    public static async Task<string?> ReadHttpHeadAsync(Socket socket, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var head = new System.Text.StringBuilder();
+        var one = new byte[1];
+        while (head.Length < 4 || head[^4] != '\r' || head[^3] != '\n' || head[^2] != '\r' || head[^1] != '\n')
+        {
+            if (await socket.ReceiveAsync(one, SocketFlags.None, cts.Token) == 0)
+            {
+                return null;
+            }
+            head.Append((char)one[0]);
+        }
+        return head.ToString();
+    }
 }
