@@ -67,6 +67,13 @@ public static partial class CertificateInspector
                     violations.Add(field, $"certificate {i + 1} ({certificates[i].Subject}) is not issued by certificate {i + 2} ({certificates[i + 1].Subject}); order must be leaf first, then each issuer");
                     ok = false;
                 }
+                else if (CertificateSignatures.IsSignedBy(certificates[i], certificates[i + 1]) == false)
+                {
+                    // The names match but another key signed it: a re-keyed or stale intermediate,
+                    // which clients would reject.
+                    violations.Add(field, $"certificate {i + 1} ({certificates[i].Subject}) is not signed by the key of certificate {i + 2} ({certificates[i + 1].Subject}), although that one has its issuer's name; give the issuer certificate that signed it");
+                    ok = false;
+                }
             }
             var isCa = IsCaCertificate(leaf);
             if (isCa is null)

@@ -53,23 +53,55 @@ internal static class TestCertificates
         return new Pem(certificate.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
     }
 
-    /// <summary>A leaf signed by a new CA; the PEM is leaf then CA (or the reverse when <paramref name="wrongOrder"/>).</summary>
-    public static Pem Chain(string host, DateTimeOffset now, bool wrongOrder = false)
+    /// <summary>
+    /// A leaf signed by a new CA; the PEM is leaf then CA (or the reverse when <paramref name="wrongOrder"/>).
+    /// <paramref name="impostorCa"/> puts in another CA of the same name and its own key instead
+    /// of the one that signed; <paramref name="caSignature"/> picks the CA's key and how it signs.
+    /// </summary>
+    public static Pem Chain(string host, DateTimeOffset now, bool wrongOrder = false, bool impostorCa = false, CaSignature caSignature = CaSignature.EcdsaSha256)
     {
-        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var caRequest = new CertificateRequest("CN=Test CA", caKey, HashAlgorithmName.SHA256);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
-        using var ca = caRequest.CreateSelfSigned(now.AddDays(-2), now.AddDays(3650));
+        using var ca = CreateCa(now, caSignature);
+        using var impostor = impostorCa ? CreateCa(now, caSignature) : null;
 
         using var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var leafRequest = new CertificateRequest($"CN={host}", leafKey, HashAlgorithmName.SHA256);
         AddServerExtensions(leafRequest, host, isCa: false);
-        using var leaf = leafRequest.Create(ca, now.AddDays(-1), now.AddDays(365), [1, 2, 3, 4, 5, 6, 7, 8]);
+        using var leaf = caSignature == CaSignature.EcdsaSha256
+            ? leafRequest.Create(ca, now.AddDays(-1), now.AddDays(365), [1, 2, 3, 4, 5, 6, 7, 8])
+            : leafRequest.Create(ca.SubjectName, X509SignatureGenerator.CreateForRSA(ca.GetRSAPrivateKey()!, caSignature == CaSignature.RsaPss ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1), now.AddDays(-1), now.AddDays(365), [1, 2, 3, 4, 5, 6, 7, 8]);
+        var given = impostor ?? ca;
         var pem = wrongOrder
-            ? ca.ExportCertificatePem() + "\n" + leaf.ExportCertificatePem()
-            : leaf.ExportCertificatePem() + "\n" + ca.ExportCertificatePem();
+            ? given.ExportCertificatePem() + "\n" + leaf.ExportCertificatePem()
+            : leaf.ExportCertificatePem() + "\n" + given.ExportCertificatePem();
         return new Pem(pem, leafKey.ExportPkcs8PrivateKeyPem());
+    }
+
+    public enum CaSignature
+    {
+        EcdsaSha256,
+        RsaPkcs1,
+        RsaPss,
+    }
+
+    private static X509Certificate2 CreateCa(DateTimeOffset now, CaSignature signature)
+    {
+        CertificateRequest request;
+        if (signature == CaSignature.EcdsaSha256)
+        {
+            using var ecKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            request = new CertificateRequest("CN=Test CA", ecKey, HashAlgorithmName.SHA256);
+            return SelfSigned(request, now);
+        }
+        using var rsaKey = RSA.Create(2048);
+        request = new CertificateRequest("CN=Test CA", rsaKey, HashAlgorithmName.SHA384, signature == CaSignature.RsaPss ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1);
+        return SelfSigned(request, now);
+    }
+
+    private static X509Certificate2 SelfSigned(CertificateRequest request, DateTimeOffset now)
+    {
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        return request.CreateSelfSigned(now.AddDays(-2), now.AddDays(3650));
     }
 
     private static void AddServerExtensions(CertificateRequest request, string host, bool isCa)

@@ -128,6 +128,27 @@ public sealed class CertificateValidationTests : IAsyncLifetime
         Assert.Equal("CN=Test CA", created.Status.Issuer);
     }
 
+    [Theory]
+    [InlineData("RsaPkcs1")]
+    [InlineData("RsaPss")]
+    public async Task Create_ChainSignedWithRsa_IsAccepted(string signature)
+    {
+        var pem = TestCertificates.Chain("api.example.com", Now, caSignature: Enum.Parse<TestCertificates.CaSignature>(signature));
+        var created = await Create(Certificate("api", pem.CertificatePem, pem.PrivateKeyPem));
+        Assert.Equal("CN=Test CA", created.Status.Issuer);
+    }
+
+    [Theory]
+    [InlineData("EcdsaSha256")]
+    [InlineData("RsaPkcs1")]
+    [InlineData("RsaPss")]
+    public async Task Create_ChainWhoseIssuerHasTheRightNameButAnotherKey_IsRejectedWithFieldViolation(string signature)
+    {
+        var pem = TestCertificates.Chain("api.example.com", Now, impostorCa: true, caSignature: Enum.Parse<TestCertificates.CaSignature>(signature));
+        var description = await Rejects(Certificate("api", pem.CertificatePem, pem.PrivateKeyPem), "spec.certificatePem");
+        Assert.Contains("is not signed by the key of certificate 2", description, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Create_ChainInWrongOrder_IsRejectedWithFieldViolation()
     {
