@@ -45,12 +45,13 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         var scheme = pool.Config.Protocol == "https" ? "https://" : "http://";
         var attempts = 1 + pool.Config.Retries;
         var canHaveBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true;
-        if (!canHaveBody && request.ContentLength is null && !IsIdempotent(request.Method))
+        if (!canHaveBody && request.ContentLength is null && !IsIdempotent(request.Method) && !HttpMethods.IsConnect(request.Method))
         {
             // SocketsHttpHandler resends a request without content by itself when a reused
             // connection closes before any response byte, although the backend may have acted on
             // it (dotnet/runtime#86714). With "Content-Length: 0" (the same request) YARP sends an
             // empty content, which is never resent: a POST that reached a backend runs at most once.
+            // Not for CONNECT (HTTP/2 WebSockets): its stream is a tunnel, not an empty body.
             request.ContentLength = 0;
         }
         // Bodies stream through unbuffered: a retry is possible only while the forwarder has not
