@@ -121,6 +121,14 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         api.MapAgentSync();
         api.MapEvents();
         api.MapDashboard();
+        if (tls is not null)
+        {
+            // The CA certificate is public: a client given only its fingerprint (--ca-fingerprint)
+            // fetches it here and keeps it only if the hash matches. A self-signed root is never
+            // sent in the TLS handshake, so this is where it can be found.
+            var caPem = tls.CaCertificate.ExportCertificatePem();
+            api.MapGet("/ca.crt", () => Results.Text(caPem, "application/x-pem-file"));
+        }
         app.MapAdminEndpoints(options.AdminUri!.Port);
         await app.StartAsync().ConfigureAwait(false);
         if (tls is null)

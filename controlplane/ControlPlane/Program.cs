@@ -57,7 +57,7 @@ await using (host.ConfigureAwait(false))
     Console.WriteLine($"lb-controlplane listening on {options.ListenUri.GetLeftPart(UriPartial.Authority)}, data in {host.DataDir}");
     if (host.Tls is { } tls)
     {
-        Console.WriteLine($"CA certificate for --ca-file: {tls.CaPath} (SHA-256 {tls.CaFingerprint})");
+        Console.WriteLine($"CA certificate for --ca-file: {tls.CaPath} (SHA-256 {tls.CaFingerprint}, for --ca-fingerprint)");
     }
     if (host.AdminTokenFile is { } tokenFile)
     {

@@ -5,7 +5,7 @@ using LoadBalancer.Agent.Config;
 namespace LoadBalancer.Agent.Hosting;
 
 /// <summary>
-/// lb-agent --control-plane URL[,URL...] --tier NAME [--name NAME] [--token-file F] [--ca-file F]
+/// lb-agent --control-plane URL[,URL...] --tier NAME [--name NAME] [--token-file F] [--ca-file F | --ca-fingerprint SHA256]
 /// [--cache DIR] [--admin URL] [--bind ADDRESS]
 /// </summary>
 internal static class AgentCommandLine
@@ -22,6 +22,7 @@ internal static class AgentCommandLine
         var name = new Option<string?>("--name") { Description = "Agent name (default: HOST-TIER)" };
         var tokenFile = new Option<string?>("--token-file") { Description = "File holding the agent's bearer token" };
         var caFile = new Option<string?>("--ca-file") { Description = "CA certificate (PEM) that the control plane's certificate must chain to" };
+        var caFingerprint = new Option<string?>("--ca-fingerprint") { Description = "Instead of --ca-file: the SHA-256 of the control plane's CA, as lb-controlplane prints it at start" };
         var cache = new Option<string?>("--cache") { Description = "Folder for the last-known-good snapshot (default: ./lb-agent-cache/NAME)" };
         var admin = new Option<string>("--admin") { Description = "URL of the admin endpoint (/healthz, /readyz, /config)", DefaultValueFactory = _ => "http://127.0.0.1:9900" };
         var bind = new Option<string>("--bind") { Description = "Address the listeners open on", DefaultValueFactory = _ => "0.0.0.0" };
@@ -31,7 +32,7 @@ internal static class AgentCommandLine
 
         var root = new RootCommand("lb-agent: the load-balancing proxy of one tier")
         {
-            controlPlane, tier, name, tokenFile, caFile, cache, admin, bind, accessLog, logFormat,
+            controlPlane, tier, name, tokenFile, caFile, caFingerprint, cache, admin, bind, accessLog, logFormat,
         };
         var result = root.Parse(args);
         if (result.Errors.Count > 0 || result.Action is not null && result.Tokens.Any(t => t.Value is "--help" or "-h" or "-?"))
@@ -72,6 +73,22 @@ internal static class AgentCommandLine
             return (null, 2);
         }
 
+        byte[]? fingerprint = null;
+        if (result.GetValue(caFingerprint) is { } fingerprintText)
+        {
+            if (result.GetValue(caFile) is not null)
+            {
+                Console.Error.WriteLine("lb-agent: --ca-file and --ca-fingerprint both name the CA: give one of them");
+                return (null, 2);
+            }
+            fingerprint = LoadBalancer.Tls.CaTrust.ParseFingerprint(fingerprintText);
+            if (fingerprint is null)
+            {
+                Console.Error.WriteLine($"lb-agent: --ca-fingerprint: '{fingerprintText}': {LoadBalancer.Tls.CaTrust.FingerprintRule}");
+                return (null, 2);
+            }
+        }
+
         var nameValue = result.GetValue(name) ?? $"{Environment.MachineName.ToLowerInvariant()}-{tierValue}";
         return (new AgentOptions
         {
@@ -80,6 +97,7 @@ internal static class AgentCommandLine
             Name = nameValue,
             TokenFile = result.GetValue(tokenFile),
             CaFile = result.GetValue(caFile),
+            CaFingerprint = fingerprint,
             CacheDirectory = result.GetValue(cache) ?? Path.Combine("lb-agent-cache", nameValue),
             AdminUrl = result.GetValue(admin)!,
             BindAddress = bindAddress,

@@ -7,6 +7,7 @@ using LoadBalancer.Agent.Cache;
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Api.V1;
+using LoadBalancer.Tls;
 
 namespace LoadBalancer.Agent.Sync;
 
@@ -33,6 +34,9 @@ internal sealed partial class SyncClient(
     internal const string ControlPlaneStopping = "control plane stopping";
 
     private Channel<AgentMessage>? _outbox;
+
+    // The control plane's CA once fetched and matched against --ca-fingerprint.
+    private X509Certificate2Collection? _pinnedCa;
 
     // The database epoch of the served snapshot: revisions compare only within one epoch.
     private string _epoch = string.Empty;
@@ -135,7 +139,7 @@ internal sealed partial class SyncClient(
     {
         using var channel = GrpcChannel.ForAddress(url, new GrpcChannelOptions
         {
-            HttpHandler = CreateHandler(),
+            HttpHandler = CreateHandler(url),
             MaxReceiveMessageSize = 64 * 1024 * 1024,
         });
         var client = new AgentSync.AgentSyncClient(channel);
@@ -273,7 +277,7 @@ internal sealed partial class SyncClient(
         await stream.CompleteAsync().ConfigureAwait(false);
     }
 
-    private SocketsHttpHandler CreateHandler()
+    private SocketsHttpHandler CreateHandler(Uri url)
     {
         var handler = new SocketsHttpHandler
         {
@@ -297,6 +301,26 @@ internal sealed partial class SyncClient(
                 },
             };
             handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
+        }
+        else if (options.CaFingerprint is { } fingerprint)
+        {
+            // The control plane's CA, fetched once and kept only if its hash is the pinned one.
+            handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+                {
+                    try
+                    {
+                        _pinnedCa ??= [CaTrust.FetchCa(url, fingerprint, TimeSpan.FromSeconds(5))];
+                    }
+                    catch (CaDiscoveryException ex)
+                    {
+                        Log.CaNotPinned(logger, ex.Message);
+                        return false;
+                    }
+                    return CaTrust.Validate(certificate, chain, errors, _pinnedCa);
+                },
+            };
         }
         return handler;
     }
@@ -323,6 +347,9 @@ internal sealed partial class SyncClient(
 
         [LoggerMessage(EventId = 6007, Level = LogLevel.Information, Message = "Revision {Revision} is current")]
         public static partial void UpToDate(ILogger logger, long revision);
+
+        [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "The control plane's CA is not the pinned one (--ca-fingerprint): {Reason}")]
+        public static partial void CaNotPinned(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 6008, Level = LogLevel.Information, Message = "The control plane {Url} is stopping; serving the current snapshot and reconnecting with backoff")]
         public static partial void ControlPlaneStopping(ILogger logger, Uri url);

@@ -106,13 +106,21 @@ internal sealed class GlobalOptions
         HelpName = "FILE",
     };
 
+    public Option<string?> CaFingerprint { get; } = new("--ca-fingerprint")
+    {
+        Description = "SHA-256 of the control plane's CA, as lb-controlplane prints it at start (instead of --ca-file)",
+        Recursive = true,
+        HelpName = "SHA256",
+    };
+
     public void AddTo(RootCommand root)
     {
         root.Options.Add(Server);
         root.Options.Add(TokenFile);
         root.Options.Add(CaFile);
+        root.Options.Add(CaFingerprint);
     }
 
     public ConnectionFlags Read(ParseResult parseResult) =>
-        new(parseResult.GetValue(Server), parseResult.GetValue(TokenFile), parseResult.GetValue(CaFile));
+        new(parseResult.GetValue(Server), parseResult.GetValue(TokenFile), parseResult.GetValue(CaFile), parseResult.GetValue(CaFingerprint));
 }

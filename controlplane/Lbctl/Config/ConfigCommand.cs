@@ -5,7 +5,7 @@ using LoadBalancer.Cli.Connection;
 namespace LoadBalancer.Cli.Config;
 
 /// <summary>
-/// <c>lbctl config view | set-server URL | set-token-file FILE | set-ca-file FILE</c>:
+/// <c>lbctl config view | set-server URL | set-token-file FILE | set-ca-file FILE | set-ca-fingerprint SHA256</c>:
 /// the config file that lets later calls omit the connection flags.
 /// </summary>
 internal static class ConfigCommand
@@ -25,7 +25,14 @@ internal static class ConfigCommand
             context.Out.WriteLine($"config file:  {path}{(config is null ? " (not written yet)" : "")}");
             context.Out.WriteLine($"server:       {effective.Server.OriginalString}");
             context.Out.WriteLine($"tokenFile:    {effective.TokenFile ?? "<none>"}");
-            context.Out.WriteLine($"caFile:       {effective.CaFile ?? "<none>"}");
+            if (effective.CaFingerprint is not null)
+            {
+                context.Out.WriteLine($"caFingerprint: {effective.CaFingerprint}");
+            }
+            else
+            {
+                context.Out.WriteLine($"caFile:       {effective.CaFile ?? "<none>"}");
+            }
             return Task.FromResult(ExitCodes.Success);
         });
         command.Subcommands.Add(view);
@@ -35,7 +42,11 @@ internal static class ConfigCommand
         command.Subcommands.Add(SetCommand(runner, "set-token-file", "FILE", "Set the bearer token file",
             (config, value, env) => config with { TokenFile = Path.GetFullPath(value, env.CurrentDirectory) }));
         command.Subcommands.Add(SetCommand(runner, "set-ca-file", "FILE", "Set the CA certificate file (PEM) to pin",
-            (config, value, env) => config with { CaFile = Path.GetFullPath(value, env.CurrentDirectory) }));
+            (config, value, env) => config with { CaFile = Path.GetFullPath(value, env.CurrentDirectory), CaFingerprint = null }));
+        command.Subcommands.Add(SetCommand(runner, "set-ca-fingerprint", "SHA256", "Set the SHA-256 of the CA to pin, as lb-controlplane prints it at start (replaces caFile)",
+            (config, value, _) => Tls.CaTrust.ParseFingerprint(value) is null
+                ? throw new UsageException($"invalid CA fingerprint \"{value}\": {Tls.CaTrust.FingerprintRule}")
+                : config with { CaFingerprint = value.Trim(), CaFile = null }));
         return command;
     }
 

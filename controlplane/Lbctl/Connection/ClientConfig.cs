@@ -11,12 +11,12 @@ namespace LoadBalancer.Cli.Connection;
 /// <code>
 /// server: https://cp.example:7400
 /// tokenFile: /home/me/.config/lbctl/token
-/// caFile: /home/me/.config/lbctl/ca.crt
+/// caFile: /home/me/.config/lbctl/ca.crt        # or caFingerprint: AB:CD:...
 /// </code>
 /// </summary>
-internal sealed record ClientConfig(string? Server, string? TokenFile, string? CaFile)
+internal sealed record ClientConfig(string? Server, string? TokenFile, string? CaFile, string? CaFingerprint = null)
 {
-    private static readonly string[] Keys = ["server", "tokenFile", "caFile"];
+    private static readonly string[] Keys = ["server", "tokenFile", "caFile", "caFingerprint"];
 
     /// <summary>The config file, or null when it does not exist.</summary>
     public static ClientConfig? Load(string path)
@@ -49,7 +49,7 @@ internal sealed record ClientConfig(string? Server, string? TokenFile, string? C
                     throw new CliException($"config file {path}: unknown key {key} (expected {string.Join(", ", Keys)})");
                 }
             }
-            return new ClientConfig(Value("server"), Value("tokenFile"), Value("caFile"));
+            return new ClientConfig(Value("server"), Value("tokenFile"), Value("caFile"), Value("caFingerprint"));
         }
         catch (YamlException ex)
         {
@@ -81,7 +81,7 @@ internal sealed record ClientConfig(string? Server, string? TokenFile, string? C
         }
 
         var document = new JsonObject();
-        foreach (var (key, value) in new[] { ("server", Server), ("tokenFile", TokenFile), ("caFile", CaFile) })
+        foreach (var (key, value) in new[] { ("server", Server), ("tokenFile", TokenFile), ("caFile", CaFile), ("caFingerprint", CaFingerprint) })
         {
             if (value is not null)
             {

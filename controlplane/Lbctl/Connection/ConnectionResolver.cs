@@ -28,14 +28,33 @@ internal static class ConnectionResolver
 
         var server = flags.Server ?? Env(env, "LBCTL_SERVER") ?? config?.Server ?? DefaultServer;
         var tokenFile = Absolute(flags.TokenFile, env) ?? Absolute(Env(env, "LBCTL_TOKEN_FILE"), env) ?? config?.TokenFile;
-        var caFile = Absolute(flags.CaFile, env) ?? Absolute(Env(env, "LBCTL_CA_FILE"), env) ?? config?.CaFile;
-        var settings = new ConnectionSettings(ParseServer(server), tokenFile, caFile);
+        // The CA is one setting given two ways: the first source that names it (a file or a
+        // fingerprint) decides, so a fingerprint flag overrides a caFile in the config file.
+        var (caFile, caFingerprint) =
+            Trust(Absolute(flags.CaFile, env), flags.CaFingerprint, "--ca-file and --ca-fingerprint")
+            ?? Trust(Absolute(Env(env, "LBCTL_CA_FILE"), env), Env(env, "LBCTL_CA_FINGERPRINT"), "LBCTL_CA_FILE and LBCTL_CA_FINGERPRINT")
+            ?? Trust(config?.CaFile, config?.CaFingerprint, $"caFile and caFingerprint in {configPath}")
+            ?? (null, null);
+        var settings = new ConnectionSettings(ParseServer(server), tokenFile, caFile, caFingerprint);
 
         if (writeOnFirstUse && flags.Server is not null && config is null)
         {
-            new ClientConfig(settings.Server.OriginalString, tokenFile, caFile).Save(configPath);
+            new ClientConfig(settings.Server.OriginalString, tokenFile, caFile, caFingerprint).Save(configPath);
         }
         return settings;
+    }
+
+    private static (string? File, string? Fingerprint)? Trust(string? caFile, string? caFingerprint, string both)
+    {
+        if (caFile is not null && caFingerprint is not null)
+        {
+            throw new UsageException($"{both} both name the CA: give one of them");
+        }
+        if (caFingerprint is not null && Tls.CaTrust.ParseFingerprint(caFingerprint) is null)
+        {
+            throw new UsageException($"invalid CA fingerprint \"{caFingerprint}\": {Tls.CaTrust.FingerprintRule}");
+        }
+        return caFile is null && caFingerprint is null ? null : (caFile, caFingerprint);
     }
 
     public static Uri ParseServer(string server) =>

@@ -1,15 +1,22 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using LoadBalancer.Tls;
 
 namespace LoadBalancer.Cli.Connection;
 
 /// <summary>
-/// Validates the control plane's certificate (against the CA in --ca-file, else the system's
-/// trust store) and remembers why it refused one: the error that reaches the caller only
-/// says "rejected by the callback", which cannot tell an untrusted CA from a wrong host name.
+/// Validates the control plane's certificate (against the CA in --ca-file or the one whose
+/// fingerprint --ca-fingerprint gives, else the system's trust store) and remembers why it
+/// refused one: the error that reaches the caller only says "rejected by the callback", which
+/// cannot tell an untrusted CA from a wrong host name.
 /// </summary>
-internal sealed class ServerCertificateCheck(X509Certificate2Collection? pinnedRoots, string? caFile)
+internal sealed class ServerCertificateCheck(X509Certificate2Collection? pinnedRoots, string? caFile, string? caFingerprint = null, Uri? server = null)
 {
+    private static readonly TimeSpan CaFetchTimeout = TimeSpan.FromSeconds(10);
+
+    // The CA fetched and matched against --ca-fingerprint, once per process.
+    private X509Certificate2Collection? _fetchedRoots;
+
     public CertificateRejection? Rejection { get; private set; }
 
     /// <summary>The check for an https server; null for http, whose --ca-file is neither needed nor read.</summary>
@@ -19,7 +26,7 @@ internal sealed class ServerCertificateCheck(X509Certificate2Collection? pinnedR
         {
             return null;
         }
-        return new ServerCertificateCheck(settings.CaFile is null ? null : CaPinning.LoadRoots(settings.CaFile), settings.CaFile);
+        return new ServerCertificateCheck(settings.CaFile is null ? null : CaPinning.LoadRoots(settings.CaFile), settings.CaFile, settings.CaFingerprint, settings.Server);
     }
 
     public bool Validate(X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
@@ -38,9 +45,24 @@ internal sealed class ServerCertificateCheck(X509Certificate2Collection? pinnedR
         {
             return new CertificateRejection(CertificateProblem.NameMismatch, $"it was not issued for this host ({Subject(certificate)})", caFile);
         }
+        if (caFingerprint is not null && server is not null)
+        {
+            try
+            {
+                // The resolver checked the format.
+                _fetchedRoots ??= [CaTrust.FetchCa(server, CaTrust.ParseFingerprint(caFingerprint)!, CaFetchTimeout)];
+            }
+            catch (CaDiscoveryException ex)
+            {
+                return new CertificateRejection(CertificateProblem.Untrusted, ex.Message, null, caFingerprint);
+            }
+            return CaTrust.Validate(certificate, chain, errors, _fetchedRoots)
+                ? null
+                : new CertificateRejection(CertificateProblem.Untrusted, $"it does not chain to the CA of SHA-256 {caFingerprint} ({Subject(certificate)}, issuer {certificate.Issuer})", null, caFingerprint);
+        }
         if (pinnedRoots is not null)
         {
-            return CaPinning.Validate(certificate, chain, errors, pinnedRoots)
+            return CaTrust.Validate(certificate, chain, errors, pinnedRoots)
                 ? null
                 : new CertificateRejection(CertificateProblem.Untrusted, $"it does not chain to the CA in {caFile} ({Subject(certificate)}, issuer {certificate.Issuer})", caFile);
         }
@@ -63,5 +85,5 @@ internal enum CertificateProblem
     Untrusted,
 }
 
-/// <summary>Why the server's certificate was refused, and the CA file in use (null: system trust).</summary>
-internal sealed record CertificateRejection(CertificateProblem Problem, string Reason, string? CaFile);
+/// <summary>Why the server's certificate was refused, and the CA file or fingerprint in use (both null: system trust).</summary>
+internal sealed record CertificateRejection(CertificateProblem Problem, string Reason, string? CaFile, string? CaFingerprint = null);

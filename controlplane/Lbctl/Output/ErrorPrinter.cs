@@ -104,9 +104,12 @@ internal static class ErrorPrinter
         err.WriteLine($"Error: lbctl does not trust the certificate of the control plane at {server.OriginalString}: {rejection.Reason}");
         switch (rejection.Problem)
         {
+            case CertificateProblem.Untrusted when rejection.CaFingerprint is not null:
+                err.WriteLine("  (the fingerprint must be this control plane's CA's, as lb-controlplane prints it at start: \"CA certificate ... (SHA-256 ...)\")");
+                break;
             case CertificateProblem.Untrusted when rejection.CaFile is null:
                 err.WriteLine("  (lb-controlplane makes its own CA: pass --ca-file DATA/tls/ca.crt, DATA being its --data folder,");
-                err.WriteLine("   or set LBCTL_CA_FILE or caFile in the config file)");
+                err.WriteLine("   or --ca-fingerprint with the SHA-256 it prints at start; or set LBCTL_CA_FILE or caFile in the config file)");
                 break;
             case CertificateProblem.Untrusted:
                 err.WriteLine("  (the CA file must be this control plane's own: --ca-file DATA/tls/ca.crt, DATA being its --data folder)");

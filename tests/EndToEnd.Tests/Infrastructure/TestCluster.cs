@@ -162,7 +162,8 @@ public sealed class TestCluster : IAsyncDisposable
     public async Task<AgentHandle> StartAgentWithControlPlanesAsync(string tier, string name, string controlPlanes) =>
         await StartAgentProcessAsync(await AgentConnectionArgsAsync(tier, controlPlanes).ConfigureAwait(false), tier, name, "127.0.0.1", []).ConfigureAwait(false);
 
-    private async Task<AgentHandle> StartAgentProcessAsync(string[] connection, string tier, string name, string bind, string[] extraArgs)
+    /// <summary>Starts an agent with these connection arguments (--control-plane, CA, token) instead of the usual ones.</summary>
+    public async Task<AgentHandle> StartAgentProcessAsync(string[] connection, string tier, string name, string bind, string[] extraArgs)
     {
         var adminPort = Ports.Free();
         var process = Track(ManagedProcess.Start(
@@ -212,8 +213,11 @@ public sealed class TestCluster : IAsyncDisposable
         };
         info.ArgumentList.Add("--server");
         info.ArgumentList.Add(ControlPlaneUrl);
-        info.ArgumentList.Add("--ca-file");
-        info.ArgumentList.Add(CaFile);
+        if (!args.Contains("--ca-fingerprint"))
+        {
+            info.ArgumentList.Add("--ca-file");
+            info.ArgumentList.Add(CaFile);
+        }
         if (!args.Contains("--token-file"))
         {
             info.ArgumentList.Add("--token-file");

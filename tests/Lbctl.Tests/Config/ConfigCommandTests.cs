@@ -31,6 +31,25 @@ public class ConfigCommandTests
     }
 
     [Fact]
+    public async Task SetCaFingerprint_ReplacesTheCaFile_AndViewShowsIt_AndABadOneIsAUsageError()
+    {
+        using var cli = new CliHarness();
+        const string fingerprint = "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89";
+        var path = Path.Join(cli.Home.Path, ".config", "lbctl", "config.yaml");
+
+        Assert.Equal(0, (await cli.RunAsync("config", "set-ca-file", "ca.crt")).ExitCode);
+        Assert.Equal(0, (await cli.RunAsync("config", "set-ca-fingerprint", fingerprint)).ExitCode);
+        Assert.Equal(new ClientConfig(null, null, null, fingerprint), ClientConfig.Load(path));
+        var (_, view, _) = await cli.RunAsync("config", "view");
+        Assert.Contains($"caFingerprint: {fingerprint}", view, StringComparison.Ordinal);
+
+        var (exitCode, _, error) = await cli.RunAsync("config", "set-ca-fingerprint", "ab:cd");
+        Assert.Equal(2, exitCode);
+        Assert.Contains("invalid CA fingerprint \"ab:cd\"", error, StringComparison.Ordinal);
+        Assert.Equal(fingerprint, ClientConfig.Load(path)!.CaFingerprint);
+    }
+
+    [Fact]
     public async Task SetServer_InvalidUrl_IsUsageError()
     {
         using var cli = new CliHarness();

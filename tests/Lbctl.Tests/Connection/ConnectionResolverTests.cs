@@ -50,6 +50,45 @@ public class ConnectionResolverTests : IDisposable
         Assert.Equal(("http://from-flag:3/", "/flag/token", "/flag/ca.crt"), (fromFlags.Server.ToString(), fromFlags.TokenFile, fromFlags.CaFile));
     }
 
+    private const string Fingerprint = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+    [Fact]
+    public void Resolve_CaIsOneSetting_TheFirstSourceNamingAFileOrAFingerprintDecides()
+    {
+        new ClientConfig("https://cp:1", null, "/config/ca.crt").Save(DefaultConfigPath);
+
+        // A fingerprint flag replaces the config file's CA file (not both at once).
+        var fromFlag = ConnectionResolver.Resolve(new ConnectionFlags(null, null, null, Fingerprint), Environment);
+        Assert.Equal((null, Fingerprint), (fromFlag.CaFile, fromFlag.CaFingerprint));
+
+        _variables["LBCTL_CA_FINGERPRINT"] = Fingerprint;
+        var fromEnvironment = ConnectionResolver.Resolve(NoFlags, Environment);
+        Assert.Equal((null, Fingerprint), (fromEnvironment.CaFile, fromEnvironment.CaFingerprint));
+
+        // And a CA file flag replaces a fingerprint from the environment.
+        var fileFlag = ConnectionResolver.Resolve(new ConnectionFlags(null, null, "/flag/ca.crt"), Environment);
+        Assert.Equal(("/flag/ca.crt", null), (fileFlag.CaFile, fileFlag.CaFingerprint));
+    }
+
+    [Fact]
+    public void Resolve_BothCaFlags_OrAFingerprintThatIsNotOne_IsAUsageError()
+    {
+        var both = Assert.Throws<UsageException>(() => ConnectionResolver.Resolve(new ConnectionFlags(null, null, "/ca.crt", Fingerprint), Environment));
+        Assert.Equal("--ca-file and --ca-fingerprint both name the CA: give one of them", both.Message);
+
+        var bad = Assert.Throws<UsageException>(() => ConnectionResolver.Resolve(new ConnectionFlags(null, null, null, "AB:CD"), Environment));
+        Assert.StartsWith("invalid CA fingerprint \"AB:CD\": expected the SHA-256", bad.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Resolve_FirstUseWithFingerprint_SavesItInTheConfig()
+    {
+        ConnectionResolver.Resolve(new ConnectionFlags("https://cp.example:7400", null, null, Fingerprint), Environment);
+
+        Assert.Equal(new ClientConfig("https://cp.example:7400", null, null, Fingerprint), ClientConfig.Load(DefaultConfigPath));
+        Assert.Equal(Fingerprint, ConnectionResolver.Resolve(NoFlags, Environment).CaFingerprint);
+    }
+
     [Fact]
     public void Resolve_FirstUseWithServerFlag_WritesConfigWith0600()
     {

@@ -117,7 +117,7 @@ public class ErrorPrinterTests
         Assert.Equal(
             "Error: lbctl does not trust the certificate of the control plane at https://127.0.0.1:7400: it is not signed by a CA this machine trusts (UntrustedRoot)\n" +
             "  (lb-controlplane makes its own CA: pass --ca-file DATA/tls/ca.crt, DATA being its --data folder,\n" +
-            "   or set LBCTL_CA_FILE or caFile in the config file)\n",
+            "   or --ca-fingerprint with the SHA-256 it prints at start; or set LBCTL_CA_FILE or caFile in the config file)\n",
             err.ToString().ReplaceLineEndings("\n"));
     }
 }

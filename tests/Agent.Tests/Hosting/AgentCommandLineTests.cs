@@ -1,0 +1,33 @@
+using LoadBalancer.Agent.Hosting;
+
+namespace LoadBalancer.Agent.Tests.Hosting;
+
+public sealed class AgentCommandLineTests
+{
+    private const string Fingerprint = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+    private static readonly string[] Required = ["--control-plane", "https://cp.example:7400", "--tier", "edge"];
+
+    [Fact]
+    public void CaFingerprint_AsPrintedAtStart_IsParsedToItsBytes()
+    {
+        var (options, exitCode) = AgentCommandLine.Parse([.. Required, "--ca-fingerprint", Fingerprint]);
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal(Convert.FromHexString(Fingerprint.Replace(":", "", StringComparison.Ordinal)), options!.CaFingerprint);
+        Assert.Null(options.CaFile);
+    }
+
+    [Theory]
+    [InlineData("--ca-file", "ca.crt", "--ca-fingerprint", Fingerprint)]
+    [InlineData("--ca-fingerprint", "AB:CD", null, null)]
+    public void CaFileAndFingerprintTogether_OrAFingerprintThatIsNotOne_IsAUsageError(string flag, string value, string? otherFlag, string? otherValue)
+    {
+        string[] args = otherFlag is null ? [.. Required, flag, value] : [.. Required, flag, value, otherFlag, otherValue!];
+
+        var (options, exitCode) = AgentCommandLine.Parse(args);
+
+        Assert.Null(options);
+        Assert.Equal(2, exitCode);
+    }
+}
