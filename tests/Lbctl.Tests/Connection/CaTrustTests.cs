@@ -138,7 +138,22 @@ public class CaTrustTests
 
         var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => Task.Run(() => CaTrust.FetchCa(new Uri($"https://127.0.0.1:{server.Port}"), new byte[32], Timeout)));
 
-        Assert.Contains("more than 64 KiB", refused.Message, StringComparison.Ordinal);
+        Assert.StartsWith("cannot fetch the CA certificate from https://127.0.0.1:", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("65536", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task FetchCa_ServerThatStallsAfterItsHeaders_IsGivenUpOnAtTheTimeout()
+    {
+        using var serving = Support.TestCertificates.CreateServerCertificate(Support.TestCertificates.CreateCa("anyone"));
+        await using var server = StubServer.HttpsAnswer(serving, 200, new string('A', 1000), stall: true);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => Task.Run(() => CaTrust.FetchCa(new Uri($"https://127.0.0.1:{server.Port}"), new byte[32], TimeSpan.FromMilliseconds(500))));
+
+        Assert.StartsWith("cannot fetch the CA certificate from https://127.0.0.1:", refused.Message, StringComparison.Ordinal);
+        // Given up at the timeout, well before the server's 5 s stall ends.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(4), $"took {watch.Elapsed}");
     }
 
     [Fact]

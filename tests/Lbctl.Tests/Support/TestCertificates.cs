@@ -98,8 +98,12 @@ internal sealed class StubServer : IAsyncDisposable
         _ = await tls.ReadAtLeastAsync(new byte[64], 64, throwOnEndOfStream: false).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
     });
 
-    /// <summary>HTTPS (HTTP/1.1) with <paramref name="certificate"/>: answers the first request with <paramref name="status"/> and <paramref name="body"/>.</summary>
-    public static StubServer HttpsAnswer(X509Certificate2 certificate, int status, string body) => new(async stream =>
+    /// <summary>
+    /// HTTPS (HTTP/1.1) with <paramref name="certificate"/>: answers the first request with
+    /// <paramref name="status"/> and <paramref name="body"/>, or with the headers only, then
+    /// nothing for 5 s, when <paramref name="stall"/>.
+    /// </summary>
+    public static StubServer HttpsAnswer(X509Certificate2 certificate, int status, string body, bool stall = false) => new(async stream =>
     {
         using var tls = new SslStream(stream);
         await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
@@ -119,6 +123,12 @@ internal sealed class StubServer : IAsyncDisposable
         }
         var content = System.Text.Encoding.ASCII.GetBytes(body);
         await tls.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"HTTP/1.1 {status} X\r\nContent-Length: {content.Length}\r\nConnection: close\r\n\r\n"));
+        if (stall)
+        {
+            await tls.FlushAsync();
+            await Task.Delay(TimeSpan.FromSeconds(5));
+            return;
+        }
         await tls.WriteAsync(content);
         await tls.FlushAsync();
     });
