@@ -15,7 +15,7 @@ public sealed record AgentOptions
 
     public string? CaFile { get; init; }
 
-    /// <summary>SHA-256 of the control plane's CA (instead of <see cref="CaFile"/>): the CA it sends along must have it.</summary>
+    /// <summary>SHA-256 of the control plane's CA (instead of <see cref="CaFile"/>): the CA fetched from the control plane must have it.</summary>
     public byte[]? CaFingerprint { get; init; }
 
     public required string CacheDirectory { get; init; }

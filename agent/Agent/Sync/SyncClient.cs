@@ -71,6 +71,11 @@ internal sealed partial class SyncClient(
                 // A planned restart of the control plane, not a fault: the agent keeps serving.
                 Log.ControlPlaneStopping(logger, url);
             }
+            catch (CaDiscoveryException ex)
+            {
+                // No stream without the pinned CA: say why, and try again with backoff.
+                Log.CaNotPinned(logger, ex.Message);
+            }
             catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException or InvalidOperationException or OperationCanceledException)
             {
                 // Once stopping, whatever broke the stream is part of the shutdown: no reconnect.
@@ -139,7 +144,7 @@ internal sealed partial class SyncClient(
     {
         using var channel = GrpcChannel.ForAddress(url, new GrpcChannelOptions
         {
-            HttpHandler = CreateHandler(url),
+            HttpHandler = CreateHandler(await PinnedRootsAsync(url, cancellationToken).ConfigureAwait(false)),
             MaxReceiveMessageSize = 64 * 1024 * 1024,
         });
         var client = new AgentSync.AgentSyncClient(channel);
@@ -277,7 +282,27 @@ internal sealed partial class SyncClient(
         await stream.CompleteAsync().ConfigureAwait(false);
     }
 
-    private SocketsHttpHandler CreateHandler(Uri url)
+    /// <summary>
+    /// The CA the control plane's certificate must chain to: the one in --ca-file, or the one
+    /// fetched from the control plane and kept only if its hash is --ca-fingerprint (fetched once:
+    /// it does not change while the agent runs); null for the system's trust store.
+    /// </summary>
+    private async Task<X509Certificate2Collection?> PinnedRootsAsync(Uri url, CancellationToken cancellationToken)
+    {
+        if (options.CaFile is { } caFile)
+        {
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPemFile(caFile);
+            return roots;
+        }
+        if (options.CaFingerprint is { } fingerprint && url.Scheme == Uri.UriSchemeHttps)
+        {
+            return _pinnedCa ??= [await CaTrust.FetchCaAsync(url, fingerprint, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false)];
+        }
+        return null;
+    }
+
+    private static SocketsHttpHandler CreateHandler(X509Certificate2Collection? pinnedRoots)
     {
         var handler = new SocketsHttpHandler
         {
@@ -288,10 +313,8 @@ internal sealed partial class SyncClient(
             ConnectTimeout = TimeSpan.FromSeconds(5),
             EnableMultipleHttp2Connections = true,
         };
-        if (options.CaFile is { } caFile)
+        if (pinnedRoots is not null)
         {
-            var roots = new X509Certificate2Collection();
-            roots.ImportFromPemFile(caFile);
             handler.SslOptions = new SslClientAuthenticationOptions
             {
                 CertificateChainPolicy = new X509ChainPolicy
@@ -300,27 +323,7 @@ internal sealed partial class SyncClient(
                     RevocationMode = X509RevocationMode.NoCheck,
                 },
             };
-            handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
-        }
-        else if (options.CaFingerprint is { } fingerprint)
-        {
-            // The control plane's CA, fetched once and kept only if its hash is the pinned one.
-            handler.SslOptions = new SslClientAuthenticationOptions
-            {
-                RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
-                {
-                    try
-                    {
-                        _pinnedCa ??= [CaTrust.FetchCa(url, fingerprint, TimeSpan.FromSeconds(5))];
-                    }
-                    catch (CaDiscoveryException ex)
-                    {
-                        Log.CaNotPinned(logger, ex.Message);
-                        return false;
-                    }
-                    return CaTrust.Validate(certificate, chain, errors, _pinnedCa);
-                },
-            };
+            handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(pinnedRoots);
         }
         return handler;
     }
@@ -348,10 +351,10 @@ internal sealed partial class SyncClient(
         [LoggerMessage(EventId = 6007, Level = LogLevel.Information, Message = "Revision {Revision} is current")]
         public static partial void UpToDate(ILogger logger, long revision);
 
-        [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "The control plane's CA is not the pinned one (--ca-fingerprint): {Reason}")]
-        public static partial void CaNotPinned(ILogger logger, string reason);
-
         [LoggerMessage(EventId = 6008, Level = LogLevel.Information, Message = "The control plane {Url} is stopping; serving the current snapshot and reconnecting with backoff")]
         public static partial void ControlPlaneStopping(ILogger logger, Uri url);
+
+        [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "The control plane's CA is not the pinned one (--ca-fingerprint): {Reason}")]
+        public static partial void CaNotPinned(ILogger logger, string reason);
     }
 }

@@ -43,10 +43,10 @@ internal static class CaTrust
     /// Downloads the control plane's CA certificate from <see cref="CaPath"/> without trusting the
     /// connection, and accepts it only if its SHA-256 is <paramref name="fingerprint"/> (as
     /// kubeadm's discovery hash does). A self-signed root is never part of the TLS handshake,
-    /// so the CA cannot be found there. Blocking: it runs inside a certificate callback.
+    /// so the CA cannot be found there.
     /// </summary>
     /// <exception cref="CaDiscoveryException">The CA could not be fetched or is not the pinned one.</exception>
-    public static X509Certificate2 FetchCa(Uri server, byte[] fingerprint, TimeSpan timeout)
+    public static async Task<X509Certificate2> FetchCaAsync(Uri server, byte[] fingerprint, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         var url = new Uri(server, CaPath);
         string pem;
@@ -59,15 +59,15 @@ internal static class CaTrust
             handler.SslOptions.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
             using var client = new HttpClient(handler) { Timeout = timeout, MaxResponseContentBufferSize = MaxCaBytes };
             using var request = new HttpRequestMessage(HttpMethod.Get, url) { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
-            using var response = client.Send(request, HttpCompletionOption.ResponseContentRead);
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
                 throw new CaDiscoveryException($"cannot fetch the CA certificate from {url}: HTTP {(int)response.StatusCode}");
             }
-            using var reader = new StreamReader(response.Content.ReadAsStream(), System.Text.Encoding.ASCII);
-            pem = reader.ReadToEnd();
+            pem = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+        // The caller's own cancellation is passed on as it is; a timeout is a failed fetch.
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             throw new CaDiscoveryException($"cannot fetch the CA certificate from {url}: {ex.Message}", ex);
         }

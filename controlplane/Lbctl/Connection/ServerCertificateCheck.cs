@@ -10,7 +10,7 @@ namespace LoadBalancer.Cli.Connection;
 /// refused one: the error that reaches the caller only says "rejected by the callback", which
 /// cannot tell an untrusted CA from a wrong host name.
 /// </summary>
-internal sealed class ServerCertificateCheck(X509Certificate2Collection? pinnedRoots, string? caFile, string? caFingerprint = null, Uri? server = null)
+internal sealed class ServerCertificateCheck(X509Certificate2Collection? pinnedRoots, string? caFile, string? caFingerprint, Uri server)
 {
     private static readonly TimeSpan CaFetchTimeout = TimeSpan.FromSeconds(10);
 
@@ -45,12 +45,13 @@ internal sealed class ServerCertificateCheck(X509Certificate2Collection? pinnedR
         {
             return new CertificateRejection(CertificateProblem.NameMismatch, $"it was not issued for this host ({Subject(certificate)})", caFile);
         }
-        if (caFingerprint is not null && server is not null)
+        if (caFingerprint is not null)
         {
             try
             {
-                // The resolver checked the format.
-                _fetchedRoots ??= [CaTrust.FetchCa(server, CaTrust.ParseFingerprint(caFingerprint)!, CaFetchTimeout)];
+                // The resolver checked the format. Fetched here, at the first handshake, so that a
+                // failure is reported like any other refused certificate; blocking is fine in a CLI.
+                _fetchedRoots ??= [CaTrust.FetchCaAsync(server, CaTrust.ParseFingerprint(caFingerprint)!, CaFetchTimeout).GetAwaiter().GetResult()];
             }
             catch (CaDiscoveryException ex)
             {

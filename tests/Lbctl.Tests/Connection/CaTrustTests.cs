@@ -99,7 +99,7 @@ public class CaTrustTests
         using var untrusted = Support.TestCertificates.CreateServerCertificate(Support.TestCertificates.CreateCa("anyone"));
         await using var server = StubServer.HttpsAnswer(untrusted, 200, ca.ExportCertificatePem());
 
-        using var fetched = await Task.Run(() => CaTrust.FetchCa(new Uri($"https://127.0.0.1:{server.Port}"), ca.GetCertHash(HashAlgorithmName.SHA256), Timeout));
+        using var fetched = await CaTrust.FetchCaAsync(new Uri($"https://127.0.0.1:{server.Port}"), ca.GetCertHash(HashAlgorithmName.SHA256), Timeout);
 
         Assert.Equal(ca.Thumbprint, fetched.Thumbprint);
     }
@@ -112,7 +112,7 @@ public class CaTrustTests
         using var serving = Support.TestCertificates.CreateServerCertificate(impostor);
         await using var server = StubServer.HttpsAnswer(serving, 200, impostor.ExportCertificatePem());
 
-        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => Task.Run(() => CaTrust.FetchCa(new Uri($"https://127.0.0.1:{server.Port}"), ca.GetCertHash(HashAlgorithmName.SHA256), Timeout)));
+        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => CaTrust.FetchCaAsync(new Uri($"https://127.0.0.1:{server.Port}"), ca.GetCertHash(HashAlgorithmName.SHA256), Timeout));
 
         Assert.Contains($"has SHA-256 {CaTrust.Format(impostor.GetCertHash(HashAlgorithmName.SHA256))}, not the pinned {CaTrust.Format(ca.GetCertHash(HashAlgorithmName.SHA256))}", refused.Message, StringComparison.Ordinal);
     }
@@ -125,7 +125,7 @@ public class CaTrustTests
         using var serving = Support.TestCertificates.CreateServerCertificate(Support.TestCertificates.CreateCa("anyone"));
         await using var server = StubServer.HttpsAnswer(serving, status, body);
 
-        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => Task.Run(() => CaTrust.FetchCa(new Uri($"https://127.0.0.1:{server.Port}"), new byte[32], Timeout)));
+        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => CaTrust.FetchCaAsync(new Uri($"https://127.0.0.1:{server.Port}"), new byte[32], Timeout));
 
         Assert.Contains(expected, refused.Message, StringComparison.Ordinal);
     }
@@ -136,7 +136,7 @@ public class CaTrustTests
         using var serving = Support.TestCertificates.CreateServerCertificate(Support.TestCertificates.CreateCa("anyone"));
         await using var server = StubServer.HttpsAnswer(serving, 200, new string('A', 200_000));
 
-        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => Task.Run(() => CaTrust.FetchCa(new Uri($"https://127.0.0.1:{server.Port}"), new byte[32], Timeout)));
+        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => CaTrust.FetchCaAsync(new Uri($"https://127.0.0.1:{server.Port}"), new byte[32], Timeout));
 
         Assert.StartsWith("cannot fetch the CA certificate from https://127.0.0.1:", refused.Message, StringComparison.Ordinal);
         Assert.Contains("65536", refused.Message, StringComparison.Ordinal);
@@ -149,7 +149,7 @@ public class CaTrustTests
         await using var server = StubServer.HttpsAnswer(serving, 200, new string('A', 1000), stall: true);
         var watch = System.Diagnostics.Stopwatch.StartNew();
 
-        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => Task.Run(() => CaTrust.FetchCa(new Uri($"https://127.0.0.1:{server.Port}"), new byte[32], TimeSpan.FromMilliseconds(500))));
+        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => CaTrust.FetchCaAsync(new Uri($"https://127.0.0.1:{server.Port}"), new byte[32], TimeSpan.FromMilliseconds(500)));
 
         Assert.StartsWith("cannot fetch the CA certificate from https://127.0.0.1:", refused.Message, StringComparison.Ordinal);
         // Given up at the timeout, well before the server's 5 s stall ends.
@@ -157,9 +157,9 @@ public class CaTrustTests
     }
 
     [Fact]
-    public void FetchCa_NothingListening_IsRefusedNamingTheUrl()
+    public async Task FetchCa_NothingListening_IsRefusedNamingTheUrl()
     {
-        var refused = Assert.Throws<CaDiscoveryException>(() => CaTrust.FetchCa(new Uri($"https://127.0.0.1:{ClosedPort()}"), new byte[32], Timeout));
+        var refused = await Assert.ThrowsAsync<CaDiscoveryException>(() => CaTrust.FetchCaAsync(new Uri($"https://127.0.0.1:{ClosedPort()}"), new byte[32], Timeout));
 
         Assert.StartsWith("cannot fetch the CA certificate from https://127.0.0.1:", refused.Message, StringComparison.Ordinal);
     }
