@@ -114,7 +114,6 @@ public sealed partial class HealthMonitor : IDisposable
         _stopping.Dispose();
     }
 
-    /// <summary>Health state machine and probe loop of one backend.</summary>
     /// <summary>
     /// How long the first probes of a pool's backends are spread over: 500 ms, so that a new
     /// backend is checked (and can take traffic) quickly, widened by 5 ms per backend so that a
@@ -127,6 +126,7 @@ public sealed partial class HealthMonitor : IDisposable
         return window < interval ? window : interval;
     }
 
+    /// <summary>Health state machine and probe loop of one backend.</summary>
     private sealed class Tracker
     {
         private readonly HealthMonitor _owner;

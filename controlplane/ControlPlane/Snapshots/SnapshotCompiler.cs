@@ -35,9 +35,6 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
     /// Opens a read transaction (a consistent WAL snapshot), reads the revision and compiles every
     /// tier from the same view, so the revision and the payloads always belong together.
     /// </summary>
-    private byte[] SessionKeyOf(PoolEntity pool) =>
-        pool.SessionKeyIsSealed ? secrets.UnprotectSessionKey(pool.SessionKey, pool.Name) : pool.SessionKey;
-
     public async Task<CompiledStore> CompileCurrentAsync(IDbContextFactory<LbDbContext> dbFactory, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(dbFactory);
@@ -189,6 +186,10 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             .ThenBy(p => p.Order)
             .Select(p => p.Route);
     }
+
+    /// <summary>The pool's session-cookie key in the clear (a bare one predates sealing and is sealed at the next start).</summary>
+    private byte[] SessionKeyOf(PoolEntity pool) =>
+        pool.SessionKeyIsSealed ? secrets.UnprotectSessionKey(pool.SessionKey, pool.Name) : pool.SessionKey;
 
     internal SnapshotPool CompilePool(PoolEntity entity, IEnumerable<BackendEntity> backends)
     {

@@ -1,7 +1,7 @@
 using System.Formats.Asn1;
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.RegularExpressions;
 
 namespace LoadBalancer.ControlPlane.Validation;
 
@@ -148,7 +148,7 @@ public static partial class CertificateInspector
             }
             violations.Add(field, label.Contains("PRIVATE KEY", StringComparison.Ordinal)
                 ? "holds a private key; only CERTIFICATE blocks belong here (a key goes in privateKeyPem)"
-                : $"holds a PEM block labelled '{(label.Length <= 40 ? label : label[..40] + "...")}'; only CERTIFICATE blocks belong here");
+                : $"holds a PEM block labelled '{ClipLabel(label)}'; only CERTIFICATE blocks belong here");
             return false;
         }
         return true;
@@ -192,7 +192,7 @@ public static partial class CertificateInspector
         {
             violations.Add(field, label == "ENCRYPTED PRIVATE KEY"
                 ? "encrypted private keys are not supported; provide an unencrypted PKCS#1, PKCS#8 or SEC1 key"
-                : $"a PEM block labelled '{(label.Length <= 40 ? label : label[..40] + "...")}' is not a private key (PKCS#1, PKCS#8 or SEC1 expected)");
+                : $"a PEM block labelled '{ClipLabel(label)}' is not a private key (PKCS#1, PKCS#8 or SEC1 expected)");
             return false;
         }
         byte[]? publicKeyInfo = TryExport(() => RSA.Create(), keyBlock, label is "PRIVATE KEY" or "RSA PRIVATE KEY")
@@ -297,6 +297,9 @@ public static partial class CertificateInspector
             return 0;
         }
     }
+
+    /// <summary>A PEM label as quoted in messages: at most 40 characters of it.</summary>
+    private static string ClipLabel(string label) => label.Length <= 40 ? label : label[..40] + "...";
 
     [GeneratedRegex(@"-----BEGIN ([^-\r\n]*)-----")]
     private static partial Regex PemBeginLine();
