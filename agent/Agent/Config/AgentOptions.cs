@@ -30,6 +30,12 @@ public sealed record AgentOptions
     /// <summary>JSON log lines (one object per line) instead of text.</summary>
     public bool JsonLogs { get; init; }
 
+    /// <summary>
+    /// The HTTP/1.1 fast path in front of Kestrel and YARP (on by default); off, every request
+    /// takes the YARP path (to compare the two, or to rule the fast path out).
+    /// </summary>
+    public bool HttpFastPath { get; init; } = true;
+
     public static string SoftwareVersion { get; } =
         typeof(AgentOptions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 }

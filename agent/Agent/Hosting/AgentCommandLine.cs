@@ -27,12 +27,14 @@ internal static class AgentCommandLine
         var admin = new Option<string>("--admin") { Description = "URL of the admin endpoint (/healthz, /readyz, /config)", DefaultValueFactory = _ => "http://127.0.0.1:9900" };
         var bind = new Option<string>("--bind") { Description = "Address the listeners open on", DefaultValueFactory = _ => "0.0.0.0" };
         var accessLog = new Option<bool>("--access-log") { Description = "Log one line per request: listener, pool, backend, status and timing" };
+        var fastPath = new Option<string>("--http-fast-path") { Description = "on: common HTTP/1.1 requests are forwarded by the agent's own path; off: all by YARP", DefaultValueFactory = _ => "on" };
+        fastPath.AcceptOnlyFromAmong("on", "off");
         var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
 
         var root = new RootCommand("lb-agent: the load-balancing proxy of one tier")
         {
-            controlPlane, tier, name, tokenFile, caFile, caFingerprint, cache, admin, bind, accessLog, logFormat,
+            controlPlane, tier, name, tokenFile, caFile, caFingerprint, cache, admin, bind, accessLog, fastPath, logFormat,
         };
         var result = root.Parse(args);
         if (result.Errors.Count > 0 || result.Action is not null && result.Tokens.Any(t => t.Value is "--help" or "-h" or "-?"))
@@ -103,6 +105,7 @@ internal static class AgentCommandLine
             BindAddress = bindAddress,
             AccessLog = result.GetValue(accessLog),
             JsonLogs = result.GetValue(logFormat) == "json",
+            HttpFastPath = result.GetValue(fastPath) == "on",
         }, 0);
     }
 

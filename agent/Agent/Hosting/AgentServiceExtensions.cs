@@ -23,6 +23,8 @@ internal static class AgentServiceExtensions
         services.AddSingleton(_ => new AgentMetrics());
         services.AddSingleton<PoolRegistry>();
         services.AddSingleton<HttpProxyHandler>();
+        services.AddSingleton<FastPath.BackendConnectionPool>();
+        services.AddSingleton<FastPath.FastHttpHandler>();
         services.AddSingleton<ListenerEndpointConfigurator>();
         services.AddSingleton<TcpProxyHandler>();
         services.AddSingleton<CertificateLoader>();

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 namespace LoadBalancer.Agent.Listeners;
 
 /// <summary>Sets up the Kestrel endpoint of a listener for its protocol (http, https, tcp).</summary>
-internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy, Metrics.AgentMetrics metrics)
+internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy, FastPath.FastHttpHandler fastPath, AgentOptions options, Metrics.AgentMetrics metrics)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
@@ -17,6 +17,7 @@ internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy, Met
         {
             case "http":
                 listen.Protocols = HttpProtocols.Http1;
+                UseFastPath(listen, state, https: false);
                 break;
             case "https":
                 listen.Protocols = HttpProtocols.Http1AndHttp2;
@@ -32,12 +33,22 @@ internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy, Met
                             (state.Tls ?? throw new InvalidOperationException("https listener without certificates")).SelectOptions(context.ClientHelloInfo.ServerName));
                     },
                 });
+                UseFastPath(listen, state, https: true);
                 break;
             case "tcp":
                 listen.Run(connection => tcpProxy.HandleAsync(connection, state));
                 break;
             default:
                 throw new InvalidOperationException($"unknown listener protocol '{state.Config.Protocol}'");
+        }
+    }
+
+    /// <summary>Connection middleware after TLS, before Kestrel's HTTP handling, which it falls back to.</summary>
+    private void UseFastPath(ListenOptions listen, ListenerState state, bool https)
+    {
+        if (options.HttpFastPath)
+        {
+            listen.Use(next => connection => fastPath.HandleAsync(connection, next, state, https));
         }
     }
 

@@ -16,11 +16,14 @@ internal static class SessionAffinity
     private const string PendingCookieKey = "lb.session-cookie";
 
     /// <summary>The backend a cookie session is stuck to, if it may still take it.</summary>
-    public static BackendState? FindStickyBackend(HttpContext context, PoolRuntime pool)
+    public static BackendState? FindStickyBackend(HttpContext context, PoolRuntime pool) => FindStickyBackend(new ContextRequestKeys(context), pool);
+
+    /// <inheritdoc cref="FindStickyBackend(HttpContext, PoolRuntime)"/>
+    public static BackendState? FindStickyBackend<TRequest>(TRequest request, PoolRuntime pool)
+        where TRequest : IRequestKeys
     {
         var persistence = pool.Config.SessionPersistence;
-        if (persistence is not { Type: "cookie" }
-            || !context.Request.Cookies.TryGetValue(persistence.CookieName, out var value))
+        if (persistence is not { Type: "cookie" } || request.Cookie(persistence.CookieName) is not { } value)
         {
             return null;
         }
@@ -40,18 +43,19 @@ internal static class SessionAffinity
     }
 
     /// <summary>For header and source-ip persistence, the key every agent hashes the same way.</summary>
-    public static PickContext StickyKey(HttpContext context, PoolRuntime pool)
+    public static PickContext StickyKey(HttpContext context, PoolRuntime pool) => StickyKey(new ContextRequestKeys(context), pool);
+
+    /// <inheritdoc cref="StickyKey(HttpContext, PoolRuntime)"/>
+    public static PickContext StickyKey<TRequest>(TRequest request, PoolRuntime pool)
+        where TRequest : IRequestKeys
     {
         var persistence = pool.Config.SessionPersistence;
         switch (persistence?.Type)
         {
             case "header":
-                var header = context.Request.Headers[persistence.HeaderName];
-                return header.Count == 0 || string.IsNullOrEmpty(header[0])
-                    ? PickContext.None
-                    : new PickContext(StableHash.Hash(header[0].AsSpan()));
+                return HttpHashKeys.ForValue(request.Header(persistence.HeaderName));
             case "source-ip":
-                return HttpHashKeys.ForAddress(context.Connection.RemoteIpAddress);
+                return HttpHashKeys.ForAddress(request.RemoteAddress);
             default:
                 return PickContext.None;
         }
@@ -60,10 +64,19 @@ internal static class SessionAffinity
     /// <summary>Sticks the client to the backend: the cookie goes out with the response.</summary>
     public static void Stick(HttpContext context, PoolRuntime pool, BackendState backend)
     {
+        if (SetCookieFor(pool, backend, context.Request.IsHttps) is { } cookie)
+        {
+            context.Items[PendingCookieKey] = cookie;
+        }
+    }
+
+    /// <summary>The Set-Cookie value that sticks a client to the backend; null without cookie persistence.</summary>
+    public static string? SetCookieFor(PoolRuntime pool, BackendState backend, bool secure)
+    {
         var persistence = pool.Config.SessionPersistence;
         if (persistence is not { Type: "cookie" })
         {
-            return;
+            return null;
         }
         var ttl = persistence.Ttl > TimeSpan.Zero ? persistence.Ttl : TimeSpan.FromHours(1);
         var expires = DateTimeOffset.UtcNow + ttl;
@@ -71,11 +84,11 @@ internal static class SessionAffinity
         {
             Path = "/",
             HttpOnly = true,
-            Secure = context.Request.IsHttps,
+            Secure = secure,
             SameSite = Microsoft.Net.Http.Headers.SameSiteMode.Lax,
             MaxAge = ttl,
         };
-        context.Items[PendingCookieKey] = cookie.ToString();
+        return cookie.ToString();
     }
 
     public static void Forget(HttpContext context) => context.Items.Remove(PendingCookieKey);

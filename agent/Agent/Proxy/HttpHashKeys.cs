@@ -10,18 +10,25 @@ namespace LoadBalancer.Agent.Proxy;
 /// </summary>
 internal static class HttpHashKeys
 {
-    public static PickContext For(HttpContext context, PoolRuntime pool)
+    public static PickContext For(HttpContext context, PoolRuntime pool) => For(new ContextRequestKeys(context), pool);
+
+    public static PickContext For<TRequest>(TRequest request, PoolRuntime pool)
+        where TRequest : IRequestKeys
     {
         switch (pool.Config.Algorithm)
         {
             case LoadBalancingAlgorithms.IpHash:
-                return ForAddress(context.Connection.RemoteIpAddress);
+                return ForAddress(request.RemoteAddress);
             case LoadBalancingAlgorithms.ConsistentHash:
-                return ForHashOn(context, pool.Config.HashOn);
+                return ForHashOn(request, pool.Config.HashOn);
             default:
                 return PickContext.None;
         }
     }
+
+    /// <summary>A header's or cookie's value as a key; none when absent or empty.</summary>
+    public static PickContext ForValue(string? value) =>
+        string.IsNullOrEmpty(value) ? PickContext.None : new PickContext(StableHash.Hash(value.AsSpan()));
 
     public static PickContext ForAddress(IPAddress? address)
     {
@@ -39,7 +46,8 @@ internal static class HttpHashKeys
             : PickContext.None;
     }
 
-    private static PickContext ForHashOn(HttpContext context, string hashOn)
+    private static PickContext ForHashOn<TRequest>(TRequest request, string hashOn)
+        where TRequest : IRequestKeys
     {
         var space = hashOn.IndexOf(' ', StringComparison.Ordinal);
         var kind = space < 0 ? hashOn : hashOn[..space];
@@ -47,18 +55,13 @@ internal static class HttpHashKeys
         switch (kind)
         {
             case "source-ip":
-                return ForAddress(context.Connection.RemoteIpAddress);
+                return ForAddress(request.RemoteAddress);
             case "path":
-                return new PickContext(StableHash.Hash(context.Request.Path.Value.AsSpan()));
+                return new PickContext(StableHash.Hash(request.Path.AsSpan()));
             case "header":
-                var header = context.Request.Headers[name];
-                return header.Count == 0 || string.IsNullOrEmpty(header[0])
-                    ? PickContext.None
-                    : new PickContext(StableHash.Hash(header[0].AsSpan()));
+                return ForValue(request.Header(name));
             case "cookie":
-                return context.Request.Cookies.TryGetValue(name, out var cookie) && !string.IsNullOrEmpty(cookie)
-                    ? new PickContext(StableHash.Hash(cookie.AsSpan()))
-                    : PickContext.None;
+                return ForValue(request.Cookie(name));
             default:
                 return PickContext.None;
         }

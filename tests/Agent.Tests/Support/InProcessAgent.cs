@@ -30,7 +30,9 @@ internal sealed class InProcessAgent : IAsyncDisposable
 
     public ListenerManager Listeners => _app.Services.GetRequiredService<ListenerManager>();
 
-    public static async Task<InProcessAgent> StartAsync(string tier)
+    /// <param name="tier">The tier the agent serves.</param>
+    /// <param name="fastPath">False to send every HTTP request through YARP (lb-agent --http-fast-path off).</param>
+    public static async Task<InProcessAgent> StartAsync(string tier, bool fastPath = true)
     {
         var cacheDirectory = Path.Combine(Path.GetTempPath(), "agent-listeners-" + Guid.NewGuid().ToString("N"));
         var options = new AgentOptions
@@ -41,6 +43,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
             CacheDirectory = cacheDirectory,
             AdminUrl = "http://127.0.0.1:0",
             BindAddress = IPAddress.Loopback,
+            HttpFastPath = fastPath,
         };
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
