@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Proxy benchmark: lb-agent against nginx and HAProxy in front of the same backends, in one run.
 #
-#   (a) HTTP/1.1  wrk: backend direct, lb-agent, nginx (proxy_pass, keepalive upstream), HAProxy (mode http)
-#   (b) HTTPS     wrk (HTTP/1.1) and h2load (HTTP/2): TLS terminated by lb-agent and by nginx, same certificate
+#   (a) HTTP/1.1  wrk: backend direct, lb-agent (fast path), lb-agent-yarp (--http-fast-path off),
+#                 nginx (proxy_pass, keepalive upstream), HAProxy (mode http)
+#   (b) HTTPS     wrk (HTTP/1.1 kept alive, and a new TLS connection per request) and h2load (HTTP/2,
+#                 4 connections x 10 streams): TLS terminated by lb-agent and by nginx, same certificate
 #   (c) TCP       redis-benchmark: redis direct, lb-agent tcp listener, HAProxy mode tcp
 #                 (GET over kept-alive connections, and PING with a new connection per request)
 #
@@ -12,7 +14,7 @@
 #
 # Usage: agent/Agent.Benchmarks/proxy/run.sh [--update-readme] [--no-build]
 # Environment: DURATION (seconds per wrk/h2load run, default 10), WARMUP (seconds, default 2),
-#   THREADS (wrk threads, 2), CONNECTIONS (wrk connections, 64), REDIS_REQUESTS (100000),
+#   THREADS (wrk threads, 1), CONNECTIONS (wrk connections, 32), REDIS_REQUESTS (100000),
 #   ROUNDS (3: every target is measured once per round, the report gives the median),
 #   REDIS_CONNECT_REQUESTS (10000), PORT_BASE (18500: uses PORT_BASE..PORT_BASE+41),
 #   AGENT_ENV (extra NAME=VALUE settings for the agent only, for experiments; empty as shipped).
@@ -36,8 +38,8 @@ done
 
 duration=${DURATION:-10}
 warmup=${WARMUP:-2}
-threads=${THREADS:-2}
-connections=${CONNECTIONS:-64}
+threads=${THREADS:-1}
+connections=${CONNECTIONS:-32}
 redis_requests=${REDIS_REQUESTS:-100000}
 rounds=${ROUNDS:-3}
 redis_connect_requests=${REDIS_CONNECT_REQUESTS:-10000}
@@ -45,6 +47,7 @@ base=${PORT_BASE:-18500}
 
 cp_port=$base
 agent_admin_port=$((base + 1))
+agent_yarp_admin_port=$((base + 3))   # the same listeners on 127.0.0.2, served by YARP only
 cp_admin_port=$((base + 2))
 backend_port=$((base + 10))      # nginx serving a small static response
 redis_port=$((base + 11))
@@ -85,7 +88,7 @@ for exe in "$controlplane" "$agent" "$lbctl"; do
   [[ -x "$exe" ]] || { echo "$exe is not built; run without --no-build" >&2; exit 1; }
 done
 
-for port in $cp_port $agent_admin_port $cp_admin_port $backend_port $redis_port $agent_http_port $agent_https_port $agent_tcp_port \
+for port in $cp_port $agent_admin_port $agent_yarp_admin_port $cp_admin_port $backend_port $redis_port $agent_http_port $agent_https_port $agent_tcp_port \
             $nginx_http_port $nginx_https_port $haproxy_http_port $haproxy_tcp_port; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use; set PORT_BASE" >&2
@@ -289,6 +292,9 @@ wait_for "the control plane" "$lbctl" --server "$cp_url" --ca-file "$work/cp-dat
 "$lbctl" token create --role agent --tier bench --description "proxy benchmark" --output-file "$work/agent.token" >/dev/null
 start agent env DOTNET_gcServer=1 ${AGENT_ENV:-} "$agent" --control-plane "$cp_url" --ca-file "$work/cp-data/tls/ca.crt" --token-file "$work/agent.token" \
   --tier bench --name bench-1 --admin "http://127.0.0.1:$agent_admin_port" --cache "$work/agent-cache" --bind 127.0.0.1
+# The same agent with every HTTP request on YARP's path, to show what the fast path changes.
+start agent_yarp env DOTNET_gcServer=1 ${AGENT_ENV:-} "$agent" --control-plane "$cp_url" --ca-file "$work/cp-data/tls/ca.crt" --token-file "$work/agent.token" \
+  --tier bench --name bench-yarp --admin "http://127.0.0.1:$agent_yarp_admin_port" --cache "$work/agent-yarp-cache" --bind 127.0.0.2 --http-fast-path off
 "$lbctl" apply -f "$work/bench.yaml" >"$logs/apply.log"
 
 wait_for "the backend" curl -sf "http://127.0.0.1:$backend_port/"
@@ -298,6 +304,7 @@ wait_for "nginx (https)" curl -sfk "https://127.0.0.1:$nginx_https_port/"
 wait_for "HAProxy (http)" curl -sf "http://127.0.0.1:$haproxy_http_port/"
 wait_for "HAProxy (tcp)" redis-cli -h 127.0.0.1 -p "$haproxy_tcp_port" ping
 wait_for "lb-agent (http)" curl -sf "http://127.0.0.1:$agent_http_port/"
+wait_for "lb-agent, YARP path (http)" curl -sf "http://127.0.0.2:$agent_http_port/"
 wait_for "lb-agent (https)" curl -sfk "https://127.0.0.1:$agent_https_port/"
 wait_for "lb-agent (tcp)" redis-cli -h 127.0.0.1 -p "$agent_tcp_port" ping
 redis-cli -h 127.0.0.1 -p "$redis_port" set key:__rand_int__ x >/dev/null
@@ -333,13 +340,40 @@ to_ms() { # 512.00us | 1.23ms | 1.02s -> milliseconds
 results="$work/results.tsv"   # group, target, round, rps, p50 ms, p99 ms, errors, proxy cpu (cores)
 round=0
 : >"$results"
+# Resident memory before any traffic (configured, listeners open).
+for target in lb-agent:$pid_agent lb-agent-yarp:$pid_agent_yarp nginx:$pid_nginx haproxy:$pid_haproxy; do
+  printf '%s\t%s\n' "${target%%:*}" "$(rss_kb "${target#*:}")" >>"$memory"
+done
 
-run_wrk() { # group, target label, url, pid of the proxy (or -)
+rss_kb() { # pid: resident set of the process and its direct children (nginx workers), in KB
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+    [[ -r /proc/$p/status ]] && total=$((total + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))
+  done
+  echo "$total"
+}
+memory="$work/memory.tsv"   # target, idle RSS KB, highest RSS KB seen under the HTTP load
+: >"$memory"
+note_rss() { # label, pid: the highest RSS seen while a run is under way
+  local label=$1 pid=$2 peak=0 now
+  while kill -0 "$pid" 2>/dev/null && [[ -e "$work/measuring" ]]; do
+    now=$(rss_kb "$pid"); ((now > peak)) && peak=$now
+    sleep 0.5
+  done
+  printf '%s\t%s\n' "$label" "$peak" >>"$work/peaks.tsv"
+}
+
+run_wrk() { # group, target label, url, pid of the proxy (or -), extra wrk arguments...
   local group=$1 label=$2 url=$3 pid=$4 out="$logs/wrk-$1-$2-r$round.txt"
-  wrk -t"$threads" -c"$connections" -d"${warmup}s" "$url" >/dev/null 2>&1 || true
+  shift 4
+  wrk -t"$threads" -c"$connections" -d"${warmup}s" "$@" "$url" >/dev/null 2>&1 || true
   local before=0 after=0
   [[ $pid != - ]] && before=$(cpu_ticks "$pid")
-  wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$url" >"$out" 2>&1
+  local sampler=
+  if [[ $pid != - ]]; then touch "$work/measuring"; note_rss "$group-$label" "$pid" & sampler=$!; fi
+  wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$@" "$url" >"$out" 2>&1
+  rm -f "$work/measuring"
+  [[ -n $sampler ]] && wait "$sampler" 2>/dev/null || true
   check_alive "$label" "$pid"
   [[ $pid != - ]] && after=$(cpu_ticks "$pid")
   local rps p50 p99 errors cpu
@@ -357,7 +391,7 @@ run_h2load() { # group, target label, url, pid
   local group=$1 label=$2 url=$3 pid=$4 out="$logs/h2load-$1-$2-r$round.txt"
   local before after
   before=$(cpu_ticks "$pid")
-  h2load -t"$threads" -c16 -m8 --warm-up-time="${warmup}" -D "$duration" "$url" >"$out" 2>&1
+  h2load -t"$threads" -c4 -m10 --warm-up-time="${warmup}" -D "$duration" "$url" >"$out" 2>&1
   check_alive "$label" "$pid"
   after=$(cpu_ticks "$pid")
   local rps mean errors cpu
@@ -398,13 +432,18 @@ for round in $(seq 1 "$rounds"); do
   echo "== (a) HTTP/1.1, wrk -t$threads -c$connections -d${duration}s (after ${warmup}s of warm-up)"
   run_wrk http direct "http://127.0.0.1:$backend_port/" -
   run_wrk http lb-agent "http://127.0.0.1:$agent_http_port/" "$pid_agent"
+  run_wrk http lb-agent-yarp "http://127.0.0.2:$agent_http_port/" "$pid_agent_yarp"
   run_wrk http nginx "http://127.0.0.1:$nginx_http_port/" "$pid_nginx"
   run_wrk http haproxy "http://127.0.0.1:$haproxy_http_port/" "$pid_haproxy"
 
-  echo "== (b) HTTPS, TLS terminated by the proxy, same certificate (ECDSA P-256)"
+  echo "== (b) HTTPS, TLS terminated by the proxy, same certificate (ECDSA P-256, TLS 1.3)"
   run_wrk https lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
+  run_wrk https lb-agent-yarp "https://127.0.0.2:$agent_https_port/" "$pid_agent_yarp"
   run_wrk https nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
-  echo "   HTTP/2 over TLS, h2load -t$threads -c16 -m8 -D $duration"
+  echo "   a new TLS connection per request (Connection: close)"
+  run_wrk tls-new lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent" -H "Connection: close"
+  run_wrk tls-new nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx" -H "Connection: close"
+  echo "   HTTP/2 over TLS, h2load -t$threads -c4 -m10 -D $duration"
   run_h2load h2 lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
   run_h2load h2 nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
 
@@ -460,19 +499,41 @@ report="$work/report.md"
   echo
   echo "Median of $rounds rounds per target (targets interleaved)."
   echo
-  echo "| Test | Target | Requests/s | p50 (ms) | p99 (ms) | Errors | Proxy CPU (cores) | Requests per proxy CPU-second |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|"
-  awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$summary"
+  echo "| Test | Target | Requests/s | p50 (ms) | p99 (ms) | Errors | Proxy CPU (cores) | Requests per proxy CPU-second | Proxy CPU per request (us) |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, ($8 + 0 > 0 ? sprintf("%.1f", 1000000 / $8) : "-") }' "$summary"
+  echo
+  echo "Resident memory (MB): idle after start and configuration, and the highest seen under the HTTP/1.1 load (nginx: master and workers)."
+  echo
+  echo "| Target | Idle | Under HTTP/1.1 load |"
+  echo "|---|---:|---:|"
+  while IFS=$'\t' read -r target idle; do
+    peak=$(awk -F'\t' -v l="http-$target" '$1 == l && $2 > m { m = $2 } END { print m + 0 }' "$work/peaks.tsv" 2>/dev/null)
+    printf '| %s | %.1f | %s |\n' "$target" "$(awk -v k="$idle" 'BEGIN { print k / 1024 }')" "$(awk -v k="$peak" 'BEGIN { if (k > 0) printf "%.1f", k / 1024; else print "-" }')"
+  done <"$memory"
   echo
   echo "Ratios, lb-agent divided by the other (requests/s; in brackets requests per proxy CPU-second):"
   echo
   echo "| Test | agent / nginx | agent / HAProxy | agent / direct |"
   echo "|---|---:|---:|---:|"
   echo "| HTTP/1.1 | $(ratio http lb-agent nginx) ($(ratio http lb-agent nginx 8)) | $(ratio http lb-agent haproxy) ($(ratio http lb-agent haproxy 8)) | $(ratio http lb-agent direct) |"
+  echo "| HTTP/1.1, YARP path (--http-fast-path off) | $(ratio http lb-agent-yarp nginx) ($(ratio http lb-agent-yarp nginx 8)) | $(ratio http lb-agent-yarp haproxy) ($(ratio http lb-agent-yarp haproxy 8)) | $(ratio http lb-agent-yarp direct) |"
   echo "| HTTPS (HTTP/1.1) | $(ratio https lb-agent nginx) ($(ratio https lb-agent nginx 8)) | - | - |"
+  echo "| HTTPS, new TLS connection per request | $(ratio tls-new lb-agent nginx) ($(ratio tls-new lb-agent nginx 8)) | - | - |"
   echo "| HTTPS (HTTP/2) | $(ratio h2 lb-agent nginx) ($(ratio h2 lb-agent nginx 8)) | - | - |"
   echo "| TCP redis GET | - | $(ratio get lb-agent haproxy) ($(ratio get lb-agent haproxy 8)) | $(ratio get lb-agent direct) |"
   echo "| TCP new connection per request | - | $(ratio connect lb-agent haproxy) ($(ratio connect lb-agent haproxy 8)) | $(ratio connect lb-agent direct) |"
+  echo
+  echo "Against the targets of issue 14 (CPU per request = 1 / requests per proxy CPU-second):"
+  echo
+  echo "| Measure | lb-agent / nginx | target |"
+  echo "|---|---:|---|"
+  echo "| HTTP/1.1 CPU per request | $(ratio http nginx lb-agent 8) | at most 1.3 |"
+  echo "| HTTP/1.1 requests/s | $(ratio http lb-agent nginx) | at least 0.8 |"
+  echo "| HTTP/1.1 p99, agent minus nginx (ms) | $(awk -v a="$(value http lb-agent 5)" -v b="$(value http nginx 5)" 'BEGIN { printf "%+.2f", a - b }') | at most +1 |"
+  echo "| HTTPS (kept alive) CPU per request | $(ratio https nginx lb-agent 8) | at most 1.5 |"
+  echo "| New TLS connections per second | $(ratio tls-new lb-agent nginx) | at least 0.7 |"
+  echo "| HTTP/2 (h2load -c4 -m10) CPU per request | $(ratio h2 nginx lb-agent 8) | reported |"
 } >"$report"
 
 echo

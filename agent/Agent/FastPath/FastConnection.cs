@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Agent.LoadBalancing;
@@ -179,7 +180,8 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
     }
 
     /// <summary>Answers one request; false when the client connection must close after it.</summary>
-    private async Task<bool> ServeAsync(bool routed, PoolRuntime? pool, ReadOnlySequence<byte> body)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ServeAsync(bool routed, PoolRuntime? pool, ReadOnlySequence<byte> body)
     {
         var listener = _listener.Config.Name;
         if (!routed)
@@ -276,7 +278,8 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
     }
 
     /// <summary>Sends the request to the backend and passes the answer on; the result says how it went.</summary>
-    private async Task<Outcome> ForwardAsync(PoolRuntime pool, BackendState backend, ReadOnlySequence<byte> body, string? cookie, bool idempotent)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Outcome> ForwardAsync(PoolRuntime pool, BackendState backend, ReadOnlySequence<byte> body, string? cookie, bool idempotent)
     {
         var headLength = WriteRequestHead(body.Length);
         // A stale kept-alive connection (closed by the backend while idle) is replaced once,
@@ -309,7 +312,8 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         }
     }
 
-    private async Task<Outcome> ExchangeAsync(PoolRuntime pool, BackendState backend, BackendConnection connection, int headLength, ReadOnlySequence<byte> body, string? cookie)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Outcome> ExchangeAsync(PoolRuntime pool, BackendState backend, BackendConnection connection, int headLength, ReadOnlySequence<byte> body, string? cookie)
     {
         var socket = connection.Socket;
         var reused = connection.Reused;

@@ -18,6 +18,11 @@ internal static class AgentServiceExtensions
     {
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
+        // With the runtime's inline socket completions on, Kestrel's pipes run their continuations
+        // inline too: a request is then served on the socket engine's thread, without a thread
+        // pool hop at each read or write (see docs/agent-performance.md).
+        services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(o =>
+            o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1");
         services.AddHttpForwarder();
         services.AddSingleton<BackendActivity>();
         services.AddSingleton(_ => new AgentMetrics());
