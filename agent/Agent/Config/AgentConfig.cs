@@ -48,7 +48,8 @@ public sealed record PassiveHealthConfig(int ConsecutiveFailures, TimeSpan Eject
 
 public sealed record SessionPersistenceConfig(string Type, string CookieName, string HeaderName, TimeSpan Ttl, EquatableArray<byte> HmacKey);
 
-public sealed record BackendTlsConfig(string CaPem, bool InsecureSkipVerify);
+/// <param name="ServerName">The name checked against backends' certificates (and sent as SNI); empty: each backend's address host.</param>
+public sealed record BackendTlsConfig(string CaPem, bool InsecureSkipVerify, string ServerName = "");
 
 public sealed record BackendConfig(string Name, string Host, int Port, int Weight, string State);
 

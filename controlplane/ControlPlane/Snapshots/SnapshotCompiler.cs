@@ -250,7 +250,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
         };
         if (spec.Protocol == "https" && spec.BackendTls is { } tls)
         {
-            pool.BackendTls = new SnapshotBackendTls { CaPem = tls.CaPem, InsecureSkipVerify = tls.InsecureSkipVerify };
+            pool.BackendTls = new SnapshotBackendTls { CaPem = tls.CaPem, InsecureSkipVerify = tls.InsecureSkipVerify, ServerName = tls.ServerName };
         }
         foreach (var backend in backends.OrderBy(b => b.Name, StringComparer.Ordinal))
         {

@@ -154,6 +154,10 @@ public static class SpecValidator
             {
                 v.Add(p + "backendTls", "caPem and insecureSkipVerify are exclusive");
             }
+            if (tls.ServerName.Length > 0 && !Names.IsHostname(tls.ServerName) && !System.Net.IPAddress.TryParse(tls.ServerName, out _))
+            {
+                v.Add(p + "backendTls.serverName", "must be a DNS name (lowercase letters, digits, '-' and '.', at most 253) or an IP address");
+            }
             if (tls.CaPem.Length > CertificateInspector.MaxCertificatePemBytes)
             {
                 v.Add(p + "backendTls.caPem", $"must be at most {CertificateInspector.MaxCertificatePemBytes / 1024} KiB");

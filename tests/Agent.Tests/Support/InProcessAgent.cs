@@ -30,6 +30,8 @@ internal sealed class InProcessAgent : IAsyncDisposable
 
     public ListenerManager Listeners => _app.Services.GetRequiredService<ListenerManager>();
 
+    public LoadBalancer.Agent.Pools.PoolRegistry Pools => _app.Services.GetRequiredService<LoadBalancer.Agent.Pools.PoolRegistry>();
+
     public static async Task<InProcessAgent> StartAsync(string tier)
     {
         var cacheDirectory = Path.Combine(Path.GetTempPath(), "agent-listeners-" + Guid.NewGuid().ToString("N"));
