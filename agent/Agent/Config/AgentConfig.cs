@@ -23,7 +23,8 @@ public sealed record ListenerConfig(
     string Protocol,
     EquatableArray<string> Certificates,
     EquatableArray<RouteConfig> Routes,
-    string Pool)
+    string Pool,
+    EquatableArray<string> TrustedProxies = default)
 {
     public bool IsTcp => Protocol == "tcp";
 

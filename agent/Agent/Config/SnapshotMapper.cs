@@ -144,7 +144,8 @@ public static class SnapshotMapper
                 string.IsNullOrEmpty(r.PathPrefix) ? "/" : r.PathPrefix,
                 r.Pool))
             .ToEquatableArray(),
-        listener.Pool);
+        listener.Pool,
+        listener.TrustedProxies.ToEquatableArray());
 
     private static PoolConfig MapPool(SnapshotPool pool)
     {

@@ -119,6 +119,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             else
             {
                 listener.Routes.AddRange(OrderRoutes(spec.Routes));
+                listener.TrustedProxies.AddRange(spec.TrustedProxies.Select(c => System.Net.IPNetwork.Parse(c).ToString()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
                 usedPools.UnionWith(spec.Routes.Select(r => r.Pool));
                 if (spec.Protocol == "https")
                 {
