@@ -23,7 +23,8 @@ public sealed record ListenerConfig(
     string Protocol,
     EquatableArray<string> Certificates,
     EquatableArray<RouteConfig> Routes,
-    string Pool)
+    string Pool,
+    EquatableArray<string> TrustedProxies = default)
 {
     public bool IsTcp => Protocol == "tcp";
 
@@ -48,7 +49,8 @@ public sealed record PassiveHealthConfig(int ConsecutiveFailures, TimeSpan Eject
 
 public sealed record SessionPersistenceConfig(string Type, string CookieName, string HeaderName, TimeSpan Ttl, EquatableArray<byte> HmacKey);
 
-public sealed record BackendTlsConfig(string CaPem, bool InsecureSkipVerify);
+/// <param name="ServerName">The name checked against backends' certificates (and sent as SNI); empty: each backend's address host.</param>
+public sealed record BackendTlsConfig(string CaPem, bool InsecureSkipVerify, string ServerName = "");
 
 public sealed record BackendConfig(string Name, string Host, int Port, int Weight, string State);
 

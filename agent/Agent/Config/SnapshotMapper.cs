@@ -144,7 +144,8 @@ public static class SnapshotMapper
                 string.IsNullOrEmpty(r.PathPrefix) ? "/" : r.PathPrefix,
                 r.Pool))
             .ToEquatableArray(),
-        listener.Pool);
+        listener.Pool,
+        listener.TrustedProxies.ToEquatableArray());
 
     private static PoolConfig MapPool(SnapshotPool pool)
     {
@@ -172,8 +173,8 @@ public static class SnapshotMapper
             ? new SessionPersistenceConfig(sp.Type, sp.CookieName, sp.HeaderName, TimeSpan.FromMilliseconds(sp.TtlMs), sp.HmacKey.ToByteArray().ToEquatableArray())
             : null;
 
-        BackendTlsConfig? tls = pool.BackendTls is { } bt && (bt.CaPem.Length > 0 || bt.InsecureSkipVerify)
-            ? new BackendTlsConfig(bt.CaPem, bt.InsecureSkipVerify)
+        BackendTlsConfig? tls = pool.BackendTls is { } bt && (bt.CaPem.Length > 0 || bt.InsecureSkipVerify || bt.ServerName.Length > 0)
+            ? new BackendTlsConfig(bt.CaPem, bt.InsecureSkipVerify, bt.ServerName)
             : null;
 
         return new PoolConfig(

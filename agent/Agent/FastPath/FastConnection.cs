@@ -33,7 +33,8 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
     private readonly Http1Request _request = new();
     private readonly byte[] _send = ArrayPool<byte>.Shared.Rent((2 * Http1Request.MaxHead) + 1024);
     private readonly IPAddress? _remote;
-    private readonly byte[] _remoteText;
+    private readonly byte[]? _remoteText;
+    private readonly byte[] _localPortText;
     private readonly Action _abortForDrain;
     private readonly CancellationTokenRegistration _closingRegistration;
 
@@ -53,7 +54,9 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         _output = connection.Transport.Output;
         IsHttps = https;
         _remote = (connection.RemoteEndPoint as IPEndPoint)?.Address;
-        _remoteText = Encoding.ASCII.GetBytes(_remote?.ToString() ?? string.Empty);
+        var remote = _remote is { IsIPv4MappedToIPv6: true } ? _remote.MapToIPv4() : _remote;
+        _remoteText = remote is null ? null : Encoding.ASCII.GetBytes(remote.ToString());
+        _localPortText = Encoding.ASCII.GetBytes(((connection.LocalEndPoint as IPEndPoint)?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
         _abortForDrain = AbortForDrain;
         if (connection.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
         {
@@ -480,11 +483,14 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
 
     /// <summary>
     /// The request as the backend gets it: the request line and headers as the client sent them,
-    /// less the hop-by-hop ones, with X-Forwarded-For/Proto/Host set as the YARP path sets them.
+    /// less the hop-by-hop ones, with the forwarding headers set by the rules of
+    /// <see cref="ForwardingTransformer"/>: from a trusted proxy its headers stand and this hop is
+    /// appended; from anyone else they are all dropped and set afresh.
     /// </summary>
     private int WriteRequestHead(long bodyLength)
     {
         var request = _request;
+        var trusted = _listener.Routes.Forwarding.Trusts(_remote);
         var output = _send.AsSpan();
         var n = 0;
         Append(output, ref n, request.Buffer.AsSpan(0, request.MethodLength + 1 + request.TargetLength));
@@ -511,7 +517,13 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                     Append(output, ref n, request.Value(i));
                     Append(output, ref n, "\r\n"u8);
                     break;
-                case RequestHeader.XForwardedFor:
+                case RequestHeader.Forwarding when trusted:
+                    Append(output, ref n, request.Name(i));
+                    Append(output, ref n, ": "u8);
+                    Append(output, ref n, request.Value(i));
+                    Append(output, ref n, "\r\n"u8);
+                    break;
+                case RequestHeader.XForwardedFor when trusted:
                     forwardedFor = forwardedFor < 0 ? i : forwardedFor;
                     forwardedForCount++;
                     break;
@@ -522,7 +534,10 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
             // As on the YARP path: a body-less POST is declared empty, never sent open-ended.
             Append(output, ref n, "Content-Length: 0\r\n"u8);
         }
-        Append(output, ref n, "X-Forwarded-For: "u8);
+        if (_remoteText is not null || forwardedForCount > 0)
+        {
+            Append(output, ref n, "X-Forwarded-For: "u8);
+        }
         if (forwardedForCount > 0)
         {
             for (var i = forwardedFor; i < request.HeaderCount; i++)
@@ -537,12 +552,40 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 }
                 Append(output, ref n, request.Value(i));
             }
-            Append(output, ref n, ", "u8);
+            if (_remoteText is not null)
+            {
+                Append(output, ref n, ", "u8);
+            }
         }
-        Append(output, ref n, _remoteText);
-        Append(output, ref n, IsHttps ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "u8 : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: "u8);
-        Append(output, ref n, request.Host);
-        Append(output, ref n, "\r\n\r\n"u8);
+        if (_remoteText is not null || forwardedForCount > 0)
+        {
+            Append(output, ref n, _remoteText);
+            Append(output, ref n, "\r\n"u8);
+        }
+        var sent = trusted ? request.Forwarded : ForwardingSent.None;
+        if (_remoteText is not null && (sent & ForwardingSent.RealIp) == 0)
+        {
+            Append(output, ref n, "X-Real-IP: "u8);
+            Append(output, ref n, _remoteText);
+            Append(output, ref n, "\r\n"u8);
+        }
+        if ((sent & ForwardingSent.Proto) == 0)
+        {
+            Append(output, ref n, IsHttps ? "X-Forwarded-Proto: https\r\n"u8 : "X-Forwarded-Proto: http\r\n"u8);
+        }
+        if ((sent & ForwardingSent.Host) == 0)
+        {
+            Append(output, ref n, "X-Forwarded-Host: "u8);
+            Append(output, ref n, request.Host);
+            Append(output, ref n, "\r\n"u8);
+        }
+        if ((sent & ForwardingSent.Port) == 0)
+        {
+            Append(output, ref n, "X-Forwarded-Port: "u8);
+            Append(output, ref n, _localPortText);
+            Append(output, ref n, "\r\n"u8);
+        }
+        Append(output, ref n, "\r\n"u8);
         Debug.Assert(bodyLength == request.ContentLength);
         return n;
     }

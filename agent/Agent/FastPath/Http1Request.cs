@@ -22,11 +22,23 @@ internal enum RequestHeader : byte
     ContentLength,
     Connection,
     XForwardedFor,
-    XForwardedProto,
-    XForwardedHost,
+
+    /// <summary>Forwarded, X-Real-IP and every X-Forwarded-* but -For: kept only from trusted proxies.</summary>
+    Forwarding,
 
     /// <summary>Hop-by-hop headers that are dropped, as YARP drops them.</summary>
     Dropped,
+}
+
+/// <summary>Forwarding headers a request carried, which a trusted proxy's request keeps.</summary>
+[Flags]
+internal enum ForwardingSent : byte
+{
+    None = 0,
+    Proto = 1,
+    Host = 2,
+    Port = 4,
+    RealIp = 8,
 }
 
 internal struct HeaderField
@@ -79,6 +91,9 @@ internal sealed class Http1Request
     public int HostIndex;
     public long ContentLength;
     public bool Close;
+
+    /// <summary>Which of the headers the agent sets when absent were sent (see <see cref="ForwardingSent"/>).</summary>
+    public ForwardingSent Forwarded;
 
     public ReadOnlySpan<byte> Method => Buffer.AsSpan(0, MethodLength);
 
@@ -133,6 +148,7 @@ internal sealed class Http1Request
         HostIndex = -1;
         ContentLength = 0;
         Close = false;
+        Forwarded = ForwardingSent.None;
 
         // Request line.
         var lineEnd = head.IndexOf((byte)'\n');
@@ -230,6 +246,13 @@ internal sealed class Http1Request
                         return HeadParse.Fallback;
                     }
                     break;
+                case RequestHeader.Forwarding:
+                    Forwarded |= Ascii.EqualsIgnoreCase(name, "X-Forwarded-Proto"u8) ? ForwardingSent.Proto
+                        : Ascii.EqualsIgnoreCase(name, "X-Forwarded-Host"u8) ? ForwardingSent.Host
+                        : Ascii.EqualsIgnoreCase(name, "X-Forwarded-Port"u8) ? ForwardingSent.Port
+                        : Ascii.EqualsIgnoreCase(name, "X-Real-IP"u8) ? ForwardingSent.RealIp
+                        : ForwardingSent.None;
+                    break;
             }
             Headers[HeaderCount++] = new HeaderField
             {
@@ -326,10 +349,13 @@ internal sealed class Http1Request
                 return RequestHeader.ContentLength;
             case 15 when Ascii.EqualsIgnoreCase(name, "X-Forwarded-For"u8):
                 return RequestHeader.XForwardedFor;
-            case 16 when Ascii.EqualsIgnoreCase(name, "X-Forwarded-Host"u8):
-                return RequestHeader.XForwardedHost;
-            case 17 when Ascii.EqualsIgnoreCase(name, "X-Forwarded-Proto"u8):
-                return RequestHeader.XForwardedProto;
+            case 9 when Ascii.EqualsIgnoreCase(name, "Forwarded"u8):
+            case 9 when Ascii.EqualsIgnoreCase(name, "X-Real-IP"u8):
+                return RequestHeader.Forwarding;
+        }
+        if (name.Length > 12 && Ascii.EqualsIgnoreCase(name[..12], "X-Forwarded-"u8))
+        {
+            return RequestHeader.Forwarding;
         }
         if (name.Length > 6 && Ascii.EqualsIgnoreCase(name[..6], "Proxy-"u8))
         {

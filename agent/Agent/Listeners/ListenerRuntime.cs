@@ -44,7 +44,7 @@ internal sealed class ListenerState
     public ListenerState(ListenerConfig config, SniCertificateMap? tls)
     {
         _config = config;
-        _routes = new RouteTable(config.Routes);
+        _routes = new RouteTable(config.Routes, config.TrustedProxies);
         _tls = tls;
     }
 
@@ -62,7 +62,7 @@ internal sealed class ListenerState
 
     public void Update(ListenerConfig config, SniCertificateMap? tls)
     {
-        Volatile.Write(ref _routes, new RouteTable(config.Routes));
+        Volatile.Write(ref _routes, new RouteTable(config.Routes, config.TrustedProxies));
         Volatile.Write(ref _tls, tls);
         Volatile.Write(ref _config, config);
     }

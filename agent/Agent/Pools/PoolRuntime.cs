@@ -168,6 +168,11 @@ public sealed class PoolRuntime
 
     internal static HttpMessageInvoker CreateHttpClient(PoolConfig config)
     {
+        // https: the TLS handshake is ours too (a ready SslStream from ConnectCallback is used as
+        // is), so the name checked against the backend's certificate comes from configuration.
+        // SocketsHttpHandler would otherwise take it from the request's Host header, which is the
+        // client's: any client could then fail the name check at will and get backends ejected.
+        var tls = config.Protocol == "https" ? BackendTlsOptions(config.BackendTls) : null;
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -177,19 +182,43 @@ public sealed class PoolRuntime
             EnableMultipleHttp2Connections = true,
             // Connecting is ours (ConnectCallback): its failures and its timeout come back as a
             // BackendConnectException, so a retry knows for sure nothing reached the backend.
-            ConnectCallback = (context, cancellationToken) => ConnectAsync(context, config.ConnectTimeout, cancellationToken),
+            ConnectCallback = (context, cancellationToken) => ConnectAsync(context, config.ConnectTimeout, tls, config.BackendTls?.ServerName, cancellationToken),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
             ActivityHeadersPropagator = null,
         };
-        if (config.Protocol == "https")
-        {
-            handler.SslOptions = BackendTlsOptions(config.BackendTls);
-        }
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
-    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TimeSpan timeout, CancellationToken cancellationToken) =>
-        new NetworkStream(await BackendConnector.ConnectAsync(context.DnsEndPoint, timeout, cancellationToken).ConfigureAwait(false), ownsSocket: true);
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TimeSpan timeout, SslClientAuthenticationOptions? tls, string? serverName, CancellationToken cancellationToken)
+    {
+        var network = new NetworkStream(await BackendConnector.ConnectAsync(context.DnsEndPoint, timeout, cancellationToken).ConfigureAwait(false), ownsSocket: true);
+        if (tls is null)
+        {
+            return network;
+        }
+        var ssl = new SslStream(network, leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(ForConnection(tls, serverName is { Length: > 0 } ? serverName : context.DnsEndPoint.Host, context.InitialRequestMessage.Version), cancellationToken).ConfigureAwait(false);
+            return ssl;
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The pool's TLS settings for one connection: the configured name, and ALPN for the request's HTTP version.</summary>
+    internal static SslClientAuthenticationOptions ForConnection(SslClientAuthenticationOptions pool, string targetHost, Version requestVersion) => new()
+    {
+        TargetHost = targetHost,
+        RemoteCertificateValidationCallback = pool.RemoteCertificateValidationCallback,
+        CertificateChainPolicy = pool.CertificateChainPolicy,
+        CertificateRevocationCheckMode = pool.CertificateRevocationCheckMode,
+        // The handler picks HTTP/2 or HTTP/1.1 from what ALPN negotiated on a stream it did not open.
+        ApplicationProtocols = requestVersion.Major >= 2 ? [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11] : [SslApplicationProtocol.Http11],
+    };
 
     private static SslClientAuthenticationOptions BackendTlsOptions(BackendTlsConfig? tls)
     {

@@ -1,14 +1,52 @@
+using System.Globalization;
+using System.Net;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer.Agent.Proxy;
 
 /// <summary>
 /// Keeps the client's Host header (backends behind a load balancer expect the public name) and
-/// adds the X-Forwarded-* headers so backends learn the client address and scheme.
+/// sets the forwarding headers so backends learn the client address and scheme. What a client
+/// says about where it comes from is believed only from the listener's trusted proxies: from
+/// any other peer every forwarding header is dropped and set afresh, so a backend reading the
+/// leftmost X-Forwarded-For address reads the address the agent saw.
 /// </summary>
 internal sealed class ForwardingTransformer : HttpTransformer
 {
-    public static ForwardingTransformer Instance { get; } = new();
+    /// <summary>Request headers that describe the hops before this one.</summary>
+    private static readonly string[] ForwardingHeaders = ["Forwarded", "X-Real-IP"];
+
+    private readonly IPNetwork[] _trustedProxies;
+
+    /// <summary>No trusted proxy: every peer is a client.</summary>
+    public static ForwardingTransformer Instance { get; } = new([]);
+
+    public ForwardingTransformer(IReadOnlyList<IPNetwork> trustedProxies) => _trustedProxies = [.. trustedProxies];
+
+    /// <summary>The transformer of a listener with these trusted proxies (CIDRs, validated by the control plane).</summary>
+    public static ForwardingTransformer For(IEnumerable<string> trustedProxies)
+    {
+        var networks = trustedProxies.Select(c => IPNetwork.TryParse(c, out var network) ? network : (IPNetwork?)null).OfType<IPNetwork>().ToArray();
+        return networks.Length == 0 ? Instance : new ForwardingTransformer(networks);
+    }
+
+    /// <summary>True when the peer is one of the listener's trusted proxies.</summary>
+    public bool Trusts(IPAddress? peer)
+    {
+        if (peer is null || _trustedProxies.Length == 0)
+        {
+            return false;
+        }
+        var address = peer.IsIPv4MappedToIPv6 ? peer.MapToIPv4() : peer;
+        foreach (var network in _trustedProxies)
+        {
+            if (network.Contains(address))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
@@ -27,21 +65,64 @@ internal sealed class ForwardingTransformer : HttpTransformer
         {
             proxyRequest.Headers.Host = request.Host.Value;
         }
+        SetForwardingHeaders(httpContext, proxyRequest.Headers);
+    }
 
-        var headers = proxyRequest.Headers;
-        var remote = httpContext.Connection.RemoteIpAddress?.ToString();
+    private void SetForwardingHeaders(HttpContext httpContext, System.Net.Http.Headers.HttpRequestHeaders headers)
+    {
+        var request = httpContext.Request;
+        var peer = httpContext.Connection.RemoteIpAddress;
+        var remote = peer is null ? null : (peer.IsIPv4MappedToIPv6 ? peer.MapToIPv4() : peer).ToString();
+        if (Trusts(peer))
+        {
+            // A proxy we trust: its account of the earlier hops stands, and this hop is appended.
+            if (remote is not null)
+            {
+                var existing = request.Headers["X-Forwarded-For"].ToString();
+                headers.Remove("X-Forwarded-For");
+                headers.TryAddWithoutValidation("X-Forwarded-For", existing.Length == 0 ? remote : existing + ", " + remote);
+            }
+            SetIfAbsent(headers, "X-Forwarded-Proto", request.Scheme);
+            if (request.Host.HasValue)
+            {
+                SetIfAbsent(headers, "X-Forwarded-Host", request.Host.Value);
+            }
+            SetIfAbsent(headers, "X-Forwarded-Port", httpContext.Connection.LocalPort.ToString(CultureInfo.InvariantCulture));
+            if (remote is not null)
+            {
+                SetIfAbsent(headers, "X-Real-IP", remote);
+            }
+            return;
+        }
+
+        // Anyone else: nothing it says about earlier hops reaches the backend.
+        foreach (var name in headers.Select(h => h.Key).Where(IsForwardingHeader).ToList())
+        {
+            headers.Remove(name);
+        }
         if (remote is not null)
         {
-            var existing = request.Headers["X-Forwarded-For"].ToString();
-            headers.Remove("X-Forwarded-For");
-            headers.TryAddWithoutValidation("X-Forwarded-For", existing.Length == 0 ? remote : existing + ", " + remote);
+            headers.TryAddWithoutValidation("X-Forwarded-For", remote);
+            headers.TryAddWithoutValidation("X-Real-IP", remote);
         }
-        headers.Remove("X-Forwarded-Proto");
         headers.TryAddWithoutValidation("X-Forwarded-Proto", request.Scheme);
         if (request.Host.HasValue)
         {
-            headers.Remove("X-Forwarded-Host");
             headers.TryAddWithoutValidation("X-Forwarded-Host", request.Host.Value);
+        }
+        headers.TryAddWithoutValidation("X-Forwarded-Port", httpContext.Connection.LocalPort.ToString(CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>X-Forwarded-* (any of them: -For, -Proto, -Host, -Port, -Prefix, -Ssl...), Forwarded and X-Real-IP.</summary>
+    internal static bool IsForwardingHeader(string name) =>
+        name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
+        || ForwardingHeaders.Any(h => string.Equals(h, name, StringComparison.OrdinalIgnoreCase));
+
+    private static void SetIfAbsent(System.Net.Http.Headers.HttpRequestHeaders headers, string name, string value)
+    {
+        if (!headers.Contains(name))
+        {
+            headers.TryAddWithoutValidation(name, value);
         }
     }
 

@@ -105,7 +105,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                 try
                 {
                     using var registration = activity.Register(backend, context.Abort);
-                    error = await forwarder.SendAsync(context, scheme + backend.Address, pool.HttpClient, requestConfig, ForwardingTransformer.Instance).ConfigureAwait(false);
+                    error = await forwarder.SendAsync(context, scheme + backend.Address, pool.HttpClient, requestConfig, routes.Forwarding).ConfigureAwait(false);
                 }
                 finally
                 {

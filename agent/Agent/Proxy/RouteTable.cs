@@ -11,8 +11,10 @@ public sealed class RouteTable
 {
     private readonly Entry[] _entries;
 
-    public RouteTable(IEnumerable<RouteConfig> routes)
+    /// <param name="trustedProxies">The listener's trusted proxies (CIDRs): see <see cref="ForwardingTransformer"/>.</param>
+    public RouteTable(IEnumerable<RouteConfig> routes, IEnumerable<string>? trustedProxies = null)
     {
+        Forwarding = trustedProxies is null ? ForwardingTransformer.Instance : ForwardingTransformer.For(trustedProxies);
         var entries = new List<Entry>();
         var order = 0;
         foreach (var route in routes)
@@ -37,6 +39,9 @@ public sealed class RouteTable
             .ThenBy(e => e.Order)
             .ToArray();
     }
+
+    /// <summary>How requests of this listener are forwarded (which peers' forwarding headers are believed).</summary>
+    internal ForwardingTransformer Forwarding { get; }
 
     public int Count => _entries.Length;
 

@@ -23,6 +23,10 @@ public sealed class ControlPlaneMetrics
         Nacks = Metrics.CreateCounter("lb_controlplane_nacks_total", "Snapshots refused by agents, by tier.", "tier");
         ApiCalls = Metrics.CreateCounter("lb_controlplane_api_calls_total", "gRPC calls by method and status code.", "method", "code");
         HealthReports = Metrics.CreateCounter("lb_controlplane_health_reports_total", "Health reports received from agents, by tier.", "tier");
+        ForeignHealthReports = Metrics.CreateCounter("lb_controlplane_health_reports_ignored_total",
+            "Backend entries of agents' health reports that name no backend of the reporting agent's tier (ignored), by tier.", "tier");
+        AgentsRefused = Metrics.CreateCounter("lb_controlplane_agents_refused_total",
+            "Sync streams refused because the agent name belongs to another tier, by the tier claimed.", "tier");
     }
 
     public Gauge AgentsConnected { get; }
@@ -36,6 +40,10 @@ public sealed class ControlPlaneMetrics
     public Counter ApiCalls { get; }
 
     public Counter HealthReports { get; }
+
+    public Counter ForeignHealthReports { get; }
+
+    public Counter AgentsRefused { get; }
 
     public void Committed(long revision)
     {

@@ -119,6 +119,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             else
             {
                 listener.Routes.AddRange(OrderRoutes(spec.Routes));
+                listener.TrustedProxies.AddRange(spec.TrustedProxies.Select(c => System.Net.IPNetwork.Parse(c).ToString()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
                 usedPools.UnionWith(spec.Routes.Select(r => r.Pool));
                 if (spec.Protocol == "https")
                 {
@@ -250,7 +251,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
         };
         if (spec.Protocol == "https" && spec.BackendTls is { } tls)
         {
-            pool.BackendTls = new SnapshotBackendTls { CaPem = tls.CaPem, InsecureSkipVerify = tls.InsecureSkipVerify };
+            pool.BackendTls = new SnapshotBackendTls { CaPem = tls.CaPem, InsecureSkipVerify = tls.InsecureSkipVerify, ServerName = tls.ServerName };
         }
         foreach (var backend in backends.OrderBy(b => b.Name, StringComparer.Ordinal))
         {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Events;
 using LoadBalancer.ControlPlane.Store;
@@ -11,36 +12,63 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// outcomes, last NACK. Observed state, last writer wins, outside the revision and change log.
 /// What changed on the way is handed to <see cref="AgentEvents"/>, which records the transitions.
 /// </summary>
-public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, Observability.ControlPlaneMetrics metrics, AgentEvents events, ILogger<AgentRegistry> logger)
+public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, Observability.ControlPlaneMetrics metrics, AgentEvents events,
+    TierSnapshotCache snapshots, ILogger<AgentRegistry> logger)
 {
     // The stream currently speaking for each agent name; a newer stream supersedes an older one.
     private readonly ConcurrentDictionary<string, AgentConnection> _connections = new(StringComparer.Ordinal);
+
+    // Check-then-claim of a name must be atomic, or two tiers racing for one name could both pass.
+    private readonly SemaphoreSlim _claimGate = new(1, 1);
+
+    // The (pool, backend) pairs of each published snapshot, computed once per snapshot.
+    private readonly ConditionalWeakTable<TierSnapshot, HashSet<(string Pool, string Backend)>> _backendsOf = new();
 
     public int ConnectedCount(string tier) => _connections.Values.Count(c => c.Tier == tier);
 
     public IReadOnlyCollection<string> ConnectedNames(string tier) => _connections.Values.Where(c => c.Tier == tier).Select(c => c.Name).ToList();
 
+    /// <summary>
+    /// Registers a new stream of the agent, superseding an older stream of the same name.
+    /// </summary>
+    /// <exception cref="AgentNameTakenException">The name belongs to an agent of another tier
+    /// (connected now, or registered earlier and not deleted since): an agent's identity is bound
+    /// to its tier, so a token of one tier cannot supersede or rewrite another tier's agent.</exception>
     public async Task<AgentConnection> ConnectAsync(Hello hello, string peer, CancellationToken cancellationToken)
     {
         var connection = new AgentConnection(hello.Name, hello.Tier) { AckedRevision = hello.Revision };
-        metrics.AgentsConnected.WithLabels(hello.Tier).Inc();
-        if (_connections.TryGetValue(hello.Name, out var previous))
-        {
-            Log.Superseded(logger, hello.Name);
-            await previous.Superseded.CancelAsync().ConfigureAwait(false);
-        }
-        _connections[hello.Name] = connection;
-
         var now = time.GetUtcNow().UtcDateTime;
-        await UpdateAsync(hello.Name, agent =>
+        await _claimGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            agent.Tier = hello.Tier;
-            agent.Connected = true;
-            agent.ConnectedAt = now;
-            agent.LastSeen = now;
-            agent.SoftwareVersion = hello.SoftwareVersion;
-            agent.Peer = peer;
-        }, cancellationToken).ConfigureAwait(false);
+            var heldBy = _connections.TryGetValue(hello.Name, out var live) ? live.Tier : await StoredTierAsync(hello.Name, cancellationToken).ConfigureAwait(false);
+            if (heldBy is { Length: > 0 } && heldBy != hello.Tier)
+            {
+                metrics.AgentsRefused.WithLabels(hello.Tier).Inc();
+                Log.NameOfOtherTier(logger, hello.Name, hello.Tier, heldBy, peer);
+                throw new AgentNameTakenException(hello.Name, heldBy);
+            }
+            metrics.AgentsConnected.WithLabels(hello.Tier).Inc();
+            if (_connections.TryGetValue(hello.Name, out var previous))
+            {
+                Log.Superseded(logger, hello.Name);
+                await previous.Superseded.CancelAsync().ConfigureAwait(false);
+            }
+            _connections[hello.Name] = connection;
+            await UpdateAsync(hello.Name, agent =>
+            {
+                agent.Tier = hello.Tier;
+                agent.Connected = true;
+                agent.ConnectedAt = now;
+                agent.LastSeen = now;
+                agent.SoftwareVersion = hello.SoftwareVersion;
+                agent.Peer = peer;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _claimGate.Release();
+        }
         Log.Connected(logger, hello.Name, hello.Tier, peer, hello.Revision);
         await events.ConnectedAsync(hello.Name, hello.Tier, peer, hello.SoftwareVersion).ConfigureAwait(false);
         return connection;
@@ -91,6 +119,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             return;
         }
         metrics.HealthReports.WithLabels(connection.Tier).Inc();
+        report = OwnBackendsOnly(connection, report);
         var now = time.GetUtcNow().UtcDateTime;
         try
         {
@@ -134,6 +163,43 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         {
             Log.WriteFailed(logger, connection.Name, ex.GetBaseException().Message);
         }
+    }
+
+    /// <summary>
+    /// The part of a report about backends of the agent's own tier (its current snapshot): an
+    /// agent has no view of other backends, so reports about them are forged or stale, and would
+    /// fake events and health for pools it does not serve. The rest is dropped and counted.
+    /// </summary>
+    private HealthReport OwnBackendsOnly(AgentConnection connection, HealthReport report)
+    {
+        var snapshot = snapshots.Get(connection.Tier);
+        var known = snapshot is null ? [] : _backendsOf.GetValue(snapshot, BackendsOf);
+        var own = new HealthReport { Full = report.Full };
+        own.Backends.AddRange(report.Backends.Where(b => known.Contains((b.Pool, b.Backend))));
+        var ignored = report.Backends.Count - own.Backends.Count;
+        if (ignored > 0)
+        {
+            metrics.ForeignHealthReports.WithLabels(connection.Tier).Inc(ignored);
+            if (!connection.ForeignHealthLogged)
+            {
+                connection.ForeignHealthLogged = true;
+                var first = report.Backends.First(b => !known.Contains((b.Pool, b.Backend)));
+                Log.ForeignHealth(logger, connection.Name, connection.Tier, LogText.Clip(first.Pool, 63), LogText.Clip(first.Backend, 63));
+            }
+        }
+        return own;
+    }
+
+    private static HashSet<(string Pool, string Backend)> BackendsOf(TierSnapshot snapshot)
+    {
+        var data = SnapshotData.Parser.ParseFrom(snapshot.Message.Snapshot.Payload);
+        return data.Pools.SelectMany(p => p.Backends.Select(b => (p.Name, b.Name))).ToHashSet();
+    }
+
+    private async Task<string?> StoredTierAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+        return await db.Agents.Where(a => a.Name == name).Select(a => a.Tier).SingleOrDefaultAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public Task TouchAsync(AgentConnection connection, CancellationToken cancellationToken) =>
@@ -210,6 +276,12 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Agent {Agent} sent a health report of {Count} backends; ignored")]
         public static partial void ReportTooLarge(ILogger logger, string agent, int count);
 
+        [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Refused a stream claiming agent {Agent} for tier {Tier} from {Peer}: that name belongs to an agent of tier {HeldBy} (delete the agent to free the name)")]
+        public static partial void NameOfOtherTier(ILogger logger, string agent, string tier, string heldBy, string peer);
+
+        [LoggerMessage(EventId = 3008, Level = LogLevel.Warning, Message = "Agent {Agent} (tier {Tier}) reports on backends its tier does not serve, such as {Pool}/{Backend}; those entries are ignored (counted in lb_controlplane_health_reports_ignored_total)")]
+        public static partial void ForeignHealth(ILogger logger, string agent, string tier, string pool, string backend);
+
         [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Cannot record the state of agent {Agent}: {Reason}")]
         public static partial void WriteFailed(ILogger logger, string agent, string reason);
     }
@@ -227,4 +299,16 @@ public sealed class AgentConnection(string name, string tier)
 
     /// <summary>Cancelled when a newer stream of the same agent takes over.</summary>
     public CancellationTokenSource Superseded { get; } = new();
+
+    /// <summary>Set once a report about another tier's backend was logged: one line per stream, not per report.</summary>
+    internal bool ForeignHealthLogged { get; set; }
+}
+
+/// <summary>The agent name is held by an agent of another tier.</summary>
+public sealed class AgentNameTakenException(string name, string heldBy)
+    : Exception($"agent name {name} belongs to an agent of tier {heldBy}; pick another name, or delete agent {name} to free it")
+{
+    public string Name { get; } = name;
+
+    public string HeldBy { get; } = heldBy;
 }

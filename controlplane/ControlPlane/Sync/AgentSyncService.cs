@@ -41,7 +41,15 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         }
         // Ends the stream when the token is revoked or expires, not only at the next call.
         using var tokenWatch = tokens.Watch(caller, context.CancellationToken);
-        var connection = await agents.ConnectAsync(hello, context.Peer, context.CancellationToken).ConfigureAwait(false);
+        AgentConnection connection;
+        try
+        {
+            connection = await agents.ConnectAsync(hello, context.Peer, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentNameTakenException ex)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, ex.Message));
+        }
         // ApplicationStopping too: otherwise the server waits out its shutdown timeout on open streams.
         using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(tokenWatch.Token, connection.Superseded.Token, lifetime.ApplicationStopping);
         var token = streamCancellation.Token;

@@ -154,6 +154,10 @@ public static class SpecValidator
             {
                 v.Add(p + "backendTls", "caPem and insecureSkipVerify are exclusive");
             }
+            if (tls.ServerName.Length > 0 && !Names.IsHostname(tls.ServerName) && !System.Net.IPAddress.TryParse(tls.ServerName, out _))
+            {
+                v.Add(p + "backendTls.serverName", "must be a DNS name (lowercase letters, digits, '-' and '.', at most 253) or an IP address");
+            }
             if (tls.CaPem.Length > CertificateInspector.MaxCertificatePemBytes)
             {
                 v.Add(p + "backendTls.caPem", $"must be at most {CertificateInspector.MaxCertificatePemBytes / 1024} KiB");
@@ -371,6 +375,7 @@ public static class SpecValidator
             case "http":
             case "https":
                 ValidateRoutes(spec, view, v, p);
+                ValidateTrustedProxies(spec, v, p);
                 if (spec.Pool.Length > 0)
                 {
                     v.Add(p + "pool", $"not allowed for protocol {spec.Protocol}; use routes");
@@ -385,6 +390,10 @@ public static class SpecValidator
                 }
                 break;
             case "tcp":
+                if (spec.TrustedProxies.Count > 0)
+                {
+                    v.Add(p + "trustedProxies", "not allowed for protocol tcp: it forwards no headers");
+                }
                 if (spec.Pool.Length == 0)
                 {
                     v.Add(p + "pool", "required for protocol tcp");
@@ -412,6 +421,28 @@ public static class SpecValidator
             default:
                 v.Add(p + "protocol", $"'{Clip(spec.Protocol)}' is not one of http, https, tcp");
                 break;
+        }
+    }
+
+    public const int MaxTrustedProxies = 100;
+
+    private static void ValidateTrustedProxies(ListenerSpec spec, Violations v, string p)
+    {
+        if (spec.TrustedProxies.Count > MaxTrustedProxies)
+        {
+            v.Add(p + "trustedProxies", $"at most {MaxTrustedProxies} CIDRs are allowed");
+            return;
+        }
+        for (var i = 0; i < spec.TrustedProxies.Count; i++)
+        {
+            var cidr = spec.TrustedProxies[i];
+            // Host bits past the prefix ("10.0.0.1/8") are a mistake, not a shorthand for 10.0.0.0/8.
+            var slash = cidr.IndexOf('/', StringComparison.Ordinal);
+            if (slash < 0 || !System.Net.IPNetwork.TryParse(cidr, out var network)
+                || !System.Net.IPAddress.TryParse(cidr.AsSpan(0, slash), out var address) || !address.Equals(network.BaseAddress))
+            {
+                v.Add($"{p}trustedProxies[{i}]", $"'{Clip(cidr)}' is not a CIDR such as 10.0.0.0/8 or fd00::/8 (prefix length required, no bits set past it)");
+            }
         }
     }
 

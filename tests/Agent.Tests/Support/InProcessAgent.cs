@@ -30,6 +30,8 @@ internal sealed class InProcessAgent : IAsyncDisposable
 
     public ListenerManager Listeners => _app.Services.GetRequiredService<ListenerManager>();
 
+    public LoadBalancer.Agent.Pools.PoolRegistry Pools => _app.Services.GetRequiredService<LoadBalancer.Agent.Pools.PoolRegistry>();
+
     /// <param name="tier">The tier the agent serves.</param>
     /// <param name="fastPath">False to send every HTTP request through YARP (lb-agent --http-fast-path off).</param>
     public static async Task<InProcessAgent> StartAsync(string tier, bool fastPath = true)

@@ -39,11 +39,19 @@ internal sealed class TestHttpBackend : IAsyncDisposable
     /// <summary>Every answer, in order: (status, UTC time it was sent).</summary>
     public ConcurrentQueue<(int Status, DateTime At)> Answers { get; } = new();
 
-    public static async Task<TestHttpBackend> StartAsync(string body = "ok")
+    /// <param name="certificate">Serve HTTPS with this certificate (and its key) instead of HTTP.</param>
+    public static async Task<TestHttpBackend> StartAsync(string body = "ok", System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        if (certificate is null)
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+        }
+        else
+        {
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
+        }
         var app = builder.Build();
         var backend = new TestHttpBackend(app, body);
         app.Run(async context =>

@@ -21,6 +21,24 @@ public sealed class ListenerValidationTests : IAsyncLifetime
 
     private Task<string> Rejects(Listener listener, string field) => RpcAssert.FieldViolationAsync(() => Create(listener), field);
 
+    [Theory]
+    [InlineData("10.0.0.1/8")]
+    [InlineData("10.0.0.0")]
+    [InlineData("10.0.0.0/33")]
+    [InlineData("proxy.internal/24")]
+    public async Task Create_TrustedProxyNotACidr_IsRejectedWithFieldViolation(string cidr)
+    {
+        await Rejects(HttpListener("public", "edge", 8080, "web", s => s.TrustedProxies.Add(cidr)), "spec.trustedProxies[0]");
+    }
+
+    [Fact]
+    public async Task Create_TrustedProxies_AcceptsIpv4AndIpv6Cidrs_AndNotOnTcp()
+    {
+        var created = await Create(HttpListener("public", "edge", 8080, "web", s => s.TrustedProxies.AddRange(["10.0.0.0/8", "fd00::/8"])));
+        Assert.Equal(["10.0.0.0/8", "fd00::/8"], created.Spec.TrustedProxies);
+        await Rejects(new Listener { Metadata = new ObjectMeta { Name = "db" }, Spec = new ListenerSpec { Tier = "data", Port = 5432, Protocol = "tcp", Pool = "db", TrustedProxies = { "10.0.0.0/8" } } }, "spec.trustedProxies");
+    }
+
     [Fact]
     public async Task Create_HttpListener_LowercasesHostsAndReferences()
     {

@@ -240,6 +240,24 @@ public sealed class PoolValidationTests : IAsyncLifetime
         await Create(Pool("web", "https", s => s.BackendTls = new BackendTls { CaPem = ca }));
     }
 
+    [Theory]
+    [InlineData("Backend.Internal")]
+    [InlineData("backend internal")]
+    [InlineData("-backend.internal")]
+    [InlineData("backend.internal:443")]
+    public async Task Create_BackendTlsServerNameNotAHostname_IsRejectedWithFieldViolation(string serverName)
+    {
+        await Rejects(Pool("web", "https", s => s.BackendTls = new BackendTls { ServerName = serverName }), "spec.backendTls.serverName");
+    }
+
+    [Theory]
+    [InlineData("backend.internal")]
+    [InlineData("10.0.0.7")]
+    public async Task Create_BackendTlsServerName_AcceptsADnsNameOrAnIpAddress(string serverName)
+    {
+        await Create(Pool("web", "https", s => s.BackendTls = new BackendTls { ServerName = serverName }));
+    }
+
     [Fact]
     public async Task Create_BackendTlsCaNotPem_IsRejectedWithFieldViolation()
     {
