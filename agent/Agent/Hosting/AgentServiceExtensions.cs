@@ -22,7 +22,13 @@ internal static class AgentServiceExtensions
         // inline too: a request is then served on the socket engine's thread, without a thread
         // pool hop at each read or write (see docs/agent-performance.md).
         services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(o =>
-            o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1");
+        {
+            o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1";
+            if (Environment.GetEnvironmentVariable("LB_AGENT_WAIT_FOR_DATA") == "0")
+            {
+                o.WaitForDataBeforeAllocatingBuffer = false;
+            }
+        });
         services.AddHttpForwarder();
         services.AddSingleton<BackendActivity>();
         services.AddSingleton(_ => new AgentMetrics());
