@@ -93,7 +93,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddControlPlaneStore(dataDir);
         builder.Services.AddManagementApi();
         builder.Services.AddAccessControl(new AccessLimits(options.RateLimit, options.RateLimit * 2));
-        builder.Services.AddAgentSync();
+        builder.Services.AddAgentSync(new AgentRetention(options.AgentExpiry, AgentRetention.DefaultMaxAgentsPerTier));
         builder.Services.AddEvents();
         builder.Services.AddControlPlaneObservability();
         builder.Services.AddLocalPortRouting();
