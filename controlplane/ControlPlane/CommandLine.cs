@@ -14,6 +14,9 @@ internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string?
     /// <summary>API calls per second per token; 0 turns the limit off.</summary>
     public int RateLimit { get; init; } = 100;
 
+    /// <summary>How long an agent that left is kept (its row and health view); zero keeps it until deleted.</summary>
+    public TimeSpan AgentExpiry { get; init; } = Sync.AgentRetention.DefaultExpiry;
+
     /// <summary>restore: the backup file that replaces the database (the server is not started).</summary>
     public string? RestoreFrom { get; init; }
 }
@@ -30,11 +33,12 @@ internal static class CommandLine
         "  --insecure        serve plain HTTP (an http:// --listen URL); for tests on one machine only\n" +
         "  --admin URL       HTTP/1.1 endpoint for /healthz, /readyz and /metrics (default: the gRPC port + 1)\n" +
         "  --rate-limit N    API calls per second per token (default 100, bursts of 2N; 0 = off)\n" +
+        "  --agent-expiry D  forget an agent gone this long, with its health view (default 7d; 0 = never)\n" +
         "  --log-format F    text (default) or json\n" +
         "  backup            write a consistent copy of the database to FILE, online\n" +
         "  restore           replace the database with a backup FILE (control plane stopped); agents then take the restored configuration";
 
-    private static readonly string[] ValueFlags = ["--data", "--listen", "--to", "--from", "--admin", "--log-format", "--san", "--rate-limit"];
+    private static readonly string[] ValueFlags = ["--data", "--listen", "--to", "--from", "--admin", "--log-format", "--san", "--rate-limit", "--agent-expiry"];
 
     public static bool TryParse(string[] args, out CommandLineOptions options)
     {
@@ -46,6 +50,7 @@ internal static class CommandLine
         var logFormat = "text";
         var insecure = false;
         var rateLimit = 100;
+        var agentExpiry = Sync.AgentRetention.DefaultExpiry;
         var sans = new List<string>();
         options = new CommandLineOptions(data, new Uri("https://127.0.0.1:7400"));
         var backup = args is ["backup", ..];
@@ -102,6 +107,17 @@ internal static class CommandLine
                         return false;
                     }
                     break;
+                case "--agent-expiry":
+                    if (value == "0")
+                    {
+                        agentExpiry = TimeSpan.Zero;
+                    }
+                    else if (!Validation.Durations.TryParse(value, out agentExpiry) || agentExpiry < TimeSpan.FromMinutes(1))
+                    {
+                        Console.Error.WriteLine($"lb-controlplane: --agent-expiry must be a duration from 1m to 365d (such as 12h or 7d), or 0 for never, not '{value}'");
+                        return false;
+                    }
+                    break;
                 case "--log-format":
                     if (value is not ("text" or "json"))
                     {
@@ -152,6 +168,7 @@ internal static class CommandLine
             Insecure = insecure,
             SubjectAltNames = sans,
             RateLimit = rateLimit,
+            AgentExpiry = agentExpiry,
             RestoreFrom = restore ? restoreFrom : null,
         };
         return true;

@@ -59,6 +59,18 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             // gRPC frames the message with 5 header bytes: the body may be that much larger.
             kestrel.Limits.MaxRequestBodySize = ManagementApiExtensions.MaxRequestBytes + 5;
             kestrel.AddServerHeader = false;
+            // Bounds on what unauthenticated clients can hold open: connections, streams per
+            // HTTP/2 connection, and the flow-control windows that cap unread request bytes per
+            // stream and per connection (bodies are read only after a token check:
+            // MalformedRequestGuard). An API this quiet needs far less than the defaults.
+            kestrel.Limits.MaxConcurrentConnections = 1024;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = 1024;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 32;
+            kestrel.Limits.Http2.InitialStreamWindowSize = 64 * 1024;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 256 * 1024;
+            kestrel.Limits.Http2.MaxRequestHeaderFieldSize = 16 * 1024;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(15);
             // gRPC over TLS offers HTTP/1.1 and HTTP/2 by ALPN; cleartext HTTP/2 (h2c, --insecure)
             // needs prior knowledge, so that endpoint speaks HTTP/2 only. The admin endpoint
             // (/healthz, /readyz, /metrics) speaks HTTP/1.1 for probes and scrapers.
@@ -93,7 +105,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddControlPlaneStore(dataDir);
         builder.Services.AddManagementApi();
         builder.Services.AddAccessControl(new AccessLimits(options.RateLimit, options.RateLimit * 2));
-        builder.Services.AddAgentSync();
+        builder.Services.AddAgentSync(new AgentRetention(options.AgentExpiry, AgentRetention.DefaultMaxAgentsPerTier));
         builder.Services.AddEvents();
         builder.Services.AddControlPlaneObservability();
         builder.Services.AddLocalPortRouting();

@@ -53,6 +53,17 @@ public sealed class CommandLineTests
         Assert.Equal(0, options.RateLimit);
     }
 
+    [Fact]
+    public void TryParse_AgentExpiry_DefaultsToAWeek_TakesADuration_OrZeroForNever()
+    {
+        Assert.True(CommandLine.TryParse([], out var defaults));
+        Assert.Equal(TimeSpan.FromDays(7), defaults.AgentExpiry);
+        Assert.True(CommandLine.TryParse(["--agent-expiry", "12h"], out var hours));
+        Assert.Equal(TimeSpan.FromHours(12), hours.AgentExpiry);
+        Assert.True(CommandLine.TryParse(["--agent-expiry=0"], out var never));
+        Assert.Equal(TimeSpan.Zero, never.AgentExpiry);
+    }
+
     [Theory]
     [InlineData("--verbose")]
     [InlineData("--data")]
@@ -62,6 +73,9 @@ public sealed class CommandLineTests
     [InlineData("--san", "not a name")]
     [InlineData("--rate-limit", "-1")]
     [InlineData("--rate-limit", "many")]
+    [InlineData("--agent-expiry", "soon")]
+    [InlineData("--agent-expiry", "10s")]
+    [InlineData("--agent-expiry", "-1h")]
     public void TryParse_BadArguments_AreUsageErrors(params string[] args)
     {
         Assert.False(CommandLine.TryParse(args, out _));

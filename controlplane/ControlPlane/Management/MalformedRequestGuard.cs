@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 
@@ -9,12 +10,22 @@ namespace LoadBalancer.ControlPlane.Management;
 /// method's request type. gRPC would otherwise reach the generated deserializer, which throws,
 /// and answer UNKNOWN while logging a stack trace per hostile request; interceptors run too late
 /// to help. The body is at most <see cref="ManagementApiExtensions.MaxRequestBytes"/> (Kestrel's
-/// limit), so buffering it to parse twice costs little on an API this quiet.
+/// limit). It runs before authentication, so it reads no body of a call without a well-formed
+/// bearer token, and buffers at most <see cref="MaxBuffering"/> bodies at once
+/// (<see cref="MaxBufferingPerAddress"/> per client address): a flood of 4 MiB calls costs
+/// flow-control windows, not memory.
 /// </summary>
 public sealed class MalformedRequestGuard(RequestDelegate next)
 {
+    /// <summary>Bodies buffered at once, in total and per client address (each up to 4 MiB).</summary>
+    public const int MaxBuffering = 32;
+
+    public const int MaxBufferingPerAddress = 8;
+
     private const int FrameHeader = 5;
     private static readonly Dictionary<string, MessageParser> Parsers = BuildParsers();
+    private readonly SemaphoreSlim _buffering = new(MaxBuffering, MaxBuffering);
+    private readonly ConcurrentDictionary<string, int> _bufferingByAddress = new(StringComparer.Ordinal);
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -24,27 +35,91 @@ public sealed class MalformedRequestGuard(RequestDelegate next)
             await next(context).ConfigureAwait(false);
             return;
         }
-        byte[] body;
-        try
+        // Before any byte of the body: a call that cannot authenticate is refused as the auth
+        // interceptor would refuse it (a well-formed token is checked there, with its failure limit).
+        var tokenProblem = BearerProblem(context.Request.Headers.Authorization.ToString());
+        if (tokenProblem is not null)
         {
-            using var buffer = new MemoryStream();
-            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted).ConfigureAwait(false);
-            body = buffer.ToArray();
-        }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            await RefuseAsync(context, 8, $"the request is larger than {ManagementApiExtensions.MaxRequestBytes} bytes").ConfigureAwait(false);
+            await RefuseAsync(context, 16, tokenProblem).ConfigureAwait(false);
             return;
         }
-        var problem = Check(body, parser);
+        var address = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        if (!TryEnter(address))
+        {
+            await RefuseAsync(context, 8, "too many requests are being read from this address or in total; retry shortly").ConfigureAwait(false);
+            return;
+        }
+        MemoryStream buffer;
+        try
+        {
+            buffer = new MemoryStream(context.Request.ContentLength is > 0 and <= ManagementApiExtensions.MaxRequestBytes + FrameHeader ? (int)context.Request.ContentLength.Value : 0);
+            try
+            {
+                await context.Request.Body.CopyToAsync(buffer, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                await RefuseAsync(context, 8, $"the request is larger than {ManagementApiExtensions.MaxRequestBytes} bytes").ConfigureAwait(false);
+                return;
+            }
+        }
+        finally
+        {
+            Leave(address);
+        }
+        var problem = Check(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), parser);
         if (problem is not null)
         {
             await RefuseAsync(context, 3, problem).ConfigureAwait(false);
             return;
         }
-        // Hand the same bytes to gRPC.
-        context.Request.Body = new MemoryStream(body, writable: false);
+        // Hand the same bytes to gRPC, without a copy.
+        buffer.Position = 0;
+        context.Request.Body = buffer;
         await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>Why an authorization header cannot authenticate anyone; null when it holds a token of the right shape.</summary>
+    internal static string? BearerProblem(string authorization)
+    {
+        const string scheme = "Bearer ";
+        if (authorization.Length == 0)
+        {
+            return "no bearer token: send 'authorization: Bearer TOKEN'";
+        }
+        if (!authorization.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) || !Access.TokenFormat.TryParse(authorization[scheme.Length..].Trim(), out _, out _))
+        {
+            return "the bearer token is not valid";
+        }
+        return null;
+    }
+
+    private bool TryEnter(string address)
+    {
+        if (!_buffering.Wait(0))
+        {
+            return false;
+        }
+        var count = _bufferingByAddress.AddOrUpdate(address, 1, (_, n) => n + 1);
+        if (count <= MaxBufferingPerAddress)
+        {
+            return true;
+        }
+        Leave(address);
+        return false;
+    }
+
+    private void Leave(string address)
+    {
+        // Decrement, and drop the entry at zero so addresses seen once do not accumulate.
+        while (_bufferingByAddress.TryGetValue(address, out var n))
+        {
+            if (n <= 1 ? _bufferingByAddress.TryRemove(new KeyValuePair<string, int>(address, n)) : _bufferingByAddress.TryUpdate(address, n - 1, n))
+            {
+                break;
+            }
+        }
+        _buffering.Release();
     }
 
     /// <summary>Why <paramref name="body"/> is not one uncompressed, parseable message; null when it is.</summary>

@@ -25,6 +25,8 @@ public sealed class ControlPlaneMetrics
         HealthReports = Metrics.CreateCounter("lb_controlplane_health_reports_total", "Health reports received from agents, by tier.", "tier");
         ForeignHealthReports = Metrics.CreateCounter("lb_controlplane_health_reports_ignored_total",
             "Backend entries of agents' health reports that name no backend of the reporting agent's tier (ignored), by tier.", "tier");
+        AgentMessagesThrottled = Metrics.CreateCounter("lb_controlplane_agent_messages_throttled_total",
+            "Agent stream messages over their rate budget (health dropped; ack/nack deferred, the latest kept; others dropped), by tier and kind.", "tier", "kind");
         AgentsRefused = Metrics.CreateCounter("lb_controlplane_agents_refused_total",
             "Sync streams refused because the agent name belongs to another tier, by the tier claimed.", "tier");
     }
@@ -44,6 +46,8 @@ public sealed class ControlPlaneMetrics
     public Counter ForeignHealthReports { get; }
 
     public Counter AgentsRefused { get; }
+
+    public Counter AgentMessagesThrottled { get; }
 
     public void Committed(long revision)
     {

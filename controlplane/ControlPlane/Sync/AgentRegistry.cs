@@ -13,8 +13,11 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// What changed on the way is handed to <see cref="AgentEvents"/>, which records the transitions.
 /// </summary>
 public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, Observability.ControlPlaneMetrics metrics, AgentEvents events,
-    TierSnapshotCache snapshots, ILogger<AgentRegistry> logger)
+    TierSnapshotCache snapshots, AgentRetention retention, ILogger<AgentRegistry> logger)
 {
+    /// <summary>NACK errors and listener failure reasons are clipped to this many characters before they are logged or stored.</summary>
+    public const int MaxErrorChars = 1024;
+
     // The stream currently speaking for each agent name; a newer stream supersedes an older one.
     private readonly ConcurrentDictionary<string, AgentConnection> _connections = new(StringComparer.Ordinal);
 
@@ -48,6 +51,10 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
                 Log.NameOfOtherTier(logger, hello.Name, hello.Tier, heldBy, peer);
                 throw new AgentNameTakenException(hello.Name, heldBy);
             }
+            if (heldBy is null)
+            {
+                await MakeRoomAsync(hello.Name, hello.Tier, cancellationToken).ConfigureAwait(false);
+            }
             metrics.AgentsConnected.WithLabels(hello.Tier).Inc();
             if (_connections.TryGetValue(hello.Name, out var previous))
             {
@@ -78,7 +85,10 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     {
         metrics.Acked(connection.Tier, connection.AckedRevision, ack.Revision);
         connection.AckedRevision = Math.Max(connection.AckedRevision, ack.Revision);
-        var results = ack.Listeners.Select(l => new ListenerResultRecord(l.Name, l.Programmed, string.IsNullOrEmpty(l.Reason) ? null : l.Reason, ack.Revision)).ToList();
+        // Listener names come from the snapshot (DNS labels); anything longer is not one of ours.
+        var results = ack.Listeners.Take(10_000)
+            .Select(l => new ListenerResultRecord(LogText.Clip(l.Name, 63), l.Programmed, string.IsNullOrEmpty(l.Reason) ? null : LogText.Clip(l.Reason, MaxErrorChars), ack.Revision))
+            .ToList();
         IReadOnlyList<ListenerResultRecord>? before = null;
         await UpdateAsync(connection.Name, agent =>
         {
@@ -96,14 +106,16 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
     public async Task RecordNackAsync(AgentConnection connection, Nack nack, CancellationToken cancellationToken)
     {
-        Log.Nacked(logger, connection.Name, nack.Revision, nack.Error);
+        // The agent's text, bounded and on one line: it is logged, stored and shown.
+        var error = LogText.Clip(nack.Error, MaxErrorChars);
+        Log.Nacked(logger, connection.Name, nack.Revision, error);
         metrics.Nacks.WithLabels(connection.Tier).Inc();
         await UpdateAsync(connection.Name, agent =>
         {
             agent.LastSeen = time.GetUtcNow().UtcDateTime;
-            agent.LastNackError = $"revision {nack.Revision}: {nack.Error}";
+            agent.LastNackError = $"revision {nack.Revision}: {error}";
         }, cancellationToken).ConfigureAwait(false);
-        await events.NackedAsync(connection.Name, nack.Revision, nack.Error).ConfigureAwait(false);
+        await events.NackedAsync(connection.Name, nack.Revision, error).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -142,7 +154,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
                 }
                 row.Tier = connection.Tier;
                 row.State = AgentEvents.Normalize(backend.State);
-                row.Reason = backend.Reason.Length > 256 ? backend.Reason[..256] : backend.Reason;
+                row.Reason = LogText.Clip(backend.Reason, 256);
                 row.Since = backend.ObservedAt?.ToDateTime() ?? now;
                 row.InFlight = backend.InFlight;
                 row.ReportedAt = now;
@@ -194,6 +206,62 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     {
         var data = SnapshotData.Parser.ParseFrom(snapshot.Message.Snapshot.Payload);
         return data.Pools.SelectMany(p => p.Backends.Select(b => (p.Name, b.Name))).ToHashSet();
+    }
+
+    /// <summary>
+    /// Forgets agents disconnected for longer than the retention's expiry, with their health
+    /// rows. Returns how many were forgotten.
+    /// </summary>
+    public async Task<int> ExpireAsync(CancellationToken cancellationToken)
+    {
+        if (retention.Expiry <= TimeSpan.Zero)
+        {
+            return 0;
+        }
+        var cutoff = time.GetUtcNow().UtcDateTime - retention.Expiry;
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+        var expired = await db.Agents.Where(a => !a.Connected && a.LastSeen < cutoff).Select(a => a.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+        expired.RemoveAll(_connections.ContainsKey);
+        if (expired.Count > 0)
+        {
+            await ForgetAsync(db, expired, cancellationToken).ConfigureAwait(false);
+            Log.Expired(logger, expired.Count, retention.Expiry.TotalHours);
+        }
+        return expired.Count;
+    }
+
+    /// <summary>
+    /// Keeps a tier within its row budget before a new name is registered: expired agents go
+    /// first, then the one gone longest; when every agent of the tier is connected the new name
+    /// is refused, so cycling names can neither grow the tables nor push out live agents.
+    /// </summary>
+    private async Task MakeRoomAsync(string name, string tier, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+        if (await db.Agents.CountAsync(a => a.Tier == tier, cancellationToken).ConfigureAwait(false) < retention.MaxAgentsPerTier)
+        {
+            return;
+        }
+        await ExpireAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await db.Agents.Where(a => a.Tier == tier).OrderBy(a => a.LastSeen).Select(a => new { a.Name, a.Connected }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        if (rows.Count < retention.MaxAgentsPerTier)
+        {
+            return;
+        }
+        var gone = rows.Where(r => !r.Connected && !_connections.ContainsKey(r.Name)).Select(r => r.Name).Take(rows.Count - retention.MaxAgentsPerTier + 1).ToList();
+        if (rows.Count - gone.Count >= retention.MaxAgentsPerTier)
+        {
+            metrics.AgentsRefused.WithLabels(tier).Inc();
+            throw new AgentLimitException(name, tier, retention.MaxAgentsPerTier);
+        }
+        await ForgetAsync(db, gone, cancellationToken).ConfigureAwait(false);
+        Log.Evicted(logger, string.Join(", ", gone), tier, retention.MaxAgentsPerTier, name);
+    }
+
+    private static async Task ForgetAsync(LbDbContext db, List<string> names, CancellationToken cancellationToken)
+    {
+        await db.BackendHealth.Where(h => names.Contains(h.Agent)).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+        await db.Agents.Where(a => names.Contains(a.Name) && !a.Connected).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<string?> StoredTierAsync(string name, CancellationToken cancellationToken)
@@ -282,6 +350,12 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         [LoggerMessage(EventId = 3008, Level = LogLevel.Warning, Message = "Agent {Agent} (tier {Tier}) reports on backends its tier does not serve, such as {Pool}/{Backend}; those entries are ignored (counted in lb_controlplane_health_reports_ignored_total)")]
         public static partial void ForeignHealth(ILogger logger, string agent, string tier, string pool, string backend);
 
+        [LoggerMessage(EventId = 3011, Level = LogLevel.Information, Message = "Forgot {Count} agents disconnected for more than {Hours:0.#} hours (--agent-expiry)")]
+        public static partial void Expired(ILogger logger, int count, double hours);
+
+        [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "Forgot agents {Agents} of tier {Tier}, gone longest, to keep the tier within {Max} agents as {Agent} registers")]
+        public static partial void Evicted(ILogger logger, string agents, string tier, int max, string agent);
+
         [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Cannot record the state of agent {Agent}: {Reason}")]
         public static partial void WriteFailed(ILogger logger, string agent, string reason);
     }
@@ -303,6 +377,10 @@ public sealed class AgentConnection(string name, string tier)
     /// <summary>Set once a report about another tier's backend was logged: one line per stream, not per report.</summary>
     internal bool ForeignHealthLogged { get; set; }
 }
+
+/// <summary>The tier already has as many agents as it may, all of them connected.</summary>
+public sealed class AgentLimitException(string name, string tier, int max)
+    : Exception($"tier {tier} already has {max} connected agents, the most it may have; agent {name} is not registered (delete agents that are gone, or raise the limit)");
 
 /// <summary>The agent name is held by an agent of another tier.</summary>
 public sealed class AgentNameTakenException(string name, string heldBy)

@@ -9,7 +9,8 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// The server side of the agent stream: a thin adapter between the gRPC stream, the tier
 /// snapshot cache and the agent registry.
 /// </summary>
-public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, Store.StoreEpoch epoch, IHostApplicationLifetime lifetime, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
+public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, Store.StoreEpoch epoch, IHostApplicationLifetime lifetime,
+    Observability.ControlPlaneMetrics metrics, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(15);
@@ -26,6 +27,17 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
     internal static int HealthReportsPerWindow { get; set; } = 20;
 
     internal static TimeSpan HealthWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Acks and Nacks one stream may have recorded per health window. An honest agent sends one
+    /// per snapshot, and snapshots are coalesced; beyond the budget the latest one waits (the
+    /// older ones are superseded anyway) and is recorded once the budget allows, at the next
+    /// message (a health summary comes every 10 s).
+    /// </summary>
+    internal static int AcksPerWindow { get; set; } = 100;
+
+    /// <summary>Messages of kinds an agent never sends (or a second Goodbye) logged per window; the rest are only counted.</summary>
+    internal static int OtherMessagesPerWindow { get; set; } = 20;
 
     /// <summary>The status detail (after "Unavailable") of streams ended because this control plane stops.</summary>
     public const string StoppingDetail = "control plane stopping; reconnect with backoff";
@@ -49,6 +61,10 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         catch (AgentNameTakenException ex)
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, ex.Message));
+        }
+        catch (AgentLimitException ex)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, ex.Message));
         }
         // ApplicationStopping too: otherwise the server waits out its shutdown timeout on open streams.
         using var streamCancellation = CancellationTokenSource.CreateLinkedTokenSource(tokenWatch.Token, connection.Superseded.Token, lifetime.ApplicationStopping);
@@ -133,7 +149,12 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
     private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, Action wentSilent, Action closed, Action<string> saidGoodbye, CancellationToken cancellationToken)
     {
         using var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // Every kind of message has a budget: each one costs a database write, an event or a log line.
         var healthBudget = new HealthBudget(HealthReportsPerWindow, HealthWindow);
+        var ackBudget = new HealthBudget(AcksPerWindow, HealthWindow);
+        var otherBudget = new HealthBudget(OtherMessagesPerWindow, HealthWindow);
+        AgentMessage? deferred = null;
+        var saidGoodbyeOnce = false;
         while (true)
         {
             silence.CancelAfter(SilenceTimeout);
@@ -153,30 +174,58 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
                 return;
             }
             var message = requestStream.Current;
+            if (deferred is not null && message.MessageCase is not (AgentMessage.MessageOneofCase.Ack or AgentMessage.MessageOneofCase.Nack) && ackBudget.TryTake(Environment.TickCount64))
+            {
+                await RecordAckOrNackAsync(connection, deferred, cancellationToken).ConfigureAwait(false);
+                deferred = null;
+            }
             switch (message.MessageCase)
             {
-                case AgentMessage.MessageOneofCase.Ack:
-                    await agents.RecordAckAsync(connection, message.Ack, cancellationToken).ConfigureAwait(false);
+                case AgentMessage.MessageOneofCase.Ack or AgentMessage.MessageOneofCase.Nack when ackBudget.TryTake(Environment.TickCount64):
+                    deferred = null;
+                    await RecordAckOrNackAsync(connection, message, cancellationToken).ConfigureAwait(false);
                     break;
-                case AgentMessage.MessageOneofCase.Nack:
-                    await agents.RecordNackAsync(connection, message.Nack, cancellationToken).ConfigureAwait(false);
+                case AgentMessage.MessageOneofCase.Ack or AgentMessage.MessageOneofCase.Nack:
+                    // The newest outcome supersedes any older one still waiting.
+                    deferred = message;
+                    Throttled(connection, message.MessageCase, ackBudget, AcksPerWindow);
                     break;
                 case AgentMessage.MessageOneofCase.Health when healthBudget.TryTake(Environment.TickCount64):
                     await agents.RecordHealthAsync(connection, message.Health, cancellationToken).ConfigureAwait(false);
                     break;
                 case AgentMessage.MessageOneofCase.Health:
-                    if (healthBudget.Dropped == 1)
-                    {
-                        Log.HealthThrottled(logger, connection.Name, HealthReportsPerWindow, HealthWindow.TotalSeconds);
-                    }
+                    Throttled(connection, message.MessageCase, healthBudget, HealthReportsPerWindow);
                     break;
-                case AgentMessage.MessageOneofCase.Goodbye:
-                    saidGoodbye(message.Goodbye.Reason.Length > 200 ? message.Goodbye.Reason[..200] : message.Goodbye.Reason);
+                case AgentMessage.MessageOneofCase.Goodbye when !saidGoodbyeOnce:
+                    saidGoodbyeOnce = true;
+                    saidGoodbye(LogText.Clip(message.Goodbye.Reason, 200));
                     break;
                 default:
-                    Log.UnexpectedMessage(logger, connection.Name, message.MessageCase.ToString());
+                    // Nothing an agent sends (or a second Goodbye): ignored, logged once per window.
+                    if (!otherBudget.TryTake(Environment.TickCount64))
+                    {
+                        Throttled(connection, message.MessageCase, otherBudget, OtherMessagesPerWindow);
+                    }
+                    else if (otherBudget.Taken == 1)
+                    {
+                        Log.UnexpectedMessage(logger, connection.Name, message.MessageCase.ToString());
+                    }
                     break;
             }
+        }
+    }
+
+    private Task RecordAckOrNackAsync(AgentConnection connection, AgentMessage message, CancellationToken cancellationToken) =>
+        message.MessageCase == AgentMessage.MessageOneofCase.Ack
+            ? agents.RecordAckAsync(connection, message.Ack, cancellationToken)
+            : agents.RecordNackAsync(connection, message.Nack, cancellationToken);
+
+    private void Throttled(AgentConnection connection, AgentMessage.MessageOneofCase kind, HealthBudget budget, int perWindow)
+    {
+        metrics.AgentMessagesThrottled.WithLabels(connection.Tier, kind.ToString().ToLowerInvariant()).Inc();
+        if (budget.Dropped == 1)
+        {
+            Log.Throttled(logger, connection.Name, kind.ToString(), perWindow, HealthWindow.TotalSeconds);
         }
     }
 
@@ -190,7 +239,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         var knownRevision = hello.Epoch == epoch.Value ? hello.Revision : 0;
         if (hello.Epoch != epoch.Value && hello.Revision > 0)
         {
-            Log.OtherEpoch(logger, connection.Name, hello.Revision, hello.Epoch.Length == 0 ? "none" : hello.Epoch);
+            Log.OtherEpoch(logger, connection.Name, hello.Revision, hello.Epoch.Length == 0 ? "none" : LogText.Clip(hello.Epoch, 64));
         }
         // Right after a start the tier may not be compiled yet: wait for its first snapshot, so an
         // agent that already has it gets a Bookmark (and is counted as in step) rather than silence.
@@ -233,8 +282,8 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "Agent {Agent} serves revision {Revision} of database epoch {Epoch}, not this one (a restore?): it gets the current snapshot whatever its revision")]
         public static partial void OtherEpoch(ILogger logger, string agent, long revision, string epoch);
 
-        [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Agent {Agent} sends more than {Count} health reports per {Seconds} s; the excess is dropped")]
-        public static partial void HealthThrottled(ILogger logger, string agent, int count, double seconds);
+        [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Agent {Agent} sends more than {Count} {Kind} messages per {Seconds} s; the excess is throttled")]
+        public static partial void Throttled(ILogger logger, string agent, string kind, int count, double seconds);
     }
 }
 
@@ -246,6 +295,9 @@ internal sealed class HealthBudget(int perWindow, TimeSpan window)
 {
     private long _windowStart = long.MinValue;
     private int _taken;
+
+    /// <summary>Takes granted in the current window.</summary>
+    public int Taken => _taken;
 
     /// <summary>Reports refused in the current window (1 on the first refusal: the moment to log once).</summary>
     public int Dropped { get; private set; }

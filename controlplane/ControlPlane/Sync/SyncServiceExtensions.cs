@@ -1,14 +1,16 @@
 namespace LoadBalancer.ControlPlane.Sync;
 
 /// <summary>Wiring of the agent sync stream and the snapshot publisher.</summary>
-public static class SyncServiceExtensions
+public static partial class SyncServiceExtensions
 {
-    public static IServiceCollection AddAgentSync(this IServiceCollection services)
+    public static IServiceCollection AddAgentSync(this IServiceCollection services, AgentRetention retention)
     {
+        services.AddSingleton(retention);
         services.AddSingleton<TierSnapshotCache>();
         services.AddSingleton<Management.ITierStatusSource>(sp => sp.GetRequiredService<TierSnapshotCache>());
         services.AddSingleton<AgentRegistry>();
         services.AddHostedService<AgentRegistryStartup>();
+        services.AddHostedService<AgentExpirySweep>();
         services.AddHostedService<SnapshotPublisher>();
         return services;
     }
@@ -17,6 +19,39 @@ public static class SyncServiceExtensions
     {
         endpoints.MapGrpcService<AgentSyncService>();
         return endpoints;
+    }
+
+    /// <summary>Forgets agents gone longer than the retention allows, at start and then regularly.</summary>
+    private sealed partial class AgentExpirySweep(AgentRegistry agents, AgentRetention retention, ILogger<AgentExpirySweep> logger) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            if (retention.Expiry <= TimeSpan.Zero)
+            {
+                return;
+            }
+            // A tenth of the expiry, within [1 min, 1 h]: an agent outlives its expiry by at most that.
+            var every = TimeSpan.FromTicks(Math.Clamp(retention.Expiry.Ticks / 10, TimeSpan.FromMinutes(1).Ticks, TimeSpan.FromHours(1).Ticks));
+            using var timer = new PeriodicTimer(every);
+            do
+            {
+                try
+                {
+                    await agents.ExpireAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is Microsoft.EntityFrameworkCore.DbUpdateException or InvalidOperationException)
+                {
+                    Log.SweepFailed(logger, ex.GetBaseException().Message);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+        }
+
+        private static partial class Log
+        {
+            [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Could not forget expired agents: {Reason}")]
+            public static partial void SweepFailed(ILogger logger, string reason);
+        }
     }
 
     /// <summary>No stream survives a restart: clear the connected flags left by the previous run.</summary>
