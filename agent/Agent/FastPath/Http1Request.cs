@@ -62,6 +62,9 @@ internal sealed class Http1Request
 
     public const int MaxHeaders = 100;
 
+    /// <summary>Kestrel's MaxRequestLineSize: a longer request line is Kestrel's to refuse.</summary>
+    public const int MaxRequestLine = 8 * 1024;
+
     private static readonly SearchValues<byte> TokenChars = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
     private static readonly SearchValues<byte> NameChars = SearchValues.Create("-._0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
     private static readonly SearchValues<byte> Ipv6Chars = SearchValues.Create(".:0123456789ABCDEFabcdef"u8);
@@ -165,6 +168,11 @@ internal sealed class Http1Request
         var lineEnd = head.IndexOf((byte)'\n');
         if (lineEnd < 1 || head[lineEnd - 1] != '\r')
         {
+            return HeadParse.Fallback;
+        }
+        if (lineEnd + 1 >= MaxRequestLine)
+        {
+            // Kestrel answers a request line over its limit with 414.
             return HeadParse.Fallback;
         }
         var line = head[..(lineEnd - 1)];

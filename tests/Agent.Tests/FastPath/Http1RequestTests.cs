@@ -160,6 +160,14 @@ public sealed class Http1RequestTests
     }
 
     [Fact]
+    public void Parse_RequestLineOfKestrelsLimit_FallsBack_SoThatKestrelAnswers414()
+    {
+        var target = "/" + new string('a', Http1Request.MaxRequestLine - "GET / HTTP/1.1\r\n".Length);
+        Assert.Equal(Outcome.Fallback, Classify($"GET {target} HTTP/1.1\r\n{Host}\r\n"));
+        Assert.Equal(target[..^1], Text(Accept($"GET {target[..^1]} HTTP/1.1\r\n{Host}\r\n").Target));
+    }
+
+    [Fact]
     public void FindHeadEnd_PartialHead_AsksForMore()
     {
         Assert.Equal(0, Http1Request.FindHeadEnd(Sequence("")));
