@@ -503,8 +503,10 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                     break;
                 case RequestHeader.ContentLength:
                     sawContentLength = true;
+                    // The number as the YARP path writes it ("003" becomes "3"): one reading for every parser after us.
                     Append(output, ref n, "Content-Length: "u8);
-                    Append(output, ref n, request.Value(i));
+                    Utf8Formatter.TryFormat(request.ContentLength, output[n..], out var written);
+                    n += written;
                     Append(output, ref n, "\r\n"u8);
                     break;
                 case RequestHeader.XForwardedFor:
@@ -513,14 +515,15 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                     break;
             }
         }
-        if (!sawContentLength && !request.IsIdempotent)
+        if (!sawContentLength && request.DeclaresEmptyBody)
         {
-            // As on the YARP path: a body-less POST is declared empty, never sent open-ended.
+            // As on the YARP path: a body-less POST, PUT or PATCH is declared empty, never sent open-ended.
             Append(output, ref n, "Content-Length: 0\r\n"u8);
         }
         Append(output, ref n, "X-Forwarded-For: "u8);
         if (forwardedForCount > 0)
         {
+            var valuesStart = n;
             for (var i = forwardedFor; i < request.HeaderCount; i++)
             {
                 if (request.Headers[i].Kind != RequestHeader.XForwardedFor)
@@ -533,7 +536,11 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 }
                 Append(output, ref n, request.Value(i));
             }
-            Append(output, ref n, ", "u8);
+            if (n > valuesStart)
+            {
+                // An empty X-Forwarded-For is no hop: the YARP path sends the client address alone.
+                Append(output, ref n, ", "u8);
+            }
         }
         Append(output, ref n, _remoteText);
         Append(output, ref n, IsHttps ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "u8 : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: "u8);

@@ -109,6 +109,19 @@ internal sealed class Http1Request
     public bool IsHead => Method.SequenceEqual("HEAD"u8);
 
     /// <summary>
+    /// True for the methods HttpClient sends "Content-Length: 0" with when they carry no body (all
+    /// but GET, HEAD, OPTIONS and DELETE), so that both paths send a body-less request alike.
+    /// </summary>
+    public bool DeclaresEmptyBody
+    {
+        get
+        {
+            var m = Method;
+            return !(m.SequenceEqual("GET"u8) || m.SequenceEqual("HEAD"u8) || m.SequenceEqual("OPTIONS"u8) || m.SequenceEqual("DELETE"u8));
+        }
+    }
+
+    /// <summary>
     /// Finds the end of a head in <paramref name="input"/>: the length up to and including the
     /// empty line, 0 when more bytes are needed, -1 when no head ends within <see cref="MaxHead"/>.
     /// </summary>

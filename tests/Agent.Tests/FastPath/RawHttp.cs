@@ -87,7 +87,9 @@ internal sealed class RecordingBackend : IAsyncDisposable
     public static byte[] Echo(ReceivedRequest request)
     {
         var body = request.RequestLine[..request.RequestLine.LastIndexOf(' ')];
-        return Encoding.Latin1.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\n\r\n{body}");
+        // A HEAD answer declares the length a GET would have and carries no body.
+        var head = request.RequestLine.StartsWith("HEAD ", StringComparison.Ordinal);
+        return Encoding.Latin1.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\n\r\n{(head ? "" : body)}");
     }
 
     private async Task ServeAsync(Socket socket)
