@@ -513,8 +513,10 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                     break;
                 case RequestHeader.ContentLength:
                     sawContentLength = true;
+                    // The number as the YARP path writes it ("003" becomes "3"): one reading for every parser after us.
                     Append(output, ref n, "Content-Length: "u8);
-                    Append(output, ref n, request.Value(i));
+                    Utf8Formatter.TryFormat(request.ContentLength, output[n..], out var written);
+                    n += written;
                     Append(output, ref n, "\r\n"u8);
                     break;
                 case RequestHeader.Forwarding when trusted:
@@ -529,9 +531,9 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                     break;
             }
         }
-        if (!sawContentLength && !request.IsIdempotent)
+        if (!sawContentLength && request.DeclaresEmptyBody)
         {
-            // As on the YARP path: a body-less POST is declared empty, never sent open-ended.
+            // As on the YARP path: a body-less POST, PUT or PATCH is declared empty, never sent open-ended.
             Append(output, ref n, "Content-Length: 0\r\n"u8);
         }
         if (_remoteText is not null || forwardedForCount > 0)
@@ -540,6 +542,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         }
         if (forwardedForCount > 0)
         {
+            var valuesStart = n;
             for (var i = forwardedFor; i < request.HeaderCount; i++)
             {
                 if (request.Headers[i].Kind != RequestHeader.XForwardedFor)
@@ -552,8 +555,9 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 }
                 Append(output, ref n, request.Value(i));
             }
-            if (_remoteText is not null)
+            if (n > valuesStart && _remoteText is not null)
             {
+                // An empty X-Forwarded-For is no hop: the YARP path sends the client address alone.
                 Append(output, ref n, ", "u8);
             }
         }

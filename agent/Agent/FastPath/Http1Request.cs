@@ -59,7 +59,7 @@ internal struct HeaderField
 /// so that nothing ambiguous is ever forwarded by it: request-line exactly
 /// <c>METHOD SP origin-form SP HTTP/1.1 CRLF</c> with a known method; every line ends in CRLF
 /// (a bare CR or LF falls back); no obs-fold; token header names with the colon right after;
-/// header values of visible ASCII, space and tab; exactly one Host; at most one Content-Length of
+/// header values of visible ASCII, space and tab; exactly one Host of plain host[:port] form; at most one Content-Length of
 /// digits only; no Transfer-Encoding, Upgrade, Expect or TE; Connection only "close" or
 /// "keep-alive"; a path without percent-encoding or dot segments (so that the raw path is the
 /// path Kestrel would route on); a body of at most <see cref="MaxBody"/> bytes.
@@ -74,8 +74,12 @@ internal sealed class Http1Request
 
     public const int MaxHeaders = 100;
 
+    /// <summary>Kestrel's MaxRequestLineSize: a longer request line is Kestrel's to refuse.</summary>
+    public const int MaxRequestLine = 8 * 1024;
+
     private static readonly SearchValues<byte> TokenChars = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
-    private static readonly SearchValues<byte> HostChars = SearchValues.Create("-.:[]_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+    private static readonly SearchValues<byte> NameChars = SearchValues.Create("-._0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+    private static readonly SearchValues<byte> Ipv6Chars = SearchValues.Create(".:0123456789ABCDEFabcdef"u8);
 
     public readonly byte[] Buffer = new byte[MaxHead];
     public readonly HeaderField[] Headers = new HeaderField[MaxHeaders];
@@ -120,6 +124,19 @@ internal sealed class Http1Request
     public bool IsHead => Method.SequenceEqual("HEAD"u8);
 
     /// <summary>
+    /// True for the methods HttpClient sends "Content-Length: 0" with when they carry no body (all
+    /// but GET, HEAD, OPTIONS and DELETE), so that both paths send a body-less request alike.
+    /// </summary>
+    public bool DeclaresEmptyBody
+    {
+        get
+        {
+            var m = Method;
+            return !(m.SequenceEqual("GET"u8) || m.SequenceEqual("HEAD"u8) || m.SequenceEqual("OPTIONS"u8) || m.SequenceEqual("DELETE"u8));
+        }
+    }
+
+    /// <summary>
     /// Finds the end of a head in <paramref name="input"/>: the length up to and including the
     /// empty line, 0 when more bytes are needed, -1 when no head ends within <see cref="MaxHead"/>.
     /// </summary>
@@ -128,9 +145,35 @@ internal sealed class Http1Request
         var reader = new SequenceReader<byte>(input);
         if (!reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n\r\n"u8, advancePastDelimiter: true))
         {
-            return input.Length >= MaxHead ? -1 : 0;
+            // A bare LF means the head may end in a way this search never finds ("\n\n"): Kestrel
+            // answers it now instead of the connection waiting for the header timeout.
+            return input.Length >= MaxHead || HasBareLf(input) ? -1 : 0;
         }
         return reader.Consumed <= MaxHead ? (int)reader.Consumed : -1;
+    }
+
+    private static bool HasBareLf(in ReadOnlySequence<byte> input)
+    {
+        var previous = (byte)0;
+        foreach (var memory in input)
+        {
+            var span = memory.Span;
+            var at = span.IndexOf((byte)'\n');
+            while (at >= 0)
+            {
+                if ((at > 0 ? span[at - 1] : previous) != '\r')
+                {
+                    return true;
+                }
+                var next = span[(at + 1)..].IndexOf((byte)'\n');
+                at = next < 0 ? -1 : at + 1 + next;
+            }
+            if (!span.IsEmpty)
+            {
+                previous = span[^1];
+            }
+        }
+        return false;
     }
 
     /// <summary>Copies the head of <paramref name="length"/> bytes into the buffer and parses it.</summary>
@@ -154,6 +197,11 @@ internal sealed class Http1Request
         var lineEnd = head.IndexOf((byte)'\n');
         if (lineEnd < 1 || head[lineEnd - 1] != '\r')
         {
+            return HeadParse.Fallback;
+        }
+        if (lineEnd + 1 >= MaxRequestLine)
+        {
+            // Kestrel answers a request line over its limit with 414.
             return HeadParse.Fallback;
         }
         var line = head[..(lineEnd - 1)];
@@ -225,7 +273,7 @@ internal sealed class Http1Request
                 case null:
                     return HeadParse.Fallback;
                 case RequestHeader.Host:
-                    if (HostIndex >= 0 || value.IsEmpty || value.IndexOfAnyExcept(HostChars) >= 0)
+                    if (HostIndex >= 0 || !IsHost(value))
                     {
                         return HeadParse.Fallback;
                     }
@@ -264,6 +312,37 @@ internal sealed class Http1Request
             };
             pos += nl + 1;
         }
+    }
+
+    /// <summary>
+    /// uri-host [":" port] in its plain forms, a name or IPv4 address or a bracketed IPv6 one;
+    /// anything else (an empty or non-numeric port, a second colon, an unclosed bracket) is left
+    /// to Kestrel, which refuses what is invalid rather than have a backend read it its own way.
+    /// </summary>
+    private static bool IsHost(ReadOnlySpan<byte> value)
+    {
+        int hostEnd;
+        if (!value.IsEmpty && value[0] == '[')
+        {
+            var close = value.IndexOf((byte)']');
+            if (close < 2 || value[1..close].IndexOfAnyExcept(Ipv6Chars) >= 0)
+            {
+                return false;
+            }
+            hostEnd = close + 1;
+        }
+        else
+        {
+            hostEnd = value.IndexOfAnyExcept(NameChars);
+            hostEnd = hostEnd < 0 ? value.Length : hostEnd;
+            if (hostEnd == 0)
+            {
+                return false;
+            }
+        }
+        var port = value[hostEnd..];
+        return port.IsEmpty
+            || (port[0] == ':' && port.Length is >= 2 and <= 6 && port[1..].IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0);
     }
 
     private bool ParseConnection(ReadOnlySpan<byte> value)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
 
@@ -47,6 +48,11 @@ internal struct Http1Response
         {
             throw new InvalidDataException("malformed status line from the backend");
         }
+        if (line.Length > 13 && !IsFieldText(line[13..]))
+        {
+            // A CR, LF or other control byte in the reason phrase: a client could read a header in it.
+            throw new InvalidDataException("malformed status line from the backend");
+        }
         response.Status = status;
         response.HeadLength = head.Length;
         response.Reusable = line[7] == '1';
@@ -64,15 +70,18 @@ internal struct Http1Response
                 throw new InvalidDataException("malformed header line from the backend");
             }
             var colon = field.IndexOf((byte)':');
-            if (colon <= 0)
+            if (colon <= 0 || field[..colon].IndexOfAnyExcept(TokenChars) >= 0)
             {
+                // Also whitespace before the colon (RFC 9112 5.1), which a lenient client might
+                // ignore and so frame by a Content-Length the agent did not see.
                 throw new InvalidDataException("malformed header line from the backend");
             }
             var name = field[..colon];
             var value = field[(colon + 1)..].Trim(" \t"u8);
             if (Ascii.EqualsIgnoreCase(name, "Content-Length"u8))
             {
-                if (!Utf8Parser.TryParse(value, out long length, out var used) || used != value.Length || length < 0
+                if (value.IsEmpty || value.IndexOfAnyExceptInRange((byte)'0', (byte)'9') >= 0
+                    || !Utf8Parser.TryParse(value, out long length, out var used) || used != value.Length
                     || (contentLength >= 0 && contentLength != length))
                 {
                     throw new InvalidDataException("invalid Content-Length from the backend");
@@ -122,6 +131,21 @@ internal struct Http1Response
         {
             response.Framing = BodyFraming.UntilClose;
             response.Reusable = false;
+        }
+        return true;
+    }
+
+    private static readonly SearchValues<byte> TokenChars = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+
+    /// <summary>HTAB, SP, VCHAR and obs-text (RFC 9110 5.5): no control bytes.</summary>
+    private static bool IsFieldText(ReadOnlySpan<byte> text)
+    {
+        foreach (var b in text)
+        {
+            if ((b < 0x20 && b != '\t') || b == 0x7F)
+            {
+                return false;
+            }
         }
         return true;
     }
