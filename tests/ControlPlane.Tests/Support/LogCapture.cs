@@ -13,9 +13,13 @@ namespace LoadBalancer.ControlPlane.Tests.Support;
 internal sealed class LogCapture : ILoggerProvider, ISupportExternalScope
 {
     private readonly ConcurrentQueue<string> _entries = new();
+    private readonly ConcurrentQueue<(long Timestamp, string Entry)> _timed = new();
     private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
 
     public IReadOnlyCollection<string> Entries => _entries;
+
+    /// <summary>Every entry with the <see cref="System.Diagnostics.Stopwatch"/> timestamp of when it was logged.</summary>
+    public IReadOnlyCollection<(long Timestamp, string Entry)> TimedEntries => _timed;
 
     /// <summary>Everything captured so far, one entry per line.</summary>
     public string Text => string.Join("\n", _entries);
@@ -58,7 +62,9 @@ internal sealed class LogCapture : ILoggerProvider, ISupportExternalScope
             {
                 entry.Append(" | exception: ").Append(exception);
             }
-            owner._entries.Enqueue(entry.ToString());
+            var text = entry.ToString();
+            owner._timed.Enqueue((System.Diagnostics.Stopwatch.GetTimestamp(), text));
+            owner._entries.Enqueue(text);
         }
     }
 }
