@@ -30,7 +30,8 @@ internal sealed class InProcessAgent : IAsyncDisposable
 
     public ListenerManager Listeners => _app.Services.GetRequiredService<ListenerManager>();
 
-    public static async Task<InProcessAgent> StartAsync(string tier)
+    /// <param name="listenerTime">The clock of the listener manager's retry loop alone (the rest keeps real time).</param>
+    public static async Task<InProcessAgent> StartAsync(string tier, TimeProvider? listenerTime = null)
     {
         var cacheDirectory = Path.Combine(Path.GetTempPath(), "agent-listeners-" + Guid.NewGuid().ToString("N"));
         var options = new AgentOptions
@@ -46,6 +47,11 @@ internal sealed class InProcessAgent : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls(options.AdminUrl);
         builder.Services.AddAgent(options);
+        if (listenerTime is not null)
+        {
+            // The last registration is the one resolved.
+            builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ListenerManager>(sp, listenerTime));
+        }
         var app = builder.Build();
         await app.StartAsync();
         return new InProcessAgent(app, cacheDirectory);
