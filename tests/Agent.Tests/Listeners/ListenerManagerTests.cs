@@ -254,7 +254,7 @@ public sealed class ListenerManagerTests : IAsyncLifetime
         // abandoned form would now bind the freed port. The turn is over once the loop waits again.
         await Eventually.TrueAsync(() => time.Pending == 1, Wait, "the retry loop to wait for its tick");
         var turns = time.Created;
-        time.Advance(TimeSpan.FromMinutes(1));
+        await time.AdvanceAsync(TimeSpan.FromMinutes(1));
         await Eventually.TrueAsync(() => time.Created > turns, Wait, "the retry loop to take its turn");
         Assert.Equal(0, changes);
         Assert.Equal("200 one", await GetAsync(port));

@@ -208,7 +208,7 @@ public sealed class PoolRegistryTests
     }
 
     [Fact]
-    public void Drain_NothingInFlight_NeverAborts()
+    public async Task Drain_NothingInFlight_NeverAborts()
     {
         var time = new CountingTimeProvider();
         var registry = new PoolRegistry(_activity, _log, time);
@@ -224,7 +224,7 @@ public sealed class PoolRegistryTests
         Assert.Equal(0, time.Pending);
         Assert.DoesNotContain(_log.Entries, e => e.EventId == DrainingEventId);
         // ...and well past the deadline nothing was closed.
-        time.Advance(timeout * 10);
+        await time.AdvanceAsync(timeout * 10);
         Assert.Equal(0, aborts);
     }
 
@@ -243,12 +243,12 @@ public sealed class PoolRegistryTests
         registry.Apply([Web(state: "draining", drain: timeout)]);
         // The drain waits for its first 100 ms tick; after it, it waits again (still draining).
         Assert.Equal((1, 1), (time.Created, time.Pending));
-        time.Advance(TimeSpan.FromMilliseconds(100));
+        await time.AdvanceAsync(TimeSpan.FromMilliseconds(100));
         await Eventually.TrueAsync(() => time.Created == 2 && time.Pending == 1, TimeSpan.FromSeconds(5), "the drain to take its first turn and wait again");
 
         registry.Apply([Web(drain: timeout)]);
         // Its next turn comes past the deadline: it sees the backend enabled again and ends.
-        time.Advance(timeout);
+        await time.AdvanceAsync(timeout);
         await Eventually.TrueAsync(() => time.Pending == 0, TimeSpan.FromSeconds(5), "the drain to end");
         Assert.Equal(0, aborts);
         Assert.DoesNotContain(_log.Entries, e => e.EventId == DrainedEventId);

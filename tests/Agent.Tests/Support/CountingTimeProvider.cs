@@ -19,7 +19,13 @@ internal sealed class CountingTimeProvider : TimeProvider
     /// <summary>Timers made and not disposed yet (a Task.Delay disposes its own once it fires).</summary>
     public int Pending => Volatile.Read(ref _pending);
 
-    public void Advance(TimeSpan delta) => _fake.Advance(delta);
+    /// <summary>
+    /// Moves the clock on, firing the timers that fall due. Run on the thread pool, where there is
+    /// no SynchronizationContext (xunit sets one on the test's thread): a Task.Delay's continuation
+    /// then runs inline in the timer's callback, so the turn of a loop waiting on it (up to its
+    /// next real wait) is over when this completes.
+    /// </summary>
+    public Task AdvanceAsync(TimeSpan delta) => Task.Run(() => _fake.Advance(delta));
 
     public override DateTimeOffset GetUtcNow() => _fake.GetUtcNow();
 

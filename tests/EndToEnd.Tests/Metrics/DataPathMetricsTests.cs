@@ -121,12 +121,12 @@ public sealed class DataPathMetricsTests(ITestOutputHelper output)
 
             // TLS: every handshake the listener answered is counted, by listener.
             var handshakes = "lb_agent_tls_handshakes_total{listener=\"secure\"}";
-            var handshakesBefore = (await ScrapeAsync(cluster, agent))[handshakes];
+            var handshakesBefore = (await ScrapeAsync(cluster, agent)).GetValueOrDefault(handshakes);
             for (var i = 0; i < 5; i++)
             {
                 Assert.Equal(certificate.Fingerprint, await HandshakeAsync(httpsPort));
             }
-            Assert.Equal(5, (await ScrapeAsync(cluster, agent))[handshakes] - handshakesBefore);
+            Assert.Equal(5, (await ScrapeAsync(cluster, agent)).GetValueOrDefault(handshakes) - handshakesBefore);
 
             // The served certificate's expiry, in seconds from now.
             using var leaf = X509Certificate2.CreateFromPem(certificate.CertificatePem);
