@@ -33,6 +33,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly IPAddress _bindAddress;
+    private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
     private IReadOnlyList<ListenerConfig> _desired = [];
     private Task? _retryLoop;
@@ -45,7 +46,8 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         ListenerEndpointConfigurator endpoints,
         CertificateLoader certificates,
         ILoggerFactory loggerFactory,
-        AgentOptions options)
+        AgentOptions options,
+        TimeProvider time)
     {
         _services = services;
         _transport = transport;
@@ -56,6 +58,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<ListenerManager>();
         _bindAddress = options.BindAddress;
+        _time = time;
     }
 
     /// <summary>Raised when a previously failed listener came up by itself (the agent re-reports).</summary>
@@ -194,7 +197,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         if (started is null)
         {
             var attempts = _failed.TryGetValue(config.Name, out var failed) ? failed.Attempts : 0;
-            _failed[config.Name] = new FailedListener(state, error, attempts, DateTime.UtcNow + Backoff(attempts));
+            _failed[config.Name] = new FailedListener(state, error, attempts, _time.GetUtcNow() + Backoff(attempts));
             Log.ListenerFailed(_logger, config.Name, config.Port, error);
             return new ListenerOutcome(config.Name, false, error);
         }
@@ -261,18 +264,18 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         {
             try
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(250), _time, cancellationToken).ConfigureAwait(false);
                 var changed = false;
                 await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    foreach (var failed in _failed.Values.Where(f => f.NextAttempt <= DateTime.UtcNow).ToList())
+                    foreach (var failed in _failed.Values.Where(f => f.NextAttempt <= _time.GetUtcNow()).ToList())
                     {
                         var (started, error) = await StartAsync(failed.State, cancellationToken).ConfigureAwait(false);
                         var name = failed.State.Config.Name;
                         if (started is null)
                         {
-                            _failed[name] = failed with { Error = error, Attempts = failed.Attempts + 1, NextAttempt = DateTime.UtcNow + Backoff(failed.Attempts + 1) };
+                            _failed[name] = failed with { Error = error, Attempts = failed.Attempts + 1, NextAttempt = _time.GetUtcNow() + Backoff(failed.Attempts + 1) };
                             continue;
                         }
                         _failed.Remove(name);
@@ -344,7 +347,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed record FailedListener(ListenerState State, string Error, int Attempts, DateTime NextAttempt);
+    private sealed record FailedListener(ListenerState State, string Error, int Attempts, DateTimeOffset NextAttempt);
 
     private static partial class Log
     {

@@ -233,21 +233,30 @@ public sealed class ListenerManagerTests : IAsyncLifetime
     [Fact]
     public async Task Apply_FailedPortChangeThenReverted_ListenerStaysOnTheRevertedPort()
     {
+        // The retry loop runs on a fake clock, so the test can move it past every backoff and
+        // know when the loop has looked at its failed listeners.
+        var time = new CountingTimeProvider();
+        await using var agent = await InProcessAgent.StartAsync("edge", time);
+        var pools = new[] { Pool("one", [Backend("b1", _one.Port)]) };
         var port = Ports.Free();
         using var blocker = new TcpListener(IPAddress.Loopback, 0);
         blocker.Start();
         var taken = ((IPEndPoint)blocker.LocalEndpoint).Port;
-        var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Manager.OutcomesChanged += () => changed.TrySetResult();
-        await ApplyAsync(Http("public", port, Route("one")));
-        Assert.False(Assert.Single(await ApplyAsync(Http("public", taken, Route("one")))).Programmed);
+        var changes = 0;
+        agent.Listeners.OutcomesChanged += () => Interlocked.Increment(ref changes);
+        await agent.ApplyAsync([Http("public", port, Route("one"))], pools);
+        Assert.False(Assert.Single(await agent.ApplyAsync([Http("public", taken, Route("one"))], pools)).Programmed);
 
-        Assert.True(Assert.Single(await ApplyAsync(Http("public", port, Route("one")))).Programmed);
+        Assert.True(Assert.Single(await agent.ApplyAsync([Http("public", port, Route("one"))], pools)).Programmed);
         blocker.Stop();
 
-        // The retry loop runs every 250 ms with a first backoff of at most 0.6 s: give it ample time.
-        var fired = await Task.WhenAny(changed.Task, Task.Delay(TimeSpan.FromSeconds(2.5))) == changed.Task;
-        Assert.False(fired, "a retry of the abandoned form changed the outcomes");
+        // Past the longest backoff (30 s, +20% jitter) the loop takes a turn: a retry of the
+        // abandoned form would now bind the freed port. The turn is over once the loop waits again.
+        await Eventually.TrueAsync(() => time.Pending == 1, Wait, "the retry loop to wait for its tick");
+        var turns = time.Created;
+        await time.AdvanceAsync(TimeSpan.FromMinutes(1));
+        await Eventually.TrueAsync(() => time.Created > turns, Wait, "the retry loop to take its turn");
+        Assert.Equal(0, changes);
         Assert.Equal("200 one", await GetAsync(port));
         Assert.False(await AcceptsConnectionsAsync(taken));
     }

@@ -9,6 +9,7 @@ namespace LoadBalancer.Agent.Tests.Pools;
 
 public sealed class PoolRegistryTests
 {
+    private const int DrainingEventId = 2002;
     private const int DrainedEventId = 2003;
 
     private readonly BackendActivity _activity = new();
@@ -209,33 +210,48 @@ public sealed class PoolRegistryTests
     [Fact]
     public async Task Drain_NothingInFlight_NeverAborts()
     {
-        _registry.Apply([Web(drain: TimeSpan.FromMilliseconds(100))]);
+        var time = new CountingTimeProvider();
+        var registry = new PoolRegistry(_activity, _log, time);
+        var timeout = TimeSpan.FromMilliseconds(100);
+        registry.Apply([Web(drain: timeout)]);
         var aborts = 0;
         // Registered work without InFlight: nothing is in flight as far as the pool knows.
-        using var registration = _activity.Register(W1, () => Interlocked.Increment(ref aborts));
+        using var registration = _activity.Register(registry.Find("web")!.Backends.Single(b => b.Name == "w1"), () => Interlocked.Increment(ref aborts));
 
-        _registry.Apply([Web(state: "draining", drain: TimeSpan.FromMilliseconds(100))]);
-        await Task.Delay(400);
+        registry.Apply([Web(state: "draining", drain: timeout)]);
 
+        // No drain was started: nothing waits for a deadline, nothing was logged as draining...
+        Assert.Equal(0, time.Pending);
+        Assert.DoesNotContain(_log.Entries, e => e.EventId == DrainingEventId);
+        // ...and well past the deadline nothing was closed.
+        await time.AdvanceAsync(timeout * 10);
         Assert.Equal(0, aborts);
     }
 
     [Fact]
     public async Task Drain_ReEnabledBeforeTheDeadline_IsNotAborted()
     {
+        var time = new CountingTimeProvider();
+        var registry = new PoolRegistry(_activity, _log, time);
         var timeout = TimeSpan.FromMilliseconds(400);
-        _registry.Apply([Web(drain: timeout)]);
-        var w1 = W1;
+        registry.Apply([Web(drain: timeout)]);
+        var w1 = registry.Find("web")!.Backends.Single(b => b.Name == "w1");
         var aborts = 0;
         w1.Enter();
         using var registration = _activity.Register(w1, () => Interlocked.Increment(ref aborts));
 
-        _registry.Apply([Web(state: "draining", drain: timeout)]);
-        await Task.Delay(100);
-        _registry.Apply([Web(drain: timeout)]);
+        registry.Apply([Web(state: "draining", drain: timeout)]);
+        // The drain waits for its first 100 ms tick; after it, it waits again (still draining).
+        Assert.Equal((1, 1), (time.Created, time.Pending));
+        await time.AdvanceAsync(TimeSpan.FromMilliseconds(100));
+        await Eventually.TrueAsync(() => time.Created == 2 && time.Pending == 1, TimeSpan.FromSeconds(5), "the drain to take its first turn and wait again");
 
-        await Task.Delay(timeout + TimeSpan.FromMilliseconds(300));
+        registry.Apply([Web(drain: timeout)]);
+        // Its next turn comes past the deadline: it sees the backend enabled again and ends.
+        await time.AdvanceAsync(timeout);
+        await Eventually.TrueAsync(() => time.Pending == 0, TimeSpan.FromSeconds(5), "the drain to end");
         Assert.Equal(0, aborts);
+        Assert.DoesNotContain(_log.Entries, e => e.EventId == DrainedEventId);
     }
 
     [Fact]

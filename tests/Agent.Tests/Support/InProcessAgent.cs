@@ -33,8 +33,9 @@ internal sealed class InProcessAgent : IAsyncDisposable
     public LoadBalancer.Agent.Pools.PoolRegistry Pools => _app.Services.GetRequiredService<LoadBalancer.Agent.Pools.PoolRegistry>();
 
     /// <param name="tier">The tier the agent serves.</param>
+    /// <param name="listenerTime">The clock of the listener manager's retry loop alone (the rest keeps real time).</param>
     /// <param name="fastPath">False to send every HTTP request through YARP (lb-agent --http-fast-path off).</param>
-    public static async Task<InProcessAgent> StartAsync(string tier, bool fastPath = true)
+    public static async Task<InProcessAgent> StartAsync(string tier, TimeProvider? listenerTime = null, bool fastPath = true)
     {
         var cacheDirectory = Path.Combine(Path.GetTempPath(), "agent-listeners-" + Guid.NewGuid().ToString("N"));
         var options = new AgentOptions
@@ -51,6 +52,11 @@ internal sealed class InProcessAgent : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls(options.AdminUrl);
         builder.Services.AddAgent(options);
+        if (listenerTime is not null)
+        {
+            // The last registration is the one resolved.
+            builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ListenerManager>(sp, listenerTime));
+        }
         var app = builder.Build();
         await app.StartAsync();
         return new InProcessAgent(app, cacheDirectory);

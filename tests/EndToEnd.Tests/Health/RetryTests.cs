@@ -18,6 +18,68 @@ public sealed class RetryTests(ITestOutputHelper output)
     private static readonly TimeSpan Propagation = TimeSpan.FromSeconds(15);
 
     [Fact]
+    public async Task GetReset_AfterTheBackendReadIt_IsAnsweredByAnotherBackend_PostInTheSameCaseIsNot()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await using var resetter = ResettingBackend.Start();
+        await using var healthy = await ControlledBackend.StartAsync("ok-1");
+        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            var port = Ports.Free();
+            await cluster.StartAgentAsync("edge", "edge-1");
+            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(
+                Yaml.Pool("resets", extra: "  retries: 1"),
+                Yaml.Backend("reset-1", "resets", resetter.Port),
+                Yaml.Backend("ok-1", "resets", healthy.Port),
+                Yaml.HttpListener("resets", "edge", port, "resets")))).ExitCode);
+            var url = $"http://127.0.0.1:{port}";
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url + "/") == "ok-1", Propagation, "the listener", cluster.Diagnostics);
+
+            // Round-robin gives the resetting backend its turn first for some of the GETs: it reads
+            // each request and resets the connection without a byte of answer. A GET may run again,
+            // so every one is answered by ok-1, once.
+            var resetBefore = resetter.Requests;
+            var healthyBefore = healthy.Requests;
+            for (var i = 0; i < 10; i++)
+            {
+                using var response = await client.GetAsync($"{url}/items/{i}");
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.Equal($"ok-1 GET /items/{i}\n", await response.Content.ReadAsStringAsync());
+            }
+            var resetGets = resetter.Requests - resetBefore;
+            output.WriteLine($"GETs the resetting backend read and reset before ok-1 answered them: {resetGets} of 10");
+            Assert.True(resetGets >= 3, $"only {resetGets} GETs reached the resetting backend");
+            Assert.Equal(healthyBefore + 10, healthy.Requests);
+
+            // A POST the resetting backend read may have been acted on: it comes back 502, never sent again.
+            var resetPosts = 0;
+            for (var i = 0; i < 6; i++)
+            {
+                resetBefore = resetter.Requests;
+                healthyBefore = healthy.Requests;
+                using var response = await client.PostAsync($"{url}/orders", new ByteArrayContent([]));
+                if (resetter.Requests > resetBefore)
+                {
+                    Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+                    Assert.Equal(healthyBefore, healthy.Requests);
+                    resetPosts++;
+                }
+                else
+                {
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                }
+            }
+            Assert.True(resetPosts >= 2, $"only {resetPosts} POSTs reached the resetting backend");
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
+    [Fact]
     public async Task PostThatReachedABackend_IsNotRetried_PutThatFailedToConnect_IsRetriedWithItsBody_ConnectTimeoutIs504()
     {
         await using var cluster = await TestCluster.StartAsync();

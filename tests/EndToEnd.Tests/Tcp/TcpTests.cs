@@ -291,6 +291,8 @@ public sealed class TcpTests(ITestOutputHelper output)
                 Propagation,
                 "no connection in flight");
 
+            // From before the silent connection exists: it cannot have been idle longer than this.
+            var sinceOpened = Stopwatch.StartNew();
             using var silent = new TcpClient();
             await silent.ConnectAsync("127.0.0.1", port);
             using var busy = new TcpClient();
@@ -304,16 +306,16 @@ public sealed class TcpTests(ITestOutputHelper output)
             // Both allowed connections are open: a third is closed without a greeting.
             Assert.Equal("", await GreetingAsync(port));
 
-            var watch = Stopwatch.StartNew();
+            // The busy connection echoes every 250 ms until the agent closes the silent one...
+            var idleTimeout = TimeSpan.FromSeconds(1);
             var silentRead = silentStream.ReadAsync(new byte[1]).AsTask();
-            while (watch.Elapsed < TimeSpan.FromSeconds(2.5))
+            while (!silentRead.IsCompleted)
             {
-                await busyStream.WriteAsync("ping\n"u8.ToArray());
-                var echoed = new byte[5];
-                await busyStream.ReadExactlyAsync(echoed);
-                await Task.Delay(250);
+                Assert.True(sinceOpened.Elapsed < Propagation, "the silent connection was not closed after idleTimeout");
+                await EchoAsync(busyStream);
+                await Task.WhenAny(silentRead, Task.Delay(250));
             }
-            Assert.True(silentRead.IsCompleted, "the silent connection was closed after idleTimeout");
+            var silentClosedAfter = sinceOpened.Elapsed;
             try
             {
                 Assert.Equal(0, await silentRead);
@@ -322,7 +324,17 @@ public sealed class TcpTests(ITestOutputHelper output)
             {
                 // Closed with a reset rather than a FIN: closed all the same.
             }
-            output.WriteLine("silent connection closed; busy one still open after 2.5 s");
+            Assert.True(silentClosedAfter >= idleTimeout, $"the silent connection was closed {silentClosedAfter.TotalMilliseconds:0} ms after it opened, before idleTimeout");
+
+            // ...and for as long again past that, plus one check period (idleTimeout / 4): had its
+            // traffic not counted, the busy one (opened just after) would have been closed by then.
+            var keepUntil = sinceOpened.Elapsed + idleTimeout + (idleTimeout / 4);
+            while (sinceOpened.Elapsed < keepUntil)
+            {
+                await EchoAsync(busyStream);
+                await Task.Delay(250);
+            }
+            output.WriteLine($"silent connection closed {silentClosedAfter.TotalMilliseconds:0} ms after it opened; busy one still open after {sinceOpened.Elapsed.TotalMilliseconds:0} ms");
 
             await busyStream.WriteAsync("last\n"u8.ToArray());
             var last = new byte[5];
@@ -392,6 +404,15 @@ public sealed class TcpTests(ITestOutputHelper output)
             output.WriteLine(cluster.Diagnostics());
             throw;
         }
+    }
+
+    private static async Task EchoAsync(NetworkStream stream)
+    {
+        await stream.WriteAsync("ping\n"u8.ToArray());
+        var echoed = new byte[5];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await stream.ReadExactlyAsync(echoed, timeout.Token);
+        Assert.Equal("ping\n", System.Text.Encoding.ASCII.GetString(echoed));
     }
 
     private static int OpenDescriptors(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;

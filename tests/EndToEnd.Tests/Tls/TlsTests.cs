@@ -66,24 +66,35 @@ public sealed class TlsTests(ITestOutputHelper output)
             Assert.Equal(System.Net.HttpStatusCode.OK, await pinned.GetAsync());
             Assert.Equal(shop.Fingerprint, pinned.Fingerprint);
 
-            // Rotation under load from several keep-alive connections.
+            // Rotation under load from short-lived connections: every request opens a new TCP
+            // connection and makes a new TLS handshake, so handshakes run all through the swap,
+            // and each one must succeed with the old certificate or the new one.
             var rotated = TestCertificate.Create("shop.example.test");
             var rotatedFiles = await rotated.WriteAsync(cluster.Root, "shop-new");
-            using var load = new HttpsLoad(port, "shop.example.test", workers: 4);
-            await Wait.UntilAsync(() => load.Succeeded > 40, Propagation, "https load to run");
+            using var churn = new HandshakeChurn(port, "shop.example.test", workers: 4);
+            await Wait.UntilAsync(() => churn.Count(shop.Fingerprint) > 40, Propagation, "short https connections to run", () => churn.Describe() + cluster.Diagnostics());
+            var beforeRotation = churn.Total;
             var rotate = await cluster.LbctlAsync("cert", "rotate", "shop-tls", "--cert", rotatedFiles.Cert, "--key", rotatedFiles.Key);
             Assert.True(rotate.ExitCode == 0, rotate.ToString());
-            var seen = await Wait.UntilAsync(async () => await FingerprintAsync(port, "shop.example.test") == rotated.Fingerprint, Propagation, "the new certificate on new connections", cluster.Diagnostics);
+            // A handshake failing while the new certificate arrives is a failure, not a retry.
+            var swallowed = new List<Exception>();
+            var seen = await Wait.UntilAsync(async () => await FingerprintAsync(port, "shop.example.test") == rotated.Fingerprint, Propagation, "the new certificate on new connections", cluster.Diagnostics, swallowed);
             output.WriteLine($"new connections saw the rotated certificate {seen.TotalMilliseconds:0} ms after lbctl returned");
+            Assert.Empty(swallowed);
             Assert.True(seen < TimeSpan.FromSeconds(1), $"took {seen.TotalMilliseconds:0} ms");
             Assert.Equal(rotated.Fingerprint, await FingerprintAsync(port, "shop.example.test"));
+            var duringRotation = churn.Total - beforeRotation;
             // Open connections continue untouched: same TLS session, still the old certificate.
             Assert.Equal(System.Net.HttpStatusCode.OK, await pinned.GetAsync());
             Assert.Equal((shop.Fingerprint, 1), (pinned.Fingerprint, pinned.Connects));
-            await Wait.UntilAsync(() => load.Succeeded > load.SucceededAtMark() + 40, Propagation, "load after the rotation");
-            var (succeeded, failed) = await load.StopAsync();
-            output.WriteLine($"https requests during rotation: {succeeded} succeeded, {failed} failed");
-            Assert.Equal(0, failed);
+            await Wait.UntilAsync(() => churn.Count(rotated.Fingerprint) > 40, Propagation, "short https connections after the rotation", () => churn.Describe() + cluster.Diagnostics());
+            await churn.StopAsync();
+            output.WriteLine($"short https connections: {churn.Describe()}; {duringRotation} of them from lbctl's start until the new certificate was seen");
+            Assert.True(duringRotation >= 10, $"only {duringRotation} new connections were made during the rotation");
+            Assert.Equal(0, churn.Failed);
+            Assert.Equal(churn.Total, churn.Count(shop.Fingerprint) + churn.Count(rotated.Fingerprint));
+            // The swap is one step: a connection begun after one got the new certificate never gets the old.
+            Assert.Equal(0, churn.StartedAfterFirstOf(rotated.Fingerprint, shop.Fingerprint));
 
             // The private key never leaves: not in lbctl output, not in the API, not in the database file.
             var keyMarkers = new[] { shop, wildcard, rotated }.Select(c => c.KeyMarker).ToList();
@@ -207,74 +218,129 @@ public sealed class TlsTests(ITestOutputHelper output)
         }
     }
 
-    private sealed class HttpsLoad : IDisposable
+    /// <summary>
+    /// Sequential short-lived HTTPS requests from a few workers until stopped: each is a new TCP
+    /// connection, a full TLS handshake (no session resumption) and one "Connection: close"
+    /// request, so that every one of them is a handshake the listener answers at that moment.
+    /// Records the certificate each connection was given, and every failure.
+    /// </summary>
+    private sealed class HandshakeChurn : IDisposable
     {
         private readonly CancellationTokenSource _stop = new();
         private readonly Task[] _workers;
-        private int _succeeded;
-        private int _failed;
-        private int _mark;
+        private readonly List<(long Started, long Completed, string Fingerprint)> _connections = [];
+        private readonly List<string> _failures = [];
 
-        public HttpsLoad(int port, string host, int workers)
+        public HandshakeChurn(int port, string host, int workers)
         {
             _workers = Enumerable.Range(0, workers).Select(_ => Task.Run(() => RunAsync(port, host))).ToArray();
         }
 
-        public int Succeeded => Volatile.Read(ref _succeeded);
-
-        public int SucceededAtMark()
+        /// <summary>Connections that completed, whatever the outcome.</summary>
+        public int Total
         {
-            if (_mark == 0)
+            get
             {
-                _mark = Succeeded;
+                lock (_connections)
+                {
+                    return _connections.Count + _failures.Count;
+                }
             }
-            return _mark;
+        }
+
+        public int Failed
+        {
+            get
+            {
+                lock (_connections)
+                {
+                    return _failures.Count;
+                }
+            }
+        }
+
+        /// <summary>Successful connections that were given the certificate with this fingerprint.</summary>
+        public int Count(string fingerprint)
+        {
+            lock (_connections)
+            {
+                return _connections.Count(c => c.Fingerprint == fingerprint);
+            }
+        }
+
+        /// <summary>Connections given <paramref name="old"/> that began after the first one given <paramref name="first"/> had completed.</summary>
+        public int StartedAfterFirstOf(string first, string old)
+        {
+            lock (_connections)
+            {
+                var firstDone = _connections.Where(c => c.Fingerprint == first).Select(c => c.Completed).DefaultIfEmpty(long.MaxValue).Min();
+                return _connections.Count(c => c.Fingerprint == old && c.Started > firstDone);
+            }
+        }
+
+        public string Describe()
+        {
+            lock (_connections)
+            {
+                var byCertificate = string.Join(", ", _connections.GroupBy(c => c.Fingerprint[..12]).Select(g => $"{g.Count()} with {g.Key}..."));
+                return $"{_connections.Count} succeeded ({byCertificate}), {_failures.Count} failed{(_failures.Count > 0 ? ": " + string.Join(" | ", _failures.Distinct().Take(5)) : "")}\n";
+            }
         }
 
         private async Task RunAsync(int port, string host)
         {
-            // Each worker keeps its connection open across the rotation.
-            using var client = new HttpClient(new SocketsHttpHandler
-            {
-                ConnectCallback = async (_, ct) =>
-                {
-                    var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-                    await socket.ConnectAsync("127.0.0.1", port, ct);
-                    return new NetworkStream(socket, ownsSocket: true);
-                },
-                SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
-            })
-            { Timeout = TimeSpan.FromSeconds(10) };
+            var buffer = new byte[4096];
+            var request = System.Text.Encoding.ASCII.GetBytes($"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
             while (!_stop.IsCancellationRequested)
             {
+                var started = Stopwatch.GetTimestamp();
                 try
                 {
-                    using var response = await client.GetAsync($"https://{host}:{port}/", _stop.Token);
-                    if (response.IsSuccessStatusCode)
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                    timeout.CancelAfter(TimeSpan.FromSeconds(10));
+                    using var tcp = new TcpClient();
+                    await tcp.ConnectAsync("127.0.0.1", port, timeout.Token);
+                    await using var tls = new SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+                    await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = host, ApplicationProtocols = [SslApplicationProtocol.Http11], AllowTlsResume = false }, timeout.Token);
+                    var fingerprint = tls.RemoteCertificate!.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
+                    await tls.WriteAsync(request, timeout.Token);
+                    var answer = new System.Text.StringBuilder();
+                    int read;
+                    while ((read = await tls.ReadAsync(buffer, timeout.Token)) > 0)
                     {
-                        Interlocked.Increment(ref _succeeded);
+                        answer.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, read));
                     }
-                    else
+                    var text = answer.ToString();
+                    lock (_connections)
                     {
-                        Interlocked.Increment(ref _failed);
+                        if (text.StartsWith("HTTP/1.1 200 ", StringComparison.Ordinal))
+                        {
+                            _connections.Add((started, Stopwatch.GetTimestamp(), fingerprint));
+                        }
+                        else
+                        {
+                            _failures.Add("answered: " + text.Split('\n')[0].Trim());
+                        }
                     }
                 }
                 catch (OperationCanceledException) when (_stop.IsCancellationRequested)
                 {
                     return;
                 }
-                catch (HttpRequestException)
+                catch (Exception ex) when (ex is IOException or SocketException or System.Security.Authentication.AuthenticationException or OperationCanceledException)
                 {
-                    Interlocked.Increment(ref _failed);
+                    lock (_connections)
+                    {
+                        _failures.Add($"{ex.GetType().Name}: {ex.Message}");
+                    }
                 }
             }
         }
 
-        public async Task<(int Succeeded, int Failed)> StopAsync()
+        public async Task StopAsync()
         {
             await _stop.CancelAsync();
             await Task.WhenAll(_workers);
-            return (Succeeded, Volatile.Read(ref _failed));
         }
 
         public void Dispose() => _stop.Cancel();
