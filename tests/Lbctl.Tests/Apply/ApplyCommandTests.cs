@@ -44,6 +44,24 @@ public class ApplyCommandTests
     }
 
     [Fact]
+    public async Task Apply_ServerWarnings_AreEachPrintedOnStderrAndTheExitIsStill0()
+    {
+        var server = EchoApply()
+            .WithResponseHeader("Apply", "lb-warning", "Certificate/shop-tls: spec.certificatePem: is a self-signed certificate marked CA:TRUE")
+            .WithResponseHeader("Apply", "lb-warning", "Certificate/other: spec.certificatePem: the leaf certificate expires at 2026-12-15T12:00:00Z, in 20 days");
+        using var cli = new CliHarness { Server = server };
+
+        var (exitCode, output, error) = await cli.RunAsync("apply", "-f", TestData.PathOf("three-tier.yaml"));
+
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith("certificate/shop-tls created", output, StringComparison.Ordinal);
+        Assert.Equal(
+            "Warning: Certificate/shop-tls: spec.certificatePem: is a self-signed certificate marked CA:TRUE\n" +
+            "Warning: Certificate/other: spec.certificatePem: the leaf certificate expires at 2026-12-15T12:00:00Z, in 20 days\n",
+            error.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
     public async Task Apply_DryRun_SetsFlagAndSuffixesEveryLine()
     {
         var server = EchoApply();
