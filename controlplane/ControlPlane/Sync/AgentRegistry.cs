@@ -22,7 +22,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
     public async Task<AgentConnection> ConnectAsync(Hello hello, string peer, CancellationToken cancellationToken)
     {
-        var connection = new AgentConnection(hello.Name, hello.Tier) { AckedRevision = hello.Revision };
+        var connection = new AgentConnection(hello.Name, hello.Tier) { AckedRevision = hello.Revision, OpenedAt = time.GetUtcNow().UtcDateTime };
         metrics.AgentsConnected.WithLabels(hello.Tier).Inc();
         if (_connections.TryGetValue(hello.Name, out var previous))
         {
@@ -48,7 +48,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
     public async Task RecordAckAsync(AgentConnection connection, Ack ack, CancellationToken cancellationToken)
     {
-        metrics.Acked(connection.Tier, connection.AckedRevision, ack.Revision);
+        metrics.Acked(connection.Tier, connection.AckedRevision, ack.Revision, connection.OpenedAt);
         connection.AckedRevision = Math.Max(connection.AckedRevision, ack.Revision);
         var results = ack.Listeners.Select(l => new ListenerResultRecord(l.Name, l.Programmed, string.IsNullOrEmpty(l.Reason) ? null : l.Reason, ack.Revision)).ToList();
         IReadOnlyList<ListenerResultRecord>? before = null;
@@ -224,6 +224,9 @@ public sealed class AgentConnection(string name, string tier)
 
     /// <summary>The newest revision this stream's agent has acknowledged (or announced in Hello).</summary>
     public long AckedRevision { get; set; }
+
+    /// <summary>When the stream was opened (push-duration samples start after it).</summary>
+    public DateTime OpenedAt { get; init; }
 
     /// <summary>Cancelled when a newer stream of the same agent takes over.</summary>
     public CancellationTokenSource Superseded { get; } = new();
