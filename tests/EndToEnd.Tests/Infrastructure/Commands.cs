@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 
 namespace LoadBalancer.EndToEnd.Tests.Infrastructure;
 
@@ -24,11 +25,17 @@ public static class Commands
         {
             info.Environment[key] = value;
         }
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"cannot start {fileName}");
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        using var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => Append(stdout, e.Data);
+        process.ErrorDataReceived += (_, e) => Append(stderr, e.Data);
+        process.Start();
         process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var limit = timeout ?? TimeSpan.FromSeconds(60);
+        using var cts = new CancellationTokenSource(limit);
         try
         {
             await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
@@ -36,8 +43,30 @@ public static class Commands
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fileName} {string.Join(' ', arguments)} did not finish within {timeout ?? TimeSpan.FromSeconds(60)}; stdout so far: {(stdout.IsCompleted ? stdout.Result : "")}");
+            throw new TimeoutException($"{fileName} {string.Join(' ', info.ArgumentList)} did not finish within {limit}\n{new CommandResult(-1, Read(stdout), Read(stderr))}");
         }
-        return new CommandResult(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
+        // The parameterless wait also waits for the end of the redirected output.
+        process.WaitForExit();
+        return new CommandResult(process.ExitCode, Read(stdout), Read(stderr));
+    }
+
+    private static void Append(StringBuilder text, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (text)
+        {
+            text.Append(line).Append('\n');
+        }
+    }
+
+    private static string Read(StringBuilder text)
+    {
+        lock (text)
+        {
+            return text.ToString();
+        }
     }
 }
