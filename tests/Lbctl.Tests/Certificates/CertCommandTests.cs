@@ -56,7 +56,7 @@ public class CertCommandTests
     }
 
     [Fact]
-    public async Task Rotate_MissingKeyFile_Exits1BeforeCallingTheServer()
+    public async Task Rotate_MissingKeyFile_Exits2BeforeCallingTheServer()
     {
         var server = new FakeManagement();
         using var cli = new CliHarness { Server = server };
@@ -64,7 +64,7 @@ public class CertCommandTests
 
         var (exitCode, _, error) = await cli.RunAsync("cert", "rotate", "shop-tls", "--cert", cert, "--key", "missing.key");
 
-        Assert.Equal(1, exitCode);
+        Assert.Equal(2, exitCode);
         Assert.StartsWith("error: cannot read private key file", error, StringComparison.Ordinal);
         Assert.Empty(server.Calls);
     }
