@@ -8,6 +8,8 @@ cd "$root"
 # Servers the end-to-end tests start for real: PostgreSQL for the data tier; and a browser.
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# openssl makes certificates the way users do (CA:TRUE by default) in the TLS tests.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 # Debian's Chromium for the dashboard's browser test (Playwright drives it; it downloads no browser).

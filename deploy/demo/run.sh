@@ -2,7 +2,20 @@
 # The three-tier demo on one machine: a control plane on an embedded SQLite file, one agent per
 # tier (edge HTTPS, internal HTTP, data TCP), sample backends, a self-signed certificate, the
 # example applied with lbctl. Runs in the foreground; Ctrl-C stops everything it started.
+#   --no-build           use what is already built (the test suite, after its own build)
+#   --stop-after SECONDS stop by itself after that long (scripts and tests; a forgotten demo ends)
 set -euo pipefail
+build=1
+stop_after=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) build=0 ;;
+    --stop-after) stop_after=${2:?--stop-after needs a number of seconds}; shift ;;
+    -h|--help) sed -n '2,7p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -14,10 +27,20 @@ cp_url="https://127.0.0.1:7400"
 # The demo's own lbctl config, so that a config of yours elsewhere is neither used nor changed.
 export LBCTL_CONFIG="$demo/lbctl.yaml"
 
-echo "== building (first run takes a minute)"
-for project in controlplane/ControlPlane controlplane/Lbctl agent/Agent deploy/demo/SampleBackend; do
-  dotnet build "$root/$project" -c Release -nologo -v quiet >/dev/null
+# Before anything is built or started: a second demo stops here, touching nothing of the first.
+for port in 7400 7401 8443 8080 6432 9101 9102 9201 9202 5433 5434 9901 9902 9903; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use (is another demo running?)" >&2
+    exit 1
+  fi
 done
+
+if [ "$build" = 1 ]; then
+  echo "== building (first run takes a minute)"
+  for project in controlplane/ControlPlane controlplane/Lbctl agent/Agent deploy/demo/SampleBackend; do
+    dotnet build "$root/$project" -c Release -nologo -v quiet >/dev/null
+  done
+fi
 
 pids=()
 cleanup() {
@@ -26,16 +49,12 @@ cleanup() {
   echo "== stopping the demo"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  [ -n "${pg_root:-}" ] && rm -rf "$pg_root"
+  if [ -n "${pg_root:-}" ]; then rm -rf "$pg_root"; fi
+  echo "== stopped"
 }
-trap cleanup EXIT INT TERM
-
-for port in 7400 7401 8443 8080 6432 9101 9102 9201 9202 5433 5434 9901 9902 9903; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "port $port is already in use (is another demo running?)" >&2
-    exit 1
-  fi
-done
+trap cleanup EXIT
+# Ctrl-C or a TERM is the normal way to stop: exit 0, cleaning up on the way out.
+trap 'exit 0' INT TERM
 
 rm -rf "$demo"
 mkdir -p "$demo/bin" "$logs"
@@ -145,6 +164,18 @@ The demo is running (logs in .demo/logs). Try:
   lbctl audit                                 # who changed what (the admin token: .demo/controlplane/admin.token)
   lbctl token create --role viewer            # a read-only token for a colleague
 
-Press Ctrl-C to stop.
+The dashboard: $cp_url/ui
+  sign in by pasting the admin token: cat .demo/controlplane/admin.token
+  the browser must trust the control plane's CA, .demo/controlplane/tls/ca.crt (README, "Dashboard", shows how
+  per system); or open it once with the warning accepted, the demo being on your own machine.
+
 INFO
-wait
+if [ -n "$stop_after" ]; then
+  echo "Stopping by itself in $stop_after seconds (or press Ctrl-C)."
+  sleep "$stop_after" &
+  pids+=($!)
+  wait $!
+else
+  echo "Press Ctrl-C to stop."
+  wait
+fi

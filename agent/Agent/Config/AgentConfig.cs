@@ -45,7 +45,8 @@ public sealed record HealthCheckConfig(
 
 public sealed record StatusRangeConfig(int From, int To);
 
-public sealed record PassiveHealthConfig(int ConsecutiveFailures, TimeSpan EjectionTime);
+/// <param name="KeepEjectionOnActivePass">False (the default): a passing active check lifts an ejection early.</param>
+public sealed record PassiveHealthConfig(int ConsecutiveFailures, TimeSpan EjectionTime, bool KeepEjectionOnActivePass = false);
 
 public sealed record SessionPersistenceConfig(string Type, string CookieName, string HeaderName, TimeSpan Ttl, EquatableArray<byte> HmacKey);
 

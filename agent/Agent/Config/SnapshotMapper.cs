@@ -166,7 +166,7 @@ public static class SnapshotMapper
         }
 
         PassiveHealthConfig? passive = pool.PassiveHealth is { ConsecutiveFailures: > 0 } ph
-            ? new PassiveHealthConfig(ph.ConsecutiveFailures, Positive(ph.EjectionTimeMs, 30000))
+            ? new PassiveHealthConfig(ph.ConsecutiveFailures, Positive(ph.EjectionTimeMs, 30000), ph.KeepEjectionOnActivePass)
             : null;
 
         SessionPersistenceConfig? persistence = pool.SessionPersistence is { Type.Length: > 0 } sp && sp.Type != "none"

@@ -15,8 +15,9 @@ public sealed record HealthObservation(string Pool, string Backend, BackendHealt
 /// health check, spread out with jitter; healthyThreshold consecutive passes make a backend
 /// healthy, unhealthyThreshold consecutive failures unhealthy (a new backend needs one pass,
 /// as in Envoy, so that it takes traffic without waiting several intervals). Passive:
-/// consecutiveFailures connection errors or 5xx responses eject a backend for ejectionTime.
-/// Transitions are queued for the control plane.
+/// consecutiveFailures connection errors or 5xx responses eject a backend for ejectionTime, or
+/// until an active check passes (Envoy's default; keepEjectionOnActivePass keeps it out for the
+/// whole ejectionTime). Transitions are queued for the control plane.
 /// </summary>
 public sealed partial class HealthMonitor : IDisposable
 {
@@ -78,7 +79,40 @@ public sealed partial class HealthMonitor : IDisposable
                     _trackers.TryRemove(backend, out _);
                 }
             }
+            foreach (var pool in pools)
+            {
+                CompleteWarmingIfKnown(pool);
+            }
         }
+    }
+
+    /// <summary>
+    /// How long a new pool waits at most for its backends' first results: the window its first
+    /// probes are spread over plus one probe timeout (and a little slack), never over 5 seconds.
+    /// </summary>
+    internal static TimeSpan WarmingBound(HealthCheckConfig check, int backendsInPool)
+    {
+        var bound = FirstProbeWindow(check.Interval, backendsInPool) + check.Timeout + TimeSpan.FromMilliseconds(250);
+        return bound < MaxWarming ? bound : MaxWarming;
+    }
+
+    private static readonly TimeSpan MaxWarming = TimeSpan.FromSeconds(5);
+
+    /// <summary>A warming pool is warm once none of its backends is still without a first result.</summary>
+    private void CompleteWarmingIfKnown(PoolRuntime? pool)
+    {
+        if (pool is null || pool.Warming.IsWarm)
+        {
+            return;
+        }
+        foreach (var backend in pool.Backends)
+        {
+            if (backend.Health == BackendHealth.Unknown)
+            {
+                return;
+            }
+        }
+        pool.Warming.Complete();
     }
 
     /// <summary>The proxy's view of one forwarded request or connection attempt (passive checks).</summary>
@@ -326,6 +360,17 @@ public sealed partial class HealthMonitor : IDisposable
                         _active = BackendHealth.Healthy;
                         _reason = reason;
                     }
+                    if (IsEjected() && _pool.PassiveHealth is { KeepEjectionOnActivePass: false })
+                    {
+                        // The backend answers its checks again: the ejection has done its job.
+                        _ejectedUntil = 0;
+                        _ejectionTimer?.Dispose();
+                        _ejectionTimer = null;
+                        if (_active == BackendHealth.Healthy)
+                        {
+                            _reason = $"ejection lifted: active check passed ({reason})";
+                        }
+                    }
                 }
                 else
                 {
@@ -346,6 +391,10 @@ public sealed partial class HealthMonitor : IDisposable
             if (changed is not null)
             {
                 _owner.Publish(changed, previous);
+            }
+            if (previous == BackendHealth.Unknown)
+            {
+                _owner.CompleteWarmingIfKnown(_owner._pools.Find(_backend.Pool));
             }
         }
 

@@ -35,7 +35,13 @@ public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolR
                 next[config.Name] = previous;
                 continue;
             }
-            next[config.Name] = Build(config, previous, retired);
+            var runtime = Build(config, previous, retired);
+            if (!runtime.Warming.IsWarm && config.HealthCheck is { } check)
+            {
+                // The health monitor ends warming early, once every backend has a first result.
+                runtime.Warming.StartBound(Health.HealthMonitor.WarmingBound(check, config.Backends.Count), time);
+            }
+            next[config.Name] = runtime;
             Log.PoolApplied(logger, config.Name, config.Algorithm, config.Backends.Count);
         }
 

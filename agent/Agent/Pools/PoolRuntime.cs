@@ -19,6 +19,9 @@ public sealed class PoolRuntime
     internal PoolRuntime(PoolConfig config, BackendState[] backends, ILoadBalancer balancer, ILoadBalancer? stickyBalancer, HttpMessageInvoker? httpClient, PoolRuntime? previous = null)
     {
         _failOpen = previous?._failOpen ?? new StrongBox<int>();
+        // A reconfigured pool keeps its warming (done, or still going); only a new one starts it.
+        Warming = previous?.Warming
+            ?? (config.HealthCheck is null || backends.Length == 0 ? PoolWarming.Warm : new PoolWarming());
         Config = config;
         Backends = backends;
         Balancer = balancer;
@@ -27,6 +30,25 @@ public sealed class PoolRuntime
     }
 
     public PoolConfig Config { get; }
+
+    /// <summary>Until warm, requests and connections to this pool wait (see <see cref="PoolWarming"/>).</summary>
+    public PoolWarming Warming { get; }
+
+    /// <summary>Completes at once once the pool is warm (the only cost on the request path: one read).</summary>
+    public ValueTask WhenWarmAsync(CancellationToken cancellationToken) =>
+        Warming.IsWarm ? ValueTask.CompletedTask : WaitWarmAsync(cancellationToken);
+
+    private async ValueTask WaitWarmAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Warming.WhenWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The client left while the pool warmed: the caller finds out at its first write.
+        }
+    }
 
     public string Name => Config.Name;
 

@@ -38,6 +38,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "pool is not available").ConfigureAwait(false);
             return;
         }
+        await pool.WhenWarmAsync(context.RequestAborted).ConfigureAwait(false);
 
         var requestConfig = pool.Config.RequestTimeout > TimeSpan.Zero
             ? new ForwarderRequestConfig { ActivityTimeout = pool.Config.RequestTimeout }

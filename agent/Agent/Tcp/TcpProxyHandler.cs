@@ -31,6 +31,7 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             client.Abort(new ConnectionAbortedException("pool is not available"));
             return;
         }
+        await pool.WhenWarmAsync(client.ConnectionClosed).ConfigureAwait(false);
 
         var context = Proxy.HttpHashKeys.ForAddress((client.RemoteEndPoint as IPEndPoint)?.Address);
         var attempts = 1 + pool.Config.Retries;

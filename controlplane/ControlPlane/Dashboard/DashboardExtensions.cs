@@ -20,6 +20,13 @@ public static class DashboardExtensions
     {
         var assets = DashboardAssets.Load();
         var index = assets.Find("index.html")!;
+        // The bare server URL is what people type into a browser first: send them to the page.
+        endpoints.MapGet("/", context =>
+        {
+            AddSecurityHeaders(context.Response);
+            context.Response.Redirect(Path);
+            return Task.CompletedTask;
+        }).ExcludeFromDescription();
         // Routing ignores a trailing slash: this serves /ui and /ui/ (the page uses absolute paths).
         endpoints.MapGet(Path, context => ServeAsync(context, index)).ExcludeFromDescription();
         endpoints.MapGet(Path + "/{file}", context =>

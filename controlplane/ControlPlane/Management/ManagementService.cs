@@ -26,12 +26,14 @@ public sealed class ManagementService(
     public override async Task<Pool> CreatePool(WritePoolRequest request, ServerCallContext context)
     {
         var result = await store.CreateAsync(new Resource { Pool = Require(request.Pool, "pool") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        await WriteWarningsAsync(result, context).ConfigureAwait(false);
         return await PoolResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
     public override async Task<Pool> UpdatePool(WritePoolRequest request, ServerCallContext context)
     {
         var result = await store.UpdateAsync(new Resource { Pool = Require(request.Pool, "pool") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        await WriteWarningsAsync(result, context).ConfigureAwait(false);
         return await PoolResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -75,12 +77,14 @@ public sealed class ManagementService(
     public override async Task<Backend> CreateBackend(WriteBackendRequest request, ServerCallContext context)
     {
         var result = await store.CreateAsync(new Resource { Backend = Require(request.Backend, "backend") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        await WriteWarningsAsync(result, context).ConfigureAwait(false);
         return await BackendResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
     public override async Task<Backend> UpdateBackend(WriteBackendRequest request, ServerCallContext context)
     {
         var result = await store.UpdateAsync(new Resource { Backend = Require(request.Backend, "backend") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        await WriteWarningsAsync(result, context).ConfigureAwait(false);
         return await BackendResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -124,12 +128,14 @@ public sealed class ManagementService(
     public override async Task<Listener> CreateListener(WriteListenerRequest request, ServerCallContext context)
     {
         var result = await store.CreateAsync(new Resource { Listener = Require(request.Listener, "listener") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        await WriteWarningsAsync(result, context).ConfigureAwait(false);
         return await ListenerResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
     public override async Task<Listener> UpdateListener(WriteListenerRequest request, ServerCallContext context)
     {
         var result = await store.UpdateAsync(new Resource { Listener = Require(request.Listener, "listener") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        await WriteWarningsAsync(result, context).ConfigureAwait(false);
         return await ListenerResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -173,12 +179,14 @@ public sealed class ManagementService(
     public override async Task<Certificate> CreateCertificate(WriteCertificateRequest request, ServerCallContext context)
     {
         var result = await store.CreateAsync(new Resource { Certificate = Require(request.Certificate, "certificate") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        await WriteWarningsAsync(result, context).ConfigureAwait(false);
         return await CertificateResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
     public override async Task<Certificate> UpdateCertificate(WriteCertificateRequest request, ServerCallContext context)
     {
         var result = await store.UpdateAsync(new Resource { Certificate = Require(request.Certificate, "certificate") }, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        await WriteWarningsAsync(result, context).ConfigureAwait(false);
         return await CertificateResultAsync(result, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -287,11 +295,33 @@ public sealed class ManagementService(
         return new DeleteResponse { Revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false) };
     }
 
+    /// <summary>
+    /// Warnings travel as <c>lb-warning</c> response headers (one per warning, as Kubernetes'
+    /// Warning header), so every write answers them the same way over gRPC and REST without a
+    /// field in each response message. Header values must be printable ASCII.
+    /// </summary>
+    public const string WarningHeader = "lb-warning";
+
+    private static Task WriteWarningsAsync(WriteResult result, ServerCallContext context)
+    {
+        if (result.Warnings.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+        var headers = new Metadata();
+        foreach (var warning in result.Warnings)
+        {
+            headers.Add(WarningHeader, new string(warning.Select(c => c is >= ' ' and <= '~' ? c : '?').ToArray()));
+        }
+        return context.WriteResponseHeadersAsync(headers);
+    }
+
     // ------------------------------------------------------------------ Apply and status
 
     public override async Task<ApplyResponse> Apply(ApplyRequest request, ServerCallContext context)
     {
         var result = await store.ApplyAsync(request.Resources, request.DryRun, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
+        await WriteWarningsAsync(result, context).ConfigureAwait(false);
         var response = new ApplyResponse { Revision = result.Revision, DryRun = result.DryRun };
         response.Results.AddRange(result.Resources.Select(r => new ApplyResult
         {

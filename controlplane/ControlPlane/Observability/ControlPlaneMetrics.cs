@@ -13,12 +13,14 @@ public sealed class ControlPlaneMetrics
 {
     // Commit times of recent revisions, to measure write-to-ACK push duration; bounded.
     private readonly ConcurrentDictionary<long, DateTime> _committedAt = new();
+    private readonly TimeProvider _time;
 
-    public ControlPlaneMetrics()
+    public ControlPlaneMetrics(TimeProvider time)
     {
+        _time = time;
         AgentsConnected = Metrics.CreateGauge("lb_controlplane_agents_connected", "Agents with an open sync stream, by tier.", "tier");
         Revision = Metrics.CreateGauge("lb_controlplane_revision", "The store's current revision.");
-        PushDuration = Metrics.CreateHistogram("lb_controlplane_push_duration_seconds", "Time from a committed write to an agent's ACK of a snapshot holding it.",
+        PushDuration = Metrics.CreateHistogram("lb_controlplane_push_duration_seconds", "Time from the committed write that produced a tier's snapshot revision to each agent's ACK of that revision.",
             new HistogramConfiguration { LabelNames = ["tier"], Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
         Nacks = Metrics.CreateCounter("lb_controlplane_nacks_total", "Snapshots refused by agents, by tier.", "tier");
         ApiCalls = Metrics.CreateCounter("lb_controlplane_api_calls_total", "gRPC calls by method and status code.", "method", "code");
@@ -52,7 +54,7 @@ public sealed class ControlPlaneMetrics
     public void Committed(long revision)
     {
         Revision.Set(revision);
-        _committedAt[revision] = DateTime.UtcNow;
+        _committedAt[revision] = _time.GetUtcNow().UtcDateTime;
         if (_committedAt.Count > 1024)
         {
             foreach (var old in _committedAt.Keys.Order().Take(_committedAt.Count - 512).ToList())
@@ -62,16 +64,19 @@ public sealed class ControlPlaneMetrics
         }
     }
 
-    /// <summary>An agent ACKed a snapshot at <paramref name="revision"/> after holding <paramref name="previous"/>.</summary>
-    public void Acked(string tier, long previous, long revision)
+    /// <summary>
+    /// An agent ACKed a snapshot at <paramref name="revision"/> after holding <paramref name="previous"/>,
+    /// on a stream opened at <paramref name="streamOpenedAt"/>. One sample: from the commit of the
+    /// write that produced that revision to this ACK. Earlier writes the agent had not seen are not
+    /// counted: one that did not change the tier (an unused certificate, another tier's pool) was
+    /// never pushed to it, and timing from it measured quiet, not push. A revision committed before
+    /// the stream opened is a catch-up at connect, not a push, and is not counted either.
+    /// </summary>
+    public void Acked(string tier, long previous, long revision, DateTime streamOpenedAt)
     {
-        // Every write the agent had not seen yet reached it with this ACK.
-        foreach (var (committed, at) in _committedAt)
+        if (revision > previous && _committedAt.TryGetValue(revision, out var at) && at >= streamOpenedAt)
         {
-            if (committed > previous && committed <= revision)
-            {
-                PushDuration.WithLabels(tier).Observe((DateTime.UtcNow - at).TotalSeconds);
-            }
+            PushDuration.WithLabels(tier).Observe(Math.Max(0, (_time.GetUtcNow().UtcDateTime - at).TotalSeconds));
         }
     }
 }

@@ -237,6 +237,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             {
                 ConsecutiveFailures = passive.ConsecutiveFailures,
                 EjectionTimeMs = Durations.ToMilliseconds(passive.EjectionTime, DefaultEjectionTimeMs),
+                KeepEjectionOnActivePass = passive.KeepEjectionOnActivePass,
             };
         }
         var persistence = spec.SessionPersistence;

@@ -14,7 +14,11 @@ namespace LoadBalancer.ControlPlane.Store;
 public sealed record AppliedResource(ResourceKind Kind, string Name, string Action, long ResourceVersion, ResourceEntity Entity);
 
 /// <summary>Outcome of a write: the revision it produced (the current one when nothing changed).</summary>
-public sealed record WriteResult(long Revision, bool DryRun, IReadOnlyList<AppliedResource> Resources);
+public sealed record WriteResult(long Revision, bool DryRun, IReadOnlyList<AppliedResource> Resources)
+{
+    /// <summary>What validation accepted with a warning (a certificate near expiry, a self-signed CA:TRUE leaf).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
 
 public static class ApplyActions
 {
@@ -117,7 +121,7 @@ public sealed partial class ResourceStore(
             // Microsoft.Data.Sqlite begins non-deferred transactions with BEGIN IMMEDIATE: the write lock is taken up front.
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             var loaded = await LoadAsync(db, cancellationToken).ConfigureAwait(false);
-            var pending = Plan(resources, mode, loaded);
+            var pending = Plan(resources, mode, loaded, out var warnings);
             var now = time.GetUtcNow().UtcDateTime;
             var newRevision = loaded.Revision + 1;
             var results = new List<AppliedResource>(pending.Count);
@@ -138,19 +142,19 @@ public sealed partial class ResourceStore(
             if (changed == 0)
             {
                 await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                return new WriteResult(loaded.Revision, dryRun, results);
+                return new WriteResult(loaded.Revision, dryRun, results) { Warnings = warnings };
             }
             await SaveChangesAsync(db, cancellationToken).ConfigureAwait(false);
             await BumpRevisionAsync(db, loaded.Revision, newRevision, cancellationToken).ConfigureAwait(false);
             if (dryRun)
             {
                 await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                return new WriteResult(loaded.Revision, true, results);
+                return new WriteResult(loaded.Revision, true, results) { Warnings = warnings };
             }
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             LogCommitted(newRevision, changed);
             changeFeed.Notify(newRevision);
-            return new WriteResult(newRevision, false, results);
+            return new WriteResult(newRevision, false, results) { Warnings = warnings };
         }
         finally
         {
@@ -329,7 +333,7 @@ public sealed partial class ResourceStore(
 
     // ------------------------------------------------------------------ planning and validation
 
-    private List<Pending> Plan(IReadOnlyList<Resource> resources, WriteMode mode, Loaded loaded)
+    private List<Pending> Plan(IReadOnlyList<Resource> resources, WriteMode mode, Loaded loaded, out IReadOnlyList<string> warnings)
     {
         var violations = new Violations();
         var pending = new List<Pending>(resources.Count);
@@ -397,6 +401,7 @@ public sealed partial class ResourceStore(
             }
         }
         violations.ThrowIfAny();
+        warnings = violations.Warnings;
         return pending;
     }
 

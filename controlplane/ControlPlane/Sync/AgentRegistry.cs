@@ -39,7 +39,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     /// to its tier, so a token of one tier cannot supersede or rewrite another tier's agent.</exception>
     public async Task<AgentConnection> ConnectAsync(Hello hello, string peer, CancellationToken cancellationToken)
     {
-        var connection = new AgentConnection(hello.Name, hello.Tier) { AckedRevision = hello.Revision };
+        var connection = new AgentConnection(hello.Name, hello.Tier) { AckedRevision = hello.Revision, OpenedAt = time.GetUtcNow().UtcDateTime };
         var now = time.GetUtcNow().UtcDateTime;
         await _claimGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -83,7 +83,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
     public async Task RecordAckAsync(AgentConnection connection, Ack ack, CancellationToken cancellationToken)
     {
-        metrics.Acked(connection.Tier, connection.AckedRevision, ack.Revision);
+        metrics.Acked(connection.Tier, connection.AckedRevision, ack.Revision, connection.OpenedAt);
         connection.AckedRevision = Math.Max(connection.AckedRevision, ack.Revision);
         // Listener names come from the snapshot (DNS labels); anything longer is not one of ours.
         var results = ack.Listeners.Take(10_000)
@@ -370,6 +370,9 @@ public sealed class AgentConnection(string name, string tier)
 
     /// <summary>The newest revision this stream's agent has acknowledged (or announced in Hello).</summary>
     public long AckedRevision { get; set; }
+
+    /// <summary>When the stream was opened (push-duration samples start after it).</summary>
+    public DateTime OpenedAt { get; init; }
 
     /// <summary>Cancelled when a newer stream of the same agent takes over.</summary>
     public CancellationTokenSource Superseded { get; } = new();

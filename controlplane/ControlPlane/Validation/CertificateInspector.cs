@@ -83,8 +83,7 @@ public static partial class CertificateInspector
             }
             else if (isCa.Value)
             {
-                violations.Add(field, "the first (leaf) certificate is a CA certificate; put the server certificate first");
-                ok = false;
+                ok &= CheckCaAsLeaf(certificates, violations, field);
             }
             var notBefore = leaf.NotBefore.ToUniversalTime();
             var notAfter = leaf.NotAfter.ToUniversalTime();
@@ -92,6 +91,10 @@ public static partial class CertificateInspector
             {
                 violations.Add(field, $"the leaf certificate expired at {notAfter:yyyy-MM-ddTHH:mm:ssZ}");
                 ok = false;
+            }
+            else if (notAfter - nowUtc < ExpiryWarningWindow)
+            {
+                violations.Warn(field, $"the leaf certificate expires at {notAfter:yyyy-MM-ddTHH:mm:ssZ}, in {Math.Max(0, (int)Math.Round((notAfter - nowUtc).TotalDays))} days; rotate it soon (lbctl cert rotate)");
             }
             if (notBefore > nowUtc)
             {
@@ -131,6 +134,40 @@ public static partial class CertificateInspector
             }
         }
     }
+
+    /// <summary>
+    /// The first certificate has CA:TRUE. OpenSSL 3's <c>openssl req -x509</c> marks every
+    /// certificate it makes so, and nginx, HAProxy and Envoy serve one: a lone self-signed
+    /// certificate is accepted as the leaf, with a warning. A CA placed before the certificate
+    /// it issued, or a CA that is not self-signed given alone, is refused, saying which it is.
+    /// </summary>
+    private static bool CheckCaAsLeaf(List<X509Certificate2> certificates, Violations violations, string field)
+    {
+        const string SelfSignedHint = "for a test certificate, lbctl cert self-signed makes a CA and a server certificate it signs";
+        var first = certificates[0];
+        if (certificates.Count > 1 && IsIssuerOf(first, certificates[1]))
+        {
+            violations.Add(field, "the first certificate is the CA that issued the second: put the server (leaf) certificate first, then each issuer");
+            return false;
+        }
+        if (certificates.Count == 1 && IsSelfSigned(first))
+        {
+            violations.Warn(field, "is a self-signed certificate marked CA:TRUE (as openssl req -x509 makes by default); it is served as the server certificate, but browsers and clients trust it only once it is imported; " + SelfSignedHint);
+            return true;
+        }
+        violations.Add(field, certificates.Count == 1
+            ? "the only certificate is a CA certificate (CA:TRUE) issued by another CA, not a server certificate; give the server certificate first, then its chain; " + SelfSignedHint
+            : "the first (leaf) certificate is a CA certificate (CA:TRUE); put the server certificate first, then its chain; " + SelfSignedHint);
+        return false;
+    }
+
+    private static bool IsSelfSigned(X509Certificate2 certificate) =>
+        certificate.IssuerName.RawData.AsSpan().SequenceEqual(certificate.SubjectName.RawData)
+        && CertificateSignatures.IsSignedBy(certificate, certificate) != false;
+
+    private static bool IsIssuerOf(X509Certificate2 issuer, X509Certificate2 certificate) =>
+        certificate.IssuerName.RawData.AsSpan().SequenceEqual(issuer.SubjectName.RawData)
+        && CertificateSignatures.IsSignedBy(certificate, issuer) != false;
 
     /// <summary>
     /// Adds a violation when <paramref name="pem"/> holds any PEM block but CERTIFICATE. ImportFromPem

@@ -8,8 +8,14 @@ namespace LoadBalancer.ControlPlane.Validation;
 public sealed class Violations
 {
     private readonly List<(string Field, string Description)> _items = [];
+    private readonly List<string> _warnings = [];
 
     public IReadOnlyList<(string Field, string Description)> Items => _items;
+
+    /// <summary>What was accepted but deserves the writer's attention (sent back as lb-warning headers).</summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
+    public void Warn(string field, string description) => _warnings.Add($"{field}: {description}");
 
     public bool HasAny => _items.Count > 0;
 

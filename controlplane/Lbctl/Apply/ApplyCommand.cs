@@ -29,16 +29,49 @@ internal static class ApplyCommand
 
             var request = new ApplyRequest { DryRun = parseResult.GetValue(dryRun) };
             request.Resources.AddRange(resources.Select(r => r.ToResource()));
+            // A dry run says what would change that "configured" alone hides: a backend's state
+            // (a manifest without one sets a draining backend back to enabled).
+            var stateChanges = request.DryRun
+                ? await BackendStateChangesAsync(context, resources, cancellationToken)
+                : new Dictionary<string, string>(StringComparer.Ordinal);
             var response = await context.Client.ApplyAsync(request, cancellationToken: cancellationToken);
 
             var suffix = response.DryRun || request.DryRun ? " (dry run)" : "";
             foreach (var result in response.Results)
             {
-                context.Out.WriteLine($"{ResourceKinds.SingularOf(result.Kind)}/{result.Name} {result.Action}{suffix}");
+                var change = result.Kind == "Backend" && result.Action == "configured" && stateChanges.TryGetValue(result.Name, out var text) ? $" ({text})" : "";
+                context.Out.WriteLine($"{ResourceKinds.SingularOf(result.Kind)}/{result.Name} {result.Action}{change}{suffix}");
             }
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>"state: draining -> enabled" for each manifest backend whose effective state would change, by stored name.</summary>
+    private static async Task<Dictionary<string, string>> BackendStateChangesAsync(CliContext context, IReadOnlyList<ManifestResource> resources, CancellationToken cancellationToken)
+    {
+        var changes = new Dictionary<string, string>(StringComparer.Ordinal);
+        var backends = resources.Where(r => r.Kind == ResourceKinds.Backend).ToList();
+        if (backends.Count == 0)
+        {
+            return changes;
+        }
+        var stored = (await context.Client.ListBackendsAsync(new ListRequest(), cancellationToken: cancellationToken)).Items
+            .ToDictionary(b => b.Metadata.Name, StringComparer.Ordinal);
+        foreach (var resource in backends)
+        {
+            var name = resource.Name.ToLowerInvariant();
+            if (stored.TryGetValue(name, out var current))
+            {
+                var from = Diff.ServerNormalization.EffectiveState(current.Spec);
+                var to = Diff.ServerNormalization.EffectiveState(((Backend)resource.Message).Spec);
+                if (from != to)
+                {
+                    changes[name] = $"state: {from} -> {to}";
+                }
+            }
+        }
+        return changes;
     }
 }
 

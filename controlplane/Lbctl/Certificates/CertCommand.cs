@@ -113,11 +113,11 @@ internal static class CertCommand
         try
         {
             var text = File.ReadAllText(path);
-            return text.Length > 0 ? text : throw new CliException($"{what} file {path} is empty");
+            return text.Length > 0 ? text : throw new InputException($"{what} file {path} is empty");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new CliException($"cannot read {what} file {path}: {ex.Message}", ex);
+            throw new InputException($"cannot read {what} file {path}: {ex.Message}", ex);
         }
     }
 

@@ -49,7 +49,7 @@ internal sealed class CliContext(CliEnvironment environment, ConnectionFlags fla
             {
                 // Tests swap the transport only; token and deadline are added the same way.
                 var transport = environment.CallInvokerFactory?.Invoke(Settings) ?? CreateTransport();
-                _invoker = ChannelFactory.WithCallDefaults(transport, Settings);
+                _invoker = ChannelFactory.WithCallDefaults(transport, Settings, environment.Err);
             }
             return _invoker;
         }

@@ -38,10 +38,11 @@ internal sealed class CommandRunner(CliEnvironment environment, GlobalOptions gl
             var server = context.ResolvedSettings?.Server ?? new Uri(ConnectionResolver.DefaultServer);
             return (ErrorPrinter.PrintRpcError(ex, err, server, context.CertificateRejection), true);
         }
-        catch (ManifestException ex)
+        catch (Exception ex) when (ex is ManifestException or InputException)
         {
+            // A problem in the user's own input, found before anything was sent.
             err.WriteLine($"error: {ex.Message}");
-            return (ExitCodes.Refused, true);
+            return (ExitCodes.Usage, true);
         }
         catch (CliException ex)
         {
@@ -52,7 +53,7 @@ internal sealed class CommandRunner(CliEnvironment environment, GlobalOptions gl
         {
             // A file or folder the verb had to read (not a manifest document): name it, no stack trace.
             err.WriteLine($"error: {ex.Message}");
-            return (ExitCodes.Refused, true);
+            return (ExitCodes.Usage, true);
         }
         catch (UsageException ex)
         {

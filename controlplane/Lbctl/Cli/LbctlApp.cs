@@ -24,9 +24,9 @@ internal static class LbctlApp
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)
         {
-            // System.CommandLine prints the errors and the command's help (both to stderr
-            // here) and returns 1; the contract's exit code for usage errors is 2.
-            await parseResult.InvokeAsync(new InvocationConfiguration { Output = environment.Err, Error = environment.Err }, cancellationToken);
+            // One line on what was not understood (with a suggestion) and where the help is,
+            // rather than every token's error and the whole help; exit 2 as the contract says.
+            ParseErrors.Print(parseResult, root, args, environment.Err);
             return ExitCodes.Usage;
         }
         return await parseResult.InvokeAsync(new InvocationConfiguration { Output = environment.Out, Error = environment.Err }, cancellationToken);

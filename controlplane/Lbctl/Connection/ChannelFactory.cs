@@ -10,9 +10,9 @@ internal static class ChannelFactory
 {
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>Every call through <paramref name="transport"/> gets the token and a deadline.</summary>
-    public static CallInvoker WithCallDefaults(CallInvoker transport, ConnectionSettings settings) =>
-        transport.Intercept(new CallDefaultsInterceptor(settings.TokenFile is null ? null : ReadToken(settings.TokenFile), CallTimeout));
+    /// <summary>Every call through <paramref name="transport"/> gets the token and a deadline; server warnings go to <paramref name="warnings"/>.</summary>
+    public static CallInvoker WithCallDefaults(CallInvoker transport, ConnectionSettings settings, TextWriter? warnings = null) =>
+        transport.Intercept(new CallDefaultsInterceptor(settings.TokenFile is null ? null : ReadToken(settings.TokenFile), CallTimeout, warnings));
 
     public static GrpcChannel CreateChannel(ConnectionSettings settings) =>
         CreateChannel(settings, ServerCertificateCheck.For(settings));

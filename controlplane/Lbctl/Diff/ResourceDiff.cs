@@ -23,6 +23,10 @@ internal static class ResourceDiff
     public static IReadOnlyList<string> Lines(ResourceKind kind, IMessage desired, IMessage? current)
     {
         desired = ServerNormalization.Normalize(desired);
+        if (current is not null)
+        {
+            (desired, current) = ServerNormalization.WithoutDefaults(desired, current);
+        }
         var name = ResourceKind.NameOf(desired);
         var desiredDocument = ManifestProjection.ToDocument(kind, desired);
         var hasKey = desired is Certificate { Spec.PrivateKeyPem.Length: > 0 };

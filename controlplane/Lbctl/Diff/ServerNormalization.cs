@@ -48,6 +48,52 @@ internal static class ServerNormalization
         return copy;
     }
 
+    /// <summary>The state a backend takes when its spec does not say: the server's default.</summary>
+    public const string DefaultBackendState = "enabled";
+
+    /// <summary>The effective state of a backend spec (absent is the default, enabled).</summary>
+    public static string EffectiveState(BackendSpec? spec) =>
+        spec is null || spec.State.Length == 0 ? DefaultBackendState : spec.State;
+
+    /// <summary>
+    /// Copies of both sides in which a value equal to the server's default is the same as an
+    /// absent one (a backend drained and enabled again stores state: enabled; weight 1), so they
+    /// are no difference; and in which a state that does differ is written out on both sides, so
+    /// that applying a manifest without a state shows as "draining" becoming "enabled".
+    /// </summary>
+    public static (IMessage Desired, IMessage Current) WithoutDefaults(IMessage desired, IMessage current)
+    {
+        if (desired is not Backend want || current is not Backend have)
+        {
+            return (desired, current);
+        }
+        want = want.Clone();
+        have = have.Clone();
+        var wantState = EffectiveState(want.Spec);
+        var haveState = EffectiveState(have.Spec);
+        foreach (var spec in new[] { want.Spec, have.Spec })
+        {
+            if (spec is null)
+            {
+                continue;
+            }
+            if (spec.State == DefaultBackendState)
+            {
+                spec.State = "";
+            }
+            if (spec.HasWeight && spec.Weight == 1)
+            {
+                spec.ClearWeight();
+            }
+        }
+        if (wantState != haveState)
+        {
+            (want.Spec ??= new BackendSpec()).State = wantState;
+            (have.Spec ??= new BackendSpec()).State = haveState;
+        }
+        return (want, have);
+    }
+
     private static void LowerName(ObjectMeta? metadata)
     {
         if (metadata is not null)

@@ -86,13 +86,26 @@ internal static class ManifestReader
     /// With <paramref name="loadFiles"/> false, certificateFile/privateKeyFile are not read
     /// (delete -f only needs names).
     /// </summary>
+    /// Every problem of every document (unknown fields with their line, a bad value, invalid
+    /// YAML) is reported in one exception, one line each, so that one run shows them all.
     public static IReadOnlyList<ManifestResource> Read(IEnumerable<ManifestSource> sources, bool loadFiles = true)
     {
         var resources = new List<ManifestResource>();
+        var problems = new List<string>();
         var seen = new Dictionary<string, ManifestResource>(StringComparer.Ordinal);
         foreach (var source in sources)
         {
-            foreach (var resource in ReadSource(source, loadFiles))
+            List<ManifestResource> read;
+            try
+            {
+                read = ReadSource(source, loadFiles, problems);
+            }
+            catch (ManifestException ex)
+            {
+                problems.Add(ex.Message);
+                continue;
+            }
+            foreach (var resource in read)
             {
                 if (seen.TryGetValue(resource.Ref, out var first))
                 {
@@ -104,10 +117,16 @@ internal static class ManifestReader
                 resources.Add(resource);
             }
         }
+        if (problems.Count > 0)
+        {
+            throw new ManifestException(problems.Count == 1
+                ? problems[0]
+                : $"{problems.Count} problems:\n  " + string.Join("\n  ", problems));
+        }
         return resources;
     }
 
-    private static List<ManifestResource> ReadSource(ManifestSource source, bool loadFiles)
+    private static List<ManifestResource> ReadSource(ManifestSource source, bool loadFiles, List<string> problems)
     {
         var stream = new YamlStream();
         TrackingParser? parser = null;
@@ -146,14 +165,33 @@ internal static class ManifestReader
             {
                 continue;
             }
-            resources.Add(ReadDocument(root, source, i + 1, loadFiles));
+            try
+            {
+                resources.Add(ReadDocument(root, source, i + 1, loadFiles));
+            }
+            catch (ManifestDocumentException ex)
+            {
+                problems.AddRange(ex.Problems);
+            }
+            catch (ManifestException ex)
+            {
+                problems.Add(ex.Message);
+            }
         }
         return resources;
+    }
+
+    /// <summary>Every problem found in one document, each a complete line with its place.</summary>
+    private sealed class ManifestDocumentException(IReadOnlyList<string> problems) : Exception(string.Join("\n", problems))
+    {
+        public IReadOnlyList<string> Problems { get; } = problems;
     }
 
     private static ManifestResource ReadDocument(YamlNode root, ManifestSource source, int number, bool loadFiles)
     {
         var context = $"{source.DisplayName} document {number}";
+        var unknown = new List<YamlToJson.FieldException>();
+        string At(YamlToJson.FieldException ex) => $"{context}, line {ex.Start.Line}: {ex.Message}";
         try
         {
             if (root is not YamlMappingNode mapping)
@@ -172,7 +210,10 @@ internal static class ManifestReader
                     case "metadata": metadata = value; break;
                     case "spec": spec = value; break;
                     case "status": break; // server-written; present in `get -o yaml` output
-                    case var other: throw new YamlToJson.FieldException($"unknown field \"{other}\" at the top level", keyNode.Start);
+                    case var other:
+                        var near = Cli.Spelling.Closest(other, ["apiVersion", "kind", "metadata", "spec"]);
+                        unknown.Add(new YamlToJson.FieldException($"unknown field \"{other}\" at the top level{(near is null ? "" : $"; did you mean \"{near}\"?")}", keyNode.Start));
+                        break;
                 }
             }
 
@@ -211,11 +252,15 @@ internal static class ManifestReader
 
             var json = new JsonObject
             {
-                ["metadata"] = YamlToJson.ConvertMessage(metadata!, ObjectMeta.Descriptor, "metadata"),
+                ["metadata"] = YamlToJson.ConvertMessage(metadata!, ObjectMeta.Descriptor, "metadata", unknown),
             };
             if (spec is not null)
             {
-                json["spec"] = YamlToJson.ConvertMessage(spec, kind.Descriptor.FindFieldByName("spec").MessageType, "spec");
+                json["spec"] = YamlToJson.ConvertMessage(spec, kind.Descriptor.FindFieldByName("spec").MessageType, "spec", unknown);
+            }
+            if (unknown.Count > 0)
+            {
+                throw new ManifestDocumentException(unknown.Select(At).ToList());
             }
 
             // The walk above already enforced the schema; the parser turns JSON into the message.
@@ -224,7 +269,8 @@ internal static class ManifestReader
         }
         catch (YamlToJson.FieldException ex)
         {
-            throw new ManifestException($"{context}: {ex.Message}", ex);
+            // The unknown fields found before this error are reported with it.
+            throw new ManifestDocumentException([.. unknown.Select(At), At(ex)]);
         }
         catch (InvalidProtocolBufferException ex)
         {

@@ -23,7 +23,11 @@ internal static class YamlToJson
         public Mark Start { get; } = start;
     }
 
-    public static JsonObject? ConvertMessage(YamlNode node, MessageDescriptor descriptor, string path)
+    /// <param name="unknownFields">
+    /// When given, an unknown field is added to it and skipped, so that one pass reports every
+    /// misspelled field of a document; other errors still throw at once.
+    /// </param>
+    public static JsonObject? ConvertMessage(YamlNode node, MessageDescriptor descriptor, string path, List<FieldException>? unknownFields = null)
     {
         if (IsNull(node))
         {
@@ -38,15 +42,25 @@ internal static class YamlToJson
         foreach (var (keyNode, valueNode) in mapping.Children)
         {
             var key = KeyText(keyNode, path);
-            var field = FindField(descriptor, key)
-                ?? throw new FieldException($"unknown field \"{key}\" in {path}", keyNode.Start);
+            var field = FindField(descriptor, key);
+            if (field is null)
+            {
+                var near = Cli.Spelling.Closest(key, descriptor.Fields.InFieldNumberOrder().Select(f => f.JsonName));
+                var unknown = new FieldException($"unknown field \"{key}\" in {path}{(near is null ? "" : $"; did you mean \"{near}\"?")}", keyNode.Start);
+                if (unknownFields is null)
+                {
+                    throw unknown;
+                }
+                unknownFields.Add(unknown);
+                continue;
+            }
             if (json.ContainsKey(field.JsonName))
             {
                 // "healthCheck" and "health_check" are the same field; the YAML parser only
                 // catches literal duplicates.
                 throw new FieldException($"field \"{key}\" in {path} is given twice", keyNode.Start);
             }
-            json[field.JsonName] = ConvertField(valueNode, field, Join(path, field.JsonName));
+            json[field.JsonName] = ConvertField(valueNode, field, Join(path, field.JsonName), unknownFields);
         }
         return json;
     }
@@ -59,7 +73,7 @@ internal static class YamlToJson
     public static FieldDescriptor? FindField(MessageDescriptor descriptor, string key) =>
         descriptor.Fields.InFieldNumberOrder().FirstOrDefault(f => f.JsonName == key || f.Name == key);
 
-    private static JsonNode? ConvertField(YamlNode node, FieldDescriptor field, string path)
+    private static JsonNode? ConvertField(YamlNode node, FieldDescriptor field, string path, List<FieldException>? unknownFields)
     {
         if (IsNull(node))
         {
@@ -76,7 +90,7 @@ internal static class YamlToJson
             foreach (var (keyNode, valueNode) in mapping.Children)
             {
                 var key = KeyText(keyNode, path);
-                map[key] = ConvertValue(valueNode, valueField, $"{path}.{key}");
+                map[key] = ConvertValue(valueNode, valueField, $"{path}.{key}", unknownFields);
             }
             return map;
         }
@@ -90,14 +104,14 @@ internal static class YamlToJson
             var index = 0;
             foreach (var item in sequence.Children)
             {
-                array.Add(ConvertValue(item, field, $"{path}[{index++}]"));
+                array.Add(ConvertValue(item, field, $"{path}[{index++}]", unknownFields));
             }
             return array;
         }
-        return ConvertValue(node, field, path);
+        return ConvertValue(node, field, path, unknownFields);
     }
 
-    private static JsonNode? ConvertValue(YamlNode node, FieldDescriptor field, string path)
+    private static JsonNode? ConvertValue(YamlNode node, FieldDescriptor field, string path, List<FieldException>? unknownFields)
     {
         if (field.FieldType is FieldType.Message or FieldType.Group)
         {
@@ -106,7 +120,7 @@ internal static class YamlToJson
             {
                 return IsNull(node) ? null : JsonValue.Create(ScalarText(node, path, "a timestamp"));
             }
-            return ConvertMessage(node, field.MessageType, path);
+            return ConvertMessage(node, field.MessageType, path, unknownFields);
         }
         if (IsNull(node))
         {

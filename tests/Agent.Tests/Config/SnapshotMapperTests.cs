@@ -319,6 +319,8 @@ public sealed class SnapshotMapperTests
         off.Pools[0].PassiveHealth = new SnapshotPassiveHealth { ConsecutiveFailures = 0, EjectionTimeMs = 1000 };
 
         Assert.Equal(new PassiveHealthConfig(3, TimeSpan.FromSeconds(30)), SnapshotMapper.Map(1, "h", on).Pools[0].PassiveHealth);
+        on.Pools[0].PassiveHealth.KeepEjectionOnActivePass = true;
+        Assert.Equal(new PassiveHealthConfig(3, TimeSpan.FromSeconds(30), KeepEjectionOnActivePass: true), SnapshotMapper.Map(1, "h", on).Pools[0].PassiveHealth);
         Assert.Null(SnapshotMapper.Map(1, "h", off).Pools[0].PassiveHealth);
     }
 

@@ -197,6 +197,55 @@ public sealed class HealthMonitorTests : IDisposable
     }
 
     [Fact]
+    public async Task Passive_EjectedBackendWhoseActiveCheckPasses_IsBackLongBeforeTheEjectionTime()
+    {
+        await using var server = await TestHttpBackend.StartAsync();
+        _registry.Apply([Pool("p", [Backend("b1", server.Port)], HttpCheck(Interval, TimeSpan.FromSeconds(1)), passive: new PassiveHealthConfig(3, TimeSpan.FromSeconds(30)))]);
+        Assert.Equal(BackendHealth.Healthy, (await NextTransitionAsync(_ => true)).State);
+        var backend = State();
+
+        for (var i = 0; i < 3; i++)
+        {
+            _monitor.ReportPassive(backend, false, "status 502");
+        }
+        var ejected = await NextTransitionAsync(_ => true);
+        Assert.Equal(BackendHealth.Unhealthy, ejected.State);
+
+        // The next passing probe (every 100 ms) lifts the 30 s ejection, as Envoy does by default.
+        var back = await NextTransitionAsync(_ => true);
+        Assert.Equal(BackendHealth.Healthy, back.State);
+        Assert.StartsWith("ejection lifted: active check passed (status 200)", back.Reason, StringComparison.Ordinal);
+        Assert.True(back.Since - ejected.Since < TimeSpan.FromSeconds(5), $"back {back.Since - ejected.Since} after the ejection");
+        Assert.Equal(BackendHealth.Healthy, backend.Health);
+    }
+
+    [Fact]
+    public async Task Passive_KeepEjectionOnActivePass_KeepsTheBackendOutForTheWholeEjectionTime()
+    {
+        var ejection = TimeSpan.FromMilliseconds(1500);
+        await using var server = await TestHttpBackend.StartAsync();
+        _registry.Apply([Pool("p", [Backend("b1", server.Port)], HttpCheck(Interval, TimeSpan.FromSeconds(1)), passive: new PassiveHealthConfig(3, ejection, KeepEjectionOnActivePass: true))]);
+        Assert.Equal(BackendHealth.Healthy, (await NextTransitionAsync(_ => true)).State);
+        var backend = State();
+
+        var watch = Stopwatch.StartNew();
+        var ejectedAt = DateTime.UtcNow;
+        for (var i = 0; i < 3; i++)
+        {
+            _monitor.ReportPassive(backend, false, "status 502");
+        }
+        Assert.Equal(BackendHealth.Unhealthy, (await NextTransitionAsync(_ => true)).State);
+
+        var back = await NextTransitionAsync(_ => true);
+        Assert.Equal(BackendHealth.Healthy, back.State);
+        Assert.Equal("ejection over", back.Reason);
+        Assert.True(watch.Elapsed >= ejection - TimeSpan.FromMilliseconds(20), $"back after {watch.Elapsed}, ejection is {ejection}");
+        // The checks kept passing meanwhile: it was the setting, not the probes, that kept it out.
+        var passesWhileEjected = server.Answers.Count(a => a.Status == 200 && a.At > ejectedAt && a.At < back.Since);
+        Assert.True(passesWhileEjected >= 3, $"{passesWhileEjected} passing probes during the ejection");
+    }
+
+    [Fact]
     public void Passive_SuccessResetsTheFailureCount()
     {
         _registry.Apply([Pool("p", [Backend("b1", 1)], passive: new PassiveHealthConfig(3, TimeSpan.FromSeconds(30)))]);

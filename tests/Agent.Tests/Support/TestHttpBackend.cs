@@ -36,6 +36,9 @@ internal sealed class TestHttpBackend : IAsyncDisposable
         set => _status = value;
     }
 
+    /// <summary>How long every answer (health probes included) is held back.</summary>
+    public TimeSpan Delay { get; set; }
+
     /// <summary>Every answer, in order: (status, UTC time it was sent).</summary>
     public ConcurrentQueue<(int Status, DateTime At)> Answers { get; } = new();
 
@@ -56,6 +59,10 @@ internal sealed class TestHttpBackend : IAsyncDisposable
         var backend = new TestHttpBackend(app, body);
         app.Run(async context =>
         {
+            if (backend.Delay > TimeSpan.Zero)
+            {
+                await Task.Delay(backend.Delay);
+            }
             var status = backend.Status;
             var bytes = Encoding.UTF8.GetBytes(backend.Body);
             context.Response.StatusCode = status;

@@ -30,7 +30,17 @@ internal sealed class TestServerCallContext : ServerCallContext
     protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) =>
         throw new NotSupportedException();
 
-    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders) => Task.CompletedTask;
+    /// <summary>Every response header the service wrote (lb-warning among them).</summary>
+    public Metadata ResponseHeaders { get; } = [];
+
+    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders)
+    {
+        foreach (var entry in responseHeaders)
+        {
+            ResponseHeaders.Add(entry);
+        }
+        return Task.CompletedTask;
+    }
 }
 
 internal sealed class FixedTimeProvider(DateTimeOffset now) : TimeProvider

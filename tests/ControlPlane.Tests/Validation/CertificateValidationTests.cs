@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Grpc.Core;
 using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Management;
 using LoadBalancer.ControlPlane.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using static LoadBalancer.ControlPlane.Tests.Support.Resources;
@@ -179,6 +180,7 @@ public sealed class CertificateValidationTests : IAsyncLifetime
         var created = await Create(Certificate("soon", pem.CertificatePem, pem.PrivateKeyPem));
         var condition = created.Status.Conditions.Single(c => c.Type == "Valid");
         Assert.Equal("ExpiringSoon", condition.Reason);
+        Assert.Contains(Warnings(), w => w.StartsWith("spec.certificatePem: the leaf certificate expires at", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -196,12 +198,67 @@ public sealed class CertificateValidationTests : IAsyncLifetime
         Assert.DoesNotContain(keyBody, ex.ToString(), StringComparison.Ordinal);
     }
 
+    private string[] Warnings() =>
+        ((TestServerCallContext)_f.Context).ResponseHeaders.Where(h => h.Key == ManagementService.WarningHeader).Select(h => h.Value).ToArray();
+
     [Fact]
-    public async Task Create_CaCertificateAsLeaf_IsRejectedWithFieldViolation()
+    public async Task Create_LoneSelfSignedCaCertificate_AsOpensslReqX509MakesIt_IsAcceptedWithWarning()
     {
-        var pem = TestCertificates.RsaWithValidity("ca.example.com", Now.AddDays(-1), Now.AddDays(100), isCa: true);
-        var description = await Rejects(Certificate("ca", pem.CertificatePem, pem.PrivateKeyPem), "spec.certificatePem");
-        Assert.Contains("CA", description, StringComparison.Ordinal);
+        // OpenSSL 3's `openssl req -x509` marks its certificate CA:TRUE; nginx, HAProxy and Envoy serve it.
+        var pem = TestCertificates.RsaWithValidity("shop.test", Now.AddDays(-1), Now.AddDays(100), isCa: true);
+        var created = await Create(Certificate("shop", pem.CertificatePem, pem.PrivateKeyPem));
+
+        Assert.Equal("CN=shop.test", created.Status.Subject);
+        var warning = Assert.Single(Warnings());
+        Assert.StartsWith("spec.certificatePem: is a self-signed certificate marked CA:TRUE", warning, StringComparison.Ordinal);
+        Assert.Contains("trust it only once it is imported", warning, StringComparison.Ordinal);
+        Assert.Contains("lbctl cert self-signed", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_CaBeforeItsLeaf_IsRefusedSayingTheCaComesFirst()
+    {
+        var pem = TestCertificates.Chain("api.example.com", Now, wrongOrder: true);
+        var revision = await _f.RevisionAsync();
+        var ex = await RpcAssert.StatusAsync(() => Create(Certificate("api", pem.CertificatePem, pem.PrivateKeyPem)), StatusCode.InvalidArgument);
+        await AssertNothingWrittenAsync(revision);
+        Assert.Contains(RpcAssert.Violations(ex), v => v.Field == "spec.certificatePem"
+            && v.Description.StartsWith("the first certificate is the CA that issued the second: put the server (leaf) certificate first", StringComparison.Ordinal));
+        Assert.Empty(Warnings());
+    }
+
+    [Fact]
+    public async Task Create_CaCertificateFollowedByAnUnrelatedCertificate_IsRefusedAndPointsAtSelfSigned()
+    {
+        var ca = TestCertificates.RsaWithValidity("ca.example.com", Now.AddDays(-1), Now.AddDays(100), isCa: true);
+        var other = TestCertificates.Ecdsa("other.example.com", Now);
+        var revision = await _f.RevisionAsync();
+        var ex = await RpcAssert.StatusAsync(() => Create(Certificate("ca", ca.CertificatePem + "\n" + other.CertificatePem, ca.PrivateKeyPem)), StatusCode.InvalidArgument);
+        await AssertNothingWrittenAsync(revision);
+        Assert.Contains(RpcAssert.Violations(ex), v => v.Field == "spec.certificatePem"
+            && v.Description.StartsWith("the first (leaf) certificate is a CA certificate (CA:TRUE)", StringComparison.Ordinal)
+            && v.Description.Contains("lbctl cert self-signed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Apply_ExpiringWithin30Days_WarnsNamingTheResourceAndTheDate()
+    {
+        var pem = TestCertificates.RsaWithValidity("soon.example.com", Now.AddDays(-10), Now.AddDays(20));
+        var request = new ApplyRequest();
+        request.Resources.Add(new Resource { Certificate = Certificate("soon", pem.CertificatePem, pem.PrivateKeyPem) });
+        await _f.Service.Apply(request, _f.Context);
+
+        var warning = Assert.Single(Warnings());
+        Assert.StartsWith("Certificate/soon: spec.certificatePem: the leaf certificate expires at ", warning, StringComparison.Ordinal);
+        Assert.Contains("in 20 days", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_ValidForAYear_HasNoWarning()
+    {
+        var pem = TestCertificates.Rsa("example.com", Now);
+        await Create(Certificate("site", pem.CertificatePem, pem.PrivateKeyPem));
+        Assert.Empty(Warnings());
     }
 
     [Fact]

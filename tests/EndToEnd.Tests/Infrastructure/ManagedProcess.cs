@@ -22,6 +22,9 @@ public sealed class ManagedProcess : IAsyncDisposable
 
     public bool HasExited => _disposed || _process.HasExited;
 
+    /// <summary>The exit code, once <see cref="HasExited"/>.</summary>
+    public int ExitCode => _process.ExitCode;
+
     public string Output
     {
         get

@@ -44,6 +44,70 @@ public class ApplyCommandTests
     }
 
     [Fact]
+    public async Task Apply_ServerWarnings_AreEachPrintedOnStderrAndTheExitIsStill0()
+    {
+        var server = EchoApply()
+            .WithResponseHeader("Apply", "lb-warning", "Certificate/shop-tls: spec.certificatePem: is a self-signed certificate marked CA:TRUE")
+            .WithResponseHeader("Apply", "lb-warning", "Certificate/other: spec.certificatePem: the leaf certificate expires at 2026-12-15T12:00:00Z, in 20 days");
+        using var cli = new CliHarness { Server = server };
+
+        var (exitCode, output, error) = await cli.RunAsync("apply", "-f", TestData.PathOf("three-tier.yaml"));
+
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith("certificate/shop-tls created", output, StringComparison.Ordinal);
+        Assert.Equal(
+            "Warning: Certificate/shop-tls: spec.certificatePem: is a self-signed certificate marked CA:TRUE\n" +
+            "Warning: Certificate/other: spec.certificatePem: the leaf certificate expires at 2026-12-15T12:00:00Z, in 20 days\n",
+            error.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Apply_ThreeMisspelledFieldsInTwoDocuments_AreAllReportedInOneRunWithTheirLines()
+    {
+        var server = EchoApply();
+        using var cli = new CliHarness { Server = server };
+        var file = cli.Home.File("typos.yaml", "apiVersion: lb/v1\nkind: Pool\nmetadata: {name: web}\nspec:\n  protocl: http\n  algoritm: round-robin\n---\napiVersion: lb/v1\nkind: Backend\nmetadata: {name: web-1}\nspec:\n  pool: web\n  adress: 127.0.0.1:9101\n");
+
+        var (exitCode, _, error) = await cli.RunAsync("apply", "-f", file);
+
+        Assert.Equal(2, exitCode);
+        Assert.Empty(server.Calls);
+        Assert.Contains("3 problems:", error, StringComparison.Ordinal);
+        Assert.Contains("document 1 (Pool/web), line 5: unknown field \"protocl\" in spec; did you mean \"protocol\"?", error, StringComparison.Ordinal);
+        Assert.Contains("document 1 (Pool/web), line 6: unknown field \"algoritm\" in spec; did you mean \"algorithm\"?", error, StringComparison.Ordinal);
+        Assert.Contains("document 2 (Backend/web-1), line 13: unknown field \"adress\" in spec; did you mean \"address\"?", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("error: unknown flag '--outptu'; did you mean '--output'?", "get", "pools", "--outptu", "yaml")]
+    [InlineData("error: unknown command 'drain'; did you mean 'lbctl backend drain web-1'?", "drain", "web-1")]
+    public async Task MistypedCommandLine_OneLineWithASuggestion_AndWhereTheHelpIs(string expected, params string[] args)
+    {
+        using var cli = new CliHarness { Server = EchoApply() };
+
+        var (exitCode, output, error) = await cli.RunAsync(args);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", output);
+        var lines = error.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
+        Assert.Equal(2, lines.Length);
+        Assert.Equal(expected, lines[0]);
+        Assert.EndsWith("--help' for usage.", lines[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Apply_DryRun_OfABackendWithoutStateWhileItDrains_SaysItWouldBeEnabled()
+    {
+        var server = EchoApply().On<ListRequest>("ListBackends", _ => new BackendList { Items = { Samples.Backend("web-1", "draining") } });
+        using var cli = new CliHarness { Server = server, Stdin = "apiVersion: lb/v1\nkind: Backend\nmetadata: {name: web-1}\nspec: {pool: web, address: 127.0.0.1:9101}\n" };
+
+        var (exitCode, output, _) = await cli.RunAsync("apply", "-f", "-", "--dry-run");
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal("backend/web-1 configured (state: draining -> enabled) (dry run)\n", output.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
     public async Task Apply_DryRun_SetsFlagAndSuffixesEveryLine()
     {
         var server = EchoApply();
@@ -86,7 +150,7 @@ public class ApplyCommandTests
     }
 
     [Fact]
-    public async Task Apply_InvalidManifest_Exits1WithoutCallingTheServer()
+    public async Task Apply_InvalidManifest_Exits2WithoutCallingTheServer()
     {
         var server = EchoApply();
         using var cli = new CliHarness { Server = server };
@@ -94,9 +158,9 @@ public class ApplyCommandTests
 
         var (exitCode, _, error) = await cli.RunAsync("apply", "-f", file);
 
-        Assert.Equal(1, exitCode);
+        Assert.Equal(2, exitCode);
         Assert.Empty(server.Calls);
-        Assert.Equal($"error: {file} document 1 (Pool/web): unknown field \"algoritm\" in spec\n", error.ReplaceLineEndings("\n"));
+        Assert.Matches($"^error: {System.Text.RegularExpressions.Regex.Escape(file)} document 1 \\(Pool/web\\), line \\d+: unknown field \"algoritm\" in spec; did you mean \"algorithm\"\\?\n$", error.ReplaceLineEndings("\n"));
     }
 
     [Fact]
@@ -109,7 +173,7 @@ public class ApplyCommandTests
         Assert.Equal(2, exitCode);
         Assert.Equal("", output);
         Assert.Contains("--filename", error, StringComparison.Ordinal);
-        Assert.Contains("Usage:", error, StringComparison.Ordinal);
+        Assert.Contains("--help", error, StringComparison.Ordinal);
     }
 
     [Fact]

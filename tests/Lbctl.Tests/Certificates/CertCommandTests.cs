@@ -38,7 +38,25 @@ public class CertCommandTests
     }
 
     [Fact]
-    public async Task Rotate_MissingKeyFile_Exits1BeforeCallingTheServer()
+    public async Task Rotate_ServerWarnsOfExpiry_PrintsTheWarningOnStderr()
+    {
+        var server = new FakeManagement()
+            .On<GetRequest>("GetCertificate", _ => Samples.Certificate())
+            .On<WriteCertificateRequest>("UpdateCertificate", r => r.Certificate)
+            .WithResponseHeader("UpdateCertificate", "lb-warning", "spec.certificatePem: the leaf certificate expires at 2026-12-15T12:00:00Z, in 20 days");
+        using var cli = new CliHarness { Server = server };
+        var cert = cli.Home.File("new.crt", "NEW CERT");
+        var key = cli.Home.File("new.key", "NEW KEY");
+
+        var (exitCode, output, error) = await cli.RunAsync("cert", "rotate", "shop-tls", "--cert", cert, "--key", key);
+
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith("certificate/shop-tls rotated", output, StringComparison.Ordinal);
+        Assert.Equal("Warning: spec.certificatePem: the leaf certificate expires at 2026-12-15T12:00:00Z, in 20 days\n", error.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Rotate_MissingKeyFile_Exits2BeforeCallingTheServer()
     {
         var server = new FakeManagement();
         using var cli = new CliHarness { Server = server };
@@ -46,7 +64,7 @@ public class CertCommandTests
 
         var (exitCode, _, error) = await cli.RunAsync("cert", "rotate", "shop-tls", "--cert", cert, "--key", "missing.key");
 
-        Assert.Equal(1, exitCode);
+        Assert.Equal(2, exitCode);
         Assert.StartsWith("error: cannot read private key file", error, StringComparison.Ordinal);
         Assert.Empty(server.Calls);
     }

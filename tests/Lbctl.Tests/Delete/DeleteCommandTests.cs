@@ -97,6 +97,6 @@ public class DeleteCommandTests
 
         Assert.Equal(2, exitCode);
         Assert.Equal("", output);
-        Assert.Contains("Usage:", error, StringComparison.Ordinal);
+        Assert.Contains("--help", error, StringComparison.Ordinal);
     }
 }

@@ -134,6 +134,6 @@ public class GetCommandTests
 
         Assert.Equal(2, exitCode);
         Assert.Equal("", output);
-        Assert.Contains("Usage:", error, StringComparison.Ordinal);
+        Assert.Contains("--help", error, StringComparison.Ordinal);
     }
 }

@@ -13,7 +13,20 @@ internal sealed class FakeManagement : CallInvoker
     private readonly Dictionary<string, Func<IMessage, IMessage>> _handlers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Func<IMessage, CallOptions, IAsyncEnumerable<IMessage>>> _streams = new(StringComparer.Ordinal);
 
+    private readonly Dictionary<string, Metadata> _responseHeaders = new(StringComparer.Ordinal);
+
     public List<(string Method, IMessage Request, Metadata? Headers)> Calls { get; } = [];
+
+    /// <summary>Response headers a unary method answers with (the server's lb-warning, for one).</summary>
+    public FakeManagement WithResponseHeader(string method, string key, string value)
+    {
+        if (!_responseHeaders.TryGetValue(method, out var headers))
+        {
+            _responseHeaders[method] = headers = [];
+        }
+        headers.Add(key, value);
+        return this;
+    }
 
     public FakeManagement On<TRequest>(string method, Func<TRequest, IMessage> handler) where TRequest : IMessage
     {
@@ -48,7 +61,7 @@ internal sealed class FakeManagement : CallInvoker
         {
             response = Task.FromException<TResponse>(ex);
         }
-        return new AsyncUnaryCall<TResponse>(response, Task.FromResult(new Metadata()), () => Grpc.Core.Status.DefaultSuccess, () => [], () => { });
+        return new AsyncUnaryCall<TResponse>(response, Task.FromResult(_responseHeaders.GetValueOrDefault(method.Name) ?? []), () => Grpc.Core.Status.DefaultSuccess, () => [], () => { });
     }
 
     public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>

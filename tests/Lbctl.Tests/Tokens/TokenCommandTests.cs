@@ -171,7 +171,7 @@ public class TokenCommandTests
 
         Assert.Equal(2, exitCode);
         Assert.Contains(message, error, StringComparison.Ordinal);
-        Assert.Contains("Usage:", error, StringComparison.Ordinal);
+        Assert.Contains("--help", error, StringComparison.Ordinal);
         Assert.Equal("", output);
         Assert.Empty(server.Calls);
     }
