@@ -4,7 +4,9 @@
 #   (a) HTTP/1.1  wrk: backend direct, lb-agent, nginx (proxy_pass, keepalive upstream), HAProxy (mode http)
 #   (b) HTTPS     wrk (HTTP/1.1) and h2load (HTTP/2): TLS terminated by lb-agent and by nginx, same certificate
 #   (c) TCP       redis-benchmark: redis direct, lb-agent tcp listener, HAProxy mode tcp
-#                 (GET over kept-alive connections, and PING with a new connection per request)
+#                 (GET over kept-alive connections, and PING with a new connection per request);
+#                 bulk: iperf3 through the same proxies to an iperf3 server, 1 GiB over one connection
+#                 each way and 2 GiB over 32 connections (64 MiB each), MB/s and proxy CPU-seconds per GiB
 #
 # The agent runs as shipped (DOTNET_gcServer=1) behind a real control plane and is configured
 # with lbctl. Everything listens on 127.0.0.1; every run is bounded in time or requests; every
@@ -14,7 +16,9 @@
 # Environment: DURATION (seconds per wrk/h2load run, default 10), WARMUP (seconds, default 2),
 #   THREADS (wrk threads, 2), CONNECTIONS (wrk connections, 64), REDIS_REQUESTS (100000),
 #   ROUNDS (3: every target is measured once per round, the report gives the median),
-#   REDIS_CONNECT_REQUESTS (10000), PORT_BASE (18500: uses PORT_BASE..PORT_BASE+41),
+#   REDIS_CONNECT_REQUESTS (10000), PORT_BASE (18500: uses PORT_BASE..PORT_BASE+42),
+#   PARTS (which parts to measure, comma-separated from http,https,tcp; default all three),
+#   BULK_MB (MiB moved by each single-connection bulk run, 1024; the 32-connection run moves twice that),
 #   AGENT_ENV (extra NAME=VALUE settings for the agent only, for experiments; empty as shipped).
 set -euo pipefail
 
@@ -29,7 +33,7 @@ for arg in "$@"; do
   case "$arg" in
     --update-readme) update_readme=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -42,23 +46,32 @@ redis_requests=${REDIS_REQUESTS:-100000}
 rounds=${ROUNDS:-3}
 redis_connect_requests=${REDIS_CONNECT_REQUESTS:-10000}
 base=${PORT_BASE:-18500}
+parts=${PARTS:-http,https,tcp}
+bulk_mb=${BULK_MB:-1024}
+part() { [[ ",$parts," == *",$1,"* ]]; }
+for p in ${parts//,/ }; do
+  case "$p" in http|https|tcp) ;; *) echo "PARTS: unknown part '$p' (http, https, tcp)" >&2; exit 2 ;; esac
+done
 
 cp_port=$base
 agent_admin_port=$((base + 1))
 cp_admin_port=$((base + 2))
 backend_port=$((base + 10))      # nginx serving a small static response
 redis_port=$((base + 11))
+bulk_port=$((base + 12))         # iperf3 server, the bulk TCP backend
 agent_http_port=$((base + 20))
 agent_https_port=$((base + 21))
 agent_tcp_port=$((base + 22))
+agent_bulk_port=$((base + 23))
 nginx_http_port=$((base + 30))
 nginx_https_port=$((base + 31))
 haproxy_http_port=$((base + 40))
 haproxy_tcp_port=$((base + 41))
+haproxy_bulk_port=$((base + 42))
 
 # ---------------------------------------------------------------- tools
 need=()
-for pair in wrk:wrk h2load:nghttp2-client nginx:nginx haproxy:haproxy redis-server:redis-server redis-benchmark:redis-tools openssl:openssl curl:curl; do
+for pair in wrk:wrk h2load:nghttp2-client nginx:nginx haproxy:haproxy redis-server:redis-server redis-benchmark:redis-tools iperf3:iperf3 openssl:openssl curl:curl; do
   tool=${pair%%:*}
   package=${pair#*:}
   if ! command -v "$tool" >/dev/null 2>&1 && [[ ! -x "/usr/sbin/$tool" ]]; then need+=("$package"); fi
@@ -86,7 +99,7 @@ for exe in "$controlplane" "$agent" "$lbctl"; do
 done
 
 for port in $cp_port $agent_admin_port $cp_admin_port $backend_port $redis_port $agent_http_port $agent_https_port $agent_tcp_port \
-            $nginx_http_port $nginx_https_port $haproxy_http_port $haproxy_tcp_port; do
+            $nginx_http_port $nginx_https_port $haproxy_http_port $haproxy_tcp_port $bulk_port $agent_bulk_port $haproxy_bulk_port; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use; set PORT_BASE" >&2
     exit 1
@@ -218,6 +231,13 @@ frontend tcp_in
 backend tcp_backend
   mode tcp
   server r1 127.0.0.1:$redis_port
+frontend bulk_in
+  mode tcp
+  bind 127.0.0.1:$haproxy_bulk_port
+  default_backend bulk_backend
+backend bulk_backend
+  mode tcp
+  server i1 127.0.0.1:$bulk_port
 EOF
 
 cat >"$work/bench.yaml" <<EOF
@@ -269,6 +289,21 @@ apiVersion: lb/v1
 kind: Listener
 metadata: {name: bench-tcp}
 spec: {tier: bench, port: $agent_tcp_port, protocol: tcp, pool: bench-redis}
+---
+apiVersion: lb/v1
+kind: Pool
+metadata: {name: bench-bulk}
+spec: {protocol: tcp, algorithm: round-robin}
+---
+apiVersion: lb/v1
+kind: Backend
+metadata: {name: bench-bulk-1}
+spec: {pool: bench-bulk, address: 127.0.0.1:$bulk_port}
+---
+apiVersion: lb/v1
+kind: Listener
+metadata: {name: bench-bulk}
+spec: {tier: bench, port: $agent_bulk_port, protocol: tcp, pool: bench-bulk}
 EOF
 
 echo "== starting the backend (nginx static), redis, nginx and HAProxy proxies"
@@ -277,6 +312,7 @@ start backend nginx -c "$work/backend.conf" -p "$work"
 start redis redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --protected-mode no --dir "$work"
 start nginx nginx -c "$work/proxy.conf" -p "$work"
 start haproxy haproxy -db -f "$work/haproxy.cfg"
+start iperf3 iperf3 --server --bind 127.0.0.1 --port "$bulk_port"
 
 echo "== starting the control plane and lb-agent (tier bench, DOTNET_gcServer=1), applying with lbctl"
 export LBCTL_CONFIG="$work/lbctl.yaml"
@@ -300,6 +336,8 @@ wait_for "HAProxy (tcp)" redis-cli -h 127.0.0.1 -p "$haproxy_tcp_port" ping
 wait_for "lb-agent (http)" curl -sf "http://127.0.0.1:$agent_http_port/"
 wait_for "lb-agent (https)" curl -sfk "https://127.0.0.1:$agent_https_port/"
 wait_for "lb-agent (tcp)" redis-cli -h 127.0.0.1 -p "$agent_tcp_port" ping
+wait_for "iperf3 through lb-agent" iperf3 --client 127.0.0.1 --port "$agent_bulk_port" --bytes 1M
+wait_for "iperf3 through HAProxy" iperf3 --client 127.0.0.1 --port "$haproxy_bulk_port" --bytes 1M
 redis-cli -h 127.0.0.1 -p "$redis_port" set key:__rand_int__ x >/dev/null
 
 # ---------------------------------------------------------------- measuring
@@ -391,30 +429,64 @@ run_redis() { # group, target label, port, pid (or -), extra redis-benchmark arg
   printf '  %s %-8s %-10s %8s req/s  p50 %6s ms  p99 %6s ms  proxy cpu %s\n' "$round" "$group" "$label" "$rps" "$p50" "$p99" "$cpu"
 }
 
+run_bulk() { # group, target label, port, pid (or -), MiB in all, extra iperf3 arguments...
+  # iperf3 --bytes counts all streams together; the rate is the receiver's, over the bytes received.
+  local group=$1 label=$2 port=$3 pid=$4 mib=$5; shift 5
+  local out="$logs/iperf3-$group-$label-r$round.txt" before=0 after=0 start end
+  [[ $pid != - ]] && before=$(cpu_ticks "$pid")
+  start=$(date +%s.%N)
+  timeout 120 iperf3 --client 127.0.0.1 --port "$port" --bytes "${mib}M" --format m "$@" >"$out" 2>&1 || true
+  end=$(date +%s.%N)
+  check_alive "$label" "$pid"
+  [[ $pid != - ]] && after=$(cpu_ticks "$pid")
+  local mbps cpu
+  # The receiver's total (the [SUM] line with several streams): Mbits/sec -> MB/s (10^6 bytes).
+  mbps=$(awk '/receiver/ { r = $(NF - 2) } END { printf "%.0f", r / 8 }' "$out")
+  cpu=-
+  [[ $pid != - ]] && cpu=$(awk -v t=$((after - before)) -v c="$clk" -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", t / c / (e - s) }')
+  # Stored like a request rate: column 4 is MB/s, so "per proxy CPU-second" becomes MB per CPU-second.
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$label" "$round" "$mbps" "-" "-" "-" "$cpu" >>"$results"
+  printf '  %s %-8s %-10s %8s MB/s  proxy cpu %s  (%.1f s)\n' "$round" "$group" "$label" "$mbps" "$cpu" "$(awk -v s="$start" -v e="$end" 'BEGIN { print e - s }')"
+}
+
 # Rounds interleave the targets, so that a change in the machine's background load during the
 # run falls on every target alike; the report gives the median round of each target.
 for round in $(seq 1 "$rounds"); do
   echo "== round $round of $rounds"
-  echo "== (a) HTTP/1.1, wrk -t$threads -c$connections -d${duration}s (after ${warmup}s of warm-up)"
-  run_wrk http direct "http://127.0.0.1:$backend_port/" -
-  run_wrk http lb-agent "http://127.0.0.1:$agent_http_port/" "$pid_agent"
-  run_wrk http nginx "http://127.0.0.1:$nginx_http_port/" "$pid_nginx"
-  run_wrk http haproxy "http://127.0.0.1:$haproxy_http_port/" "$pid_haproxy"
-
-  echo "== (b) HTTPS, TLS terminated by the proxy, same certificate (ECDSA P-256)"
-  run_wrk https lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
-  run_wrk https nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
-  echo "   HTTP/2 over TLS, h2load -t$threads -c16 -m8 -D $duration"
-  run_h2load h2 lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
-  run_h2load h2 nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
-
-  echo "== (c) TCP, redis-benchmark GET -c50 -n$redis_requests (kept-alive), PING -c20 -n$redis_connect_requests (new connection per request)"
-  run_redis get direct "$redis_port" - -t get -c 50 -n "$redis_requests"
-  run_redis get lb-agent "$agent_tcp_port" "$pid_agent" -t get -c 50 -n "$redis_requests"
-  run_redis get haproxy "$haproxy_tcp_port" "$pid_haproxy" -t get -c 50 -n "$redis_requests"
-  run_redis connect direct "$redis_port" - -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
-  run_redis connect lb-agent "$agent_tcp_port" "$pid_agent" -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
-  run_redis connect haproxy "$haproxy_tcp_port" "$pid_haproxy" -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
+  if part http; then
+    echo "== (a) HTTP/1.1, wrk -t$threads -c$connections -d${duration}s (after ${warmup}s of warm-up)"
+    run_wrk http direct "http://127.0.0.1:$backend_port/" -
+    run_wrk http lb-agent "http://127.0.0.1:$agent_http_port/" "$pid_agent"
+    run_wrk http nginx "http://127.0.0.1:$nginx_http_port/" "$pid_nginx"
+    run_wrk http haproxy "http://127.0.0.1:$haproxy_http_port/" "$pid_haproxy"
+  fi
+  if part https; then
+    echo "== (b) HTTPS, TLS terminated by the proxy, same certificate (ECDSA P-256)"
+    run_wrk https lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
+    run_wrk https nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
+    echo "   HTTP/2 over TLS, h2load -t$threads -c16 -m8 -D $duration"
+    run_h2load h2 lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
+    run_h2load h2 nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
+  fi
+  if part tcp; then
+    echo "== (c) TCP, redis-benchmark GET -c50 and -c32 -n$redis_requests (kept-alive), PING -c20 -n$redis_connect_requests (new connection per request)"
+    run_redis get direct "$redis_port" - -t get -c 50 -n "$redis_requests"
+    run_redis get lb-agent "$agent_tcp_port" "$pid_agent" -t get -c 50 -n "$redis_requests"
+    run_redis get haproxy "$haproxy_tcp_port" "$pid_haproxy" -t get -c 50 -n "$redis_requests"
+    run_redis get-c32 direct "$redis_port" - -t get -c 32 -n "$redis_requests"
+    run_redis get-c32 lb-agent "$agent_tcp_port" "$pid_agent" -t get -c 32 -n "$redis_requests"
+    run_redis get-c32 haproxy "$haproxy_tcp_port" "$pid_haproxy" -t get -c 32 -n "$redis_requests"
+    run_redis connect direct "$redis_port" - -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
+    run_redis connect lb-agent "$agent_tcp_port" "$pid_agent" -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
+    run_redis connect haproxy "$haproxy_tcp_port" "$pid_haproxy" -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
+    echo "== (c) TCP bulk, iperf3 to an iperf3 server: ${bulk_mb} MiB over one connection each way, $((2 * bulk_mb)) MiB over 32 connections"
+    for target in "direct $bulk_port -" "lb-agent $agent_bulk_port $pid_agent" "haproxy $haproxy_bulk_port $pid_haproxy"; do
+      read -r label port pid <<<"$target"
+      run_bulk bulk-up "$label" "$port" "$pid" "$bulk_mb"
+      run_bulk bulk-down "$label" "$port" "$pid" "$bulk_mb" --reverse
+      run_bulk bulk-32 "$label" "$port" "$pid" $((2 * bulk_mb)) --parallel 32
+    done
+  fi
 done
 
 # ---------------------------------------------------------------- report
@@ -462,17 +534,29 @@ report="$work/report.md"
   echo
   echo "| Test | Target | Requests/s | p50 (ms) | p99 (ms) | Errors | Proxy CPU (cores) | Requests per proxy CPU-second |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|"
-  awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$summary"
+  awk -F'\t' '$1 !~ /^bulk/ { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$summary"
   echo
   echo "Ratios, lb-agent divided by the other (requests/s; in brackets requests per proxy CPU-second):"
   echo
   echo "| Test | agent / nginx | agent / HAProxy | agent / direct |"
   echo "|---|---:|---:|---:|"
-  echo "| HTTP/1.1 | $(ratio http lb-agent nginx) ($(ratio http lb-agent nginx 8)) | $(ratio http lb-agent haproxy) ($(ratio http lb-agent haproxy 8)) | $(ratio http lb-agent direct) |"
-  echo "| HTTPS (HTTP/1.1) | $(ratio https lb-agent nginx) ($(ratio https lb-agent nginx 8)) | - | - |"
-  echo "| HTTPS (HTTP/2) | $(ratio h2 lb-agent nginx) ($(ratio h2 lb-agent nginx 8)) | - | - |"
-  echo "| TCP redis GET | - | $(ratio get lb-agent haproxy) ($(ratio get lb-agent haproxy 8)) | $(ratio get lb-agent direct) |"
-  echo "| TCP new connection per request | - | $(ratio connect lb-agent haproxy) ($(ratio connect lb-agent haproxy 8)) | $(ratio connect lb-agent direct) |"
+  part http && echo "| HTTP/1.1 | $(ratio http lb-agent nginx) ($(ratio http lb-agent nginx 8)) | $(ratio http lb-agent haproxy) ($(ratio http lb-agent haproxy 8)) | $(ratio http lb-agent direct) |"
+  part https && echo "| HTTPS (HTTP/1.1) | $(ratio https lb-agent nginx) ($(ratio https lb-agent nginx 8)) | - | - |"
+  part https && echo "| HTTPS (HTTP/2) | $(ratio h2 lb-agent nginx) ($(ratio h2 lb-agent nginx 8)) | - | - |"
+  if part tcp; then
+    echo "| TCP redis GET -c50 | - | $(ratio get lb-agent haproxy) ($(ratio get lb-agent haproxy 8)) | $(ratio get lb-agent direct) |"
+    echo "| TCP redis GET -c32 | - | $(ratio get-c32 lb-agent haproxy) ($(ratio get-c32 lb-agent haproxy 8)) | $(ratio get-c32 lb-agent direct) |"
+    echo "| TCP new connection per request | - | $(ratio connect lb-agent haproxy) ($(ratio connect lb-agent haproxy 8)) | $(ratio connect lb-agent direct) |"
+    for g in bulk-up bulk-down bulk-32; do
+      echo "| TCP $g (MB/s; MB per CPU-second) | - | $(ratio $g lb-agent haproxy) ($(ratio $g lb-agent haproxy 8)) | $(ratio $g lb-agent direct) |"
+    done
+    echo
+    echo "TCP bulk (iperf3, ${bulk_mb} MiB over one connection client to backend (up) and backend to client (down), $((2 * bulk_mb)) MiB over 32 connections), median round:"
+    echo
+    echo "| Test | Target | MB/s | Proxy CPU (cores) | Proxy CPU-seconds per GiB |"
+    echo "|---|---|---:|---:|---:|"
+    awk -F'\t' '$1 ~ /^bulk/ { printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $7, ($8 == "-" || $8 + 0 == 0) ? "-" : sprintf("%.2f", 1073.741824 / $8) }' "$summary"
+  fi
 } >"$report"
 
 echo
