@@ -1,13 +1,11 @@
 using LoadBalancer.Agent.Config;
-using LoadBalancer.Agent.Tcp;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace LoadBalancer.Agent.Listeners;
 
-/// <summary>Sets up the Kestrel endpoint of a listener for its protocol (http, https, tcp).</summary>
-internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy, Metrics.AgentMetrics metrics)
+/// <summary>Sets up the Kestrel endpoint of an http or https listener (tcp listeners are not served by Kestrel).</summary>
+internal sealed class ListenerEndpointConfigurator(Metrics.AgentMetrics metrics)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
@@ -32,9 +30,6 @@ internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy, Met
                             (state.Tls ?? throw new InvalidOperationException("https listener without certificates")).SelectOptions(context.ClientHelloInfo.ServerName));
                     },
                 });
-                break;
-            case "tcp":
-                listen.Run(connection => tcpProxy.HandleAsync(connection, state));
                 break;
             default:
                 throw new InvalidOperationException($"unknown listener protocol '{state.Config.Protocol}'");
