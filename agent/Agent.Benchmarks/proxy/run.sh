@@ -6,7 +6,9 @@
 #   (b) HTTPS     wrk (HTTP/1.1 kept alive, and a new TLS connection per request) and h2load (HTTP/2,
 #                 4 connections x 10 streams): TLS terminated by lb-agent and by nginx, same certificate
 #   (c) TCP       redis-benchmark: redis direct, lb-agent tcp listener, HAProxy mode tcp
-#                 (GET over kept-alive connections, and PING with a new connection per request)
+#                 (GET over kept-alive connections, and PING with a new connection per request);
+#                 bulk: iperf3 through the same proxies to an iperf3 server, 1 GiB over one connection
+#                 each way and 2 GiB over 32 connections (64 MiB each), MB/s and proxy CPU-seconds per GiB
 #
 # The agent runs as shipped (DOTNET_gcServer=1) behind a real control plane and is configured
 # with lbctl. Everything listens on 127.0.0.1; every run is bounded in time or requests; every
@@ -16,7 +18,9 @@
 # Environment: DURATION (seconds per wrk/h2load run, default 10), WARMUP (seconds, default 2),
 #   THREADS (wrk threads, 1), CONNECTIONS (wrk connections, 32), REDIS_REQUESTS (100000),
 #   ROUNDS (3: every target is measured once per round, the report gives the median),
-#   REDIS_CONNECT_REQUESTS (10000), PORT_BASE (18500: uses PORT_BASE..PORT_BASE+41),
+#   REDIS_CONNECT_REQUESTS (10000), PORT_BASE (18500: uses PORT_BASE..PORT_BASE+42),
+#   PARTS (which parts to measure, comma-separated from http,https,tcp; default all three),
+#   BULK_MB (MiB moved by each single-connection bulk run, 1024; the 32-connection run moves twice that),
 #   AGENT_ENV (extra NAME=VALUE settings for the agent only, for experiments; empty as shipped).
 set -euo pipefail
 
@@ -31,7 +35,7 @@ for arg in "$@"; do
   case "$arg" in
     --update-readme) update_readme=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -44,6 +48,12 @@ redis_requests=${REDIS_REQUESTS:-100000}
 rounds=${ROUNDS:-3}
 redis_connect_requests=${REDIS_CONNECT_REQUESTS:-10000}
 base=${PORT_BASE:-18500}
+parts=${PARTS:-http,https,tcp}
+bulk_mb=${BULK_MB:-1024}
+part() { [[ ",$parts," == *",$1,"* ]]; }
+for p in ${parts//,/ }; do
+  case "$p" in http|https|tcp) ;; *) echo "PARTS: unknown part '$p' (http, https, tcp)" >&2; exit 2 ;; esac
+done
 
 cp_port=$base
 agent_admin_port=$((base + 1))
@@ -51,17 +61,20 @@ agent_yarp_admin_port=$((base + 3))   # the same listeners on 127.0.0.2, served 
 cp_admin_port=$((base + 2))
 backend_port=$((base + 10))      # nginx serving a small static response
 redis_port=$((base + 11))
+bulk_port=$((base + 12))         # iperf3 server, the bulk TCP backend
 agent_http_port=$((base + 20))
 agent_https_port=$((base + 21))
 agent_tcp_port=$((base + 22))
+agent_bulk_port=$((base + 23))
 nginx_http_port=$((base + 30))
 nginx_https_port=$((base + 31))
 haproxy_http_port=$((base + 40))
 haproxy_tcp_port=$((base + 41))
+haproxy_bulk_port=$((base + 42))
 
 # ---------------------------------------------------------------- tools
 need=()
-for pair in wrk:wrk h2load:nghttp2-client nginx:nginx haproxy:haproxy redis-server:redis-server redis-benchmark:redis-tools openssl:openssl curl:curl; do
+for pair in wrk:wrk h2load:nghttp2-client nginx:nginx haproxy:haproxy redis-server:redis-server redis-benchmark:redis-tools iperf3:iperf3 openssl:openssl curl:curl; do
   tool=${pair%%:*}
   package=${pair#*:}
   if ! command -v "$tool" >/dev/null 2>&1 && [[ ! -x "/usr/sbin/$tool" ]]; then need+=("$package"); fi
@@ -89,7 +102,7 @@ for exe in "$controlplane" "$agent" "$lbctl"; do
 done
 
 for port in $cp_port $agent_admin_port $agent_yarp_admin_port $cp_admin_port $backend_port $redis_port $agent_http_port $agent_https_port $agent_tcp_port \
-            $nginx_http_port $nginx_https_port $haproxy_http_port $haproxy_tcp_port; do
+            $nginx_http_port $nginx_https_port $haproxy_http_port $haproxy_tcp_port $bulk_port $agent_bulk_port $haproxy_bulk_port; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use; set PORT_BASE" >&2
     exit 1
@@ -221,6 +234,13 @@ frontend tcp_in
 backend tcp_backend
   mode tcp
   server r1 127.0.0.1:$redis_port
+frontend bulk_in
+  mode tcp
+  bind 127.0.0.1:$haproxy_bulk_port
+  default_backend bulk_backend
+backend bulk_backend
+  mode tcp
+  server i1 127.0.0.1:$bulk_port
 EOF
 
 cat >"$work/bench.yaml" <<EOF
@@ -272,6 +292,21 @@ apiVersion: lb/v1
 kind: Listener
 metadata: {name: bench-tcp}
 spec: {tier: bench, port: $agent_tcp_port, protocol: tcp, pool: bench-redis}
+---
+apiVersion: lb/v1
+kind: Pool
+metadata: {name: bench-bulk}
+spec: {protocol: tcp, algorithm: round-robin}
+---
+apiVersion: lb/v1
+kind: Backend
+metadata: {name: bench-bulk-1}
+spec: {pool: bench-bulk, address: 127.0.0.1:$bulk_port}
+---
+apiVersion: lb/v1
+kind: Listener
+metadata: {name: bench-bulk}
+spec: {tier: bench, port: $agent_bulk_port, protocol: tcp, pool: bench-bulk}
 EOF
 
 echo "== starting the backend (nginx static), redis, nginx and HAProxy proxies"
@@ -280,6 +315,7 @@ start backend nginx -c "$work/backend.conf" -p "$work"
 start redis redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --protected-mode no --dir "$work"
 start nginx nginx -c "$work/proxy.conf" -p "$work"
 start haproxy haproxy -db -f "$work/haproxy.cfg"
+start iperf3 iperf3 --server --bind 127.0.0.1 --port "$bulk_port"
 
 echo "== starting the control plane and lb-agent (tier bench, DOTNET_gcServer=1), applying with lbctl"
 export LBCTL_CONFIG="$work/lbctl.yaml"
@@ -307,6 +343,8 @@ wait_for "lb-agent (http)" curl -sf "http://127.0.0.1:$agent_http_port/"
 wait_for "lb-agent, YARP path (http)" curl -sf "http://127.0.0.2:$agent_http_port/"
 wait_for "lb-agent (https)" curl -sfk "https://127.0.0.1:$agent_https_port/"
 wait_for "lb-agent (tcp)" redis-cli -h 127.0.0.1 -p "$agent_tcp_port" ping
+wait_for "iperf3 through lb-agent" iperf3 --client 127.0.0.1 --port "$agent_bulk_port" --bytes 1M
+wait_for "iperf3 through HAProxy" iperf3 --client 127.0.0.1 --port "$haproxy_bulk_port" --bytes 1M
 redis-cli -h 127.0.0.1 -p "$redis_port" set key:__rand_int__ x >/dev/null
 
 # ---------------------------------------------------------------- measuring
@@ -340,10 +378,6 @@ to_ms() { # 512.00us | 1.23ms | 1.02s -> milliseconds
 results="$work/results.tsv"   # group, target, round, rps, p50 ms, p99 ms, errors, proxy cpu (cores)
 round=0
 : >"$results"
-# Resident memory before any traffic (configured, listeners open).
-for target in lb-agent:$pid_agent lb-agent-yarp:$pid_agent_yarp nginx:$pid_nginx haproxy:$pid_haproxy; do
-  printf '%s\t%s\n' "${target%%:*}" "$(rss_kb "${target#*:}")" >>"$memory"
-done
 
 rss_kb() { # pid: resident set of the process and its direct children (nginx workers), in KB
   local total=0 p
@@ -354,6 +388,10 @@ rss_kb() { # pid: resident set of the process and its direct children (nginx wor
 }
 memory="$work/memory.tsv"   # target, idle RSS KB, highest RSS KB seen under the HTTP load
 : >"$memory"
+# Resident memory before any traffic (configured, listeners open).
+for target in lb-agent:$pid_agent lb-agent-yarp:$pid_agent_yarp nginx:$pid_nginx haproxy:$pid_haproxy; do
+  printf '%s\t%s\n' "${target%%:*}" "$(rss_kb "${target#*:}")" >>"$memory"
+done
 note_rss() { # label, pid: the highest RSS seen while a run is under way
   local label=$1 pid=$2 peak=0 now
   while kill -0 "$pid" 2>/dev/null && [[ -e "$work/measuring" ]]; do
@@ -425,35 +463,69 @@ run_redis() { # group, target label, port, pid (or -), extra redis-benchmark arg
   printf '  %s %-8s %-10s %8s req/s  p50 %6s ms  p99 %6s ms  proxy cpu %s\n' "$round" "$group" "$label" "$rps" "$p50" "$p99" "$cpu"
 }
 
+run_bulk() { # group, target label, port, pid (or -), MiB in all, extra iperf3 arguments...
+  # iperf3 --bytes counts all streams together; the rate is the receiver's, over the bytes received.
+  local group=$1 label=$2 port=$3 pid=$4 mib=$5; shift 5
+  local out="$logs/iperf3-$group-$label-r$round.txt" before=0 after=0 start end
+  [[ $pid != - ]] && before=$(cpu_ticks "$pid")
+  start=$(date +%s.%N)
+  timeout 120 iperf3 --client 127.0.0.1 --port "$port" --bytes "${mib}M" --format m "$@" >"$out" 2>&1 || true
+  end=$(date +%s.%N)
+  check_alive "$label" "$pid"
+  [[ $pid != - ]] && after=$(cpu_ticks "$pid")
+  local mbps cpu
+  # The receiver's total (the [SUM] line with several streams): Mbits/sec -> MB/s (10^6 bytes).
+  mbps=$(awk '/receiver/ { r = $(NF - 2) } END { printf "%.0f", r / 8 }' "$out")
+  cpu=-
+  [[ $pid != - ]] && cpu=$(awk -v t=$((after - before)) -v c="$clk" -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", t / c / (e - s) }')
+  # Stored like a request rate: column 4 is MB/s, so "per proxy CPU-second" becomes MB per CPU-second.
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$label" "$round" "$mbps" "-" "-" "-" "$cpu" >>"$results"
+  printf '  %s %-8s %-10s %8s MB/s  proxy cpu %s  (%.1f s)\n' "$round" "$group" "$label" "$mbps" "$cpu" "$(awk -v s="$start" -v e="$end" 'BEGIN { print e - s }')"
+}
+
 # Rounds interleave the targets, so that a change in the machine's background load during the
 # run falls on every target alike; the report gives the median round of each target.
 for round in $(seq 1 "$rounds"); do
   echo "== round $round of $rounds"
-  echo "== (a) HTTP/1.1, wrk -t$threads -c$connections -d${duration}s (after ${warmup}s of warm-up)"
-  run_wrk http direct "http://127.0.0.1:$backend_port/" -
-  run_wrk http lb-agent "http://127.0.0.1:$agent_http_port/" "$pid_agent"
-  run_wrk http lb-agent-yarp "http://127.0.0.2:$agent_http_port/" "$pid_agent_yarp"
-  run_wrk http nginx "http://127.0.0.1:$nginx_http_port/" "$pid_nginx"
-  run_wrk http haproxy "http://127.0.0.1:$haproxy_http_port/" "$pid_haproxy"
-
-  echo "== (b) HTTPS, TLS terminated by the proxy, same certificate (ECDSA P-256, TLS 1.3)"
-  run_wrk https lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
-  run_wrk https lb-agent-yarp "https://127.0.0.2:$agent_https_port/" "$pid_agent_yarp"
-  run_wrk https nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
-  echo "   a new TLS connection per request (Connection: close)"
-  run_wrk tls-new lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent" -H "Connection: close"
-  run_wrk tls-new nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx" -H "Connection: close"
-  echo "   HTTP/2 over TLS, h2load -t$threads -c4 -m10 -D $duration"
-  run_h2load h2 lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
-  run_h2load h2 nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
-
-  echo "== (c) TCP, redis-benchmark GET -c50 -n$redis_requests (kept-alive), PING -c20 -n$redis_connect_requests (new connection per request)"
-  run_redis get direct "$redis_port" - -t get -c 50 -n "$redis_requests"
-  run_redis get lb-agent "$agent_tcp_port" "$pid_agent" -t get -c 50 -n "$redis_requests"
-  run_redis get haproxy "$haproxy_tcp_port" "$pid_haproxy" -t get -c 50 -n "$redis_requests"
-  run_redis connect direct "$redis_port" - -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
-  run_redis connect lb-agent "$agent_tcp_port" "$pid_agent" -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
-  run_redis connect haproxy "$haproxy_tcp_port" "$pid_haproxy" -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
+  if part http; then
+    echo "== (a) HTTP/1.1, wrk -t$threads -c$connections -d${duration}s (after ${warmup}s of warm-up)"
+    run_wrk http direct "http://127.0.0.1:$backend_port/" -
+    run_wrk http lb-agent "http://127.0.0.1:$agent_http_port/" "$pid_agent"
+    run_wrk http lb-agent-yarp "http://127.0.0.2:$agent_http_port/" "$pid_agent_yarp"
+    run_wrk http nginx "http://127.0.0.1:$nginx_http_port/" "$pid_nginx"
+    run_wrk http haproxy "http://127.0.0.1:$haproxy_http_port/" "$pid_haproxy"
+  fi
+  if part https; then
+    echo "== (b) HTTPS, TLS terminated by the proxy, same certificate (ECDSA P-256, TLS 1.3)"
+    run_wrk https lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
+    run_wrk https lb-agent-yarp "https://127.0.0.2:$agent_https_port/" "$pid_agent_yarp"
+    run_wrk https nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
+    echo "   a new TLS connection per request (Connection: close)"
+    run_wrk tls-new lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent" -H "Connection: close"
+    run_wrk tls-new nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx" -H "Connection: close"
+    echo "   HTTP/2 over TLS, h2load -t$threads -c4 -m10 -D $duration"
+    run_h2load h2 lb-agent "https://127.0.0.1:$agent_https_port/" "$pid_agent"
+    run_h2load h2 nginx "https://127.0.0.1:$nginx_https_port/" "$pid_nginx"
+  fi
+  if part tcp; then
+    echo "== (c) TCP, redis-benchmark GET -c50 and -c32 -n$redis_requests (kept-alive), PING -c20 -n$redis_connect_requests (new connection per request)"
+    run_redis get direct "$redis_port" - -t get -c 50 -n "$redis_requests"
+    run_redis get lb-agent "$agent_tcp_port" "$pid_agent" -t get -c 50 -n "$redis_requests"
+    run_redis get haproxy "$haproxy_tcp_port" "$pid_haproxy" -t get -c 50 -n "$redis_requests"
+    run_redis get-c32 direct "$redis_port" - -t get -c 32 -n "$redis_requests"
+    run_redis get-c32 lb-agent "$agent_tcp_port" "$pid_agent" -t get -c 32 -n "$redis_requests"
+    run_redis get-c32 haproxy "$haproxy_tcp_port" "$pid_haproxy" -t get -c 32 -n "$redis_requests"
+    run_redis connect direct "$redis_port" - -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
+    run_redis connect lb-agent "$agent_tcp_port" "$pid_agent" -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
+    run_redis connect haproxy "$haproxy_tcp_port" "$pid_haproxy" -t ping_inline -c 20 -k 0 -n "$redis_connect_requests"
+    echo "== (c) TCP bulk, iperf3 to an iperf3 server: ${bulk_mb} MiB over one connection each way, $((2 * bulk_mb)) MiB over 32 connections"
+    for target in "direct $bulk_port -" "lb-agent $agent_bulk_port $pid_agent" "haproxy $haproxy_bulk_port $pid_haproxy"; do
+      read -r label port pid <<<"$target"
+      run_bulk bulk-up "$label" "$port" "$pid" "$bulk_mb"
+      run_bulk bulk-down "$label" "$port" "$pid" "$bulk_mb" --reverse
+      run_bulk bulk-32 "$label" "$port" "$pid" $((2 * bulk_mb)) --parallel 32
+    done
+  fi
 done
 
 # ---------------------------------------------------------------- report
@@ -501,7 +573,7 @@ report="$work/report.md"
   echo
   echo "| Test | Target | Requests/s | p50 (ms) | p99 (ms) | Errors | Proxy CPU (cores) | Requests per proxy CPU-second | Proxy CPU per request (us) |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-  awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, ($8 + 0 > 0 ? sprintf("%.1f", 1000000 / $8) : "-") }' "$summary"
+  awk -F'\t' '$1 !~ /^bulk/ { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, ($8 + 0 > 0 ? sprintf("%.1f", 1000000 / $8) : "-") }' "$summary"
   echo
   echo "Resident memory (MB): idle after start and configuration, and the highest seen under the HTTP/1.1 load (nginx: master and workers)."
   echo
@@ -516,24 +588,38 @@ report="$work/report.md"
   echo
   echo "| Test | agent / nginx | agent / HAProxy | agent / direct |"
   echo "|---|---:|---:|---:|"
-  echo "| HTTP/1.1 | $(ratio http lb-agent nginx) ($(ratio http lb-agent nginx 8)) | $(ratio http lb-agent haproxy) ($(ratio http lb-agent haproxy 8)) | $(ratio http lb-agent direct) |"
-  echo "| HTTP/1.1, YARP path (--http-fast-path off) | $(ratio http lb-agent-yarp nginx) ($(ratio http lb-agent-yarp nginx 8)) | $(ratio http lb-agent-yarp haproxy) ($(ratio http lb-agent-yarp haproxy 8)) | $(ratio http lb-agent-yarp direct) |"
-  echo "| HTTPS (HTTP/1.1) | $(ratio https lb-agent nginx) ($(ratio https lb-agent nginx 8)) | - | - |"
-  echo "| HTTPS, new TLS connection per request | $(ratio tls-new lb-agent nginx) ($(ratio tls-new lb-agent nginx 8)) | - | - |"
-  echo "| HTTPS (HTTP/2) | $(ratio h2 lb-agent nginx) ($(ratio h2 lb-agent nginx 8)) | - | - |"
-  echo "| TCP redis GET | - | $(ratio get lb-agent haproxy) ($(ratio get lb-agent haproxy 8)) | $(ratio get lb-agent direct) |"
-  echo "| TCP new connection per request | - | $(ratio connect lb-agent haproxy) ($(ratio connect lb-agent haproxy 8)) | $(ratio connect lb-agent direct) |"
-  echo
-  echo "Against the targets of issue 14 (CPU per request = 1 / requests per proxy CPU-second):"
-  echo
-  echo "| Measure | lb-agent / nginx | target |"
-  echo "|---|---:|---|"
-  echo "| HTTP/1.1 CPU per request | $(ratio http nginx lb-agent 8) | at most 1.3 |"
-  echo "| HTTP/1.1 requests/s | $(ratio http lb-agent nginx) | at least 0.8 |"
-  echo "| HTTP/1.1 p99, agent minus nginx (ms) | $(awk -v a="$(value http lb-agent 5)" -v b="$(value http nginx 5)" 'BEGIN { printf "%+.2f", a - b }') | at most +1 |"
-  echo "| HTTPS (kept alive) CPU per request | $(ratio https nginx lb-agent 8) | at most 1.5 |"
-  echo "| New TLS connections per second | $(ratio tls-new lb-agent nginx) | at least 0.7 |"
-  echo "| HTTP/2 (h2load -c4 -m10) CPU per request | $(ratio h2 nginx lb-agent 8) | reported |"
+  part http && echo "| HTTP/1.1 | $(ratio http lb-agent nginx) ($(ratio http lb-agent nginx 8)) | $(ratio http lb-agent haproxy) ($(ratio http lb-agent haproxy 8)) | $(ratio http lb-agent direct) |"
+  part http && echo "| HTTP/1.1, YARP path (--http-fast-path off) | $(ratio http lb-agent-yarp nginx) ($(ratio http lb-agent-yarp nginx 8)) | $(ratio http lb-agent-yarp haproxy) ($(ratio http lb-agent-yarp haproxy 8)) | $(ratio http lb-agent-yarp direct) |"
+  part https && echo "| HTTPS (HTTP/1.1) | $(ratio https lb-agent nginx) ($(ratio https lb-agent nginx 8)) | - | - |"
+  part https && echo "| HTTPS, new TLS connection per request | $(ratio tls-new lb-agent nginx) ($(ratio tls-new lb-agent nginx 8)) | - | - |"
+  part https && echo "| HTTPS (HTTP/2) | $(ratio h2 lb-agent nginx) ($(ratio h2 lb-agent nginx 8)) | - | - |"
+  if part tcp; then
+    echo "| TCP redis GET -c50 | - | $(ratio get lb-agent haproxy) ($(ratio get lb-agent haproxy 8)) | $(ratio get lb-agent direct) |"
+    echo "| TCP redis GET -c32 | - | $(ratio get-c32 lb-agent haproxy) ($(ratio get-c32 lb-agent haproxy 8)) | $(ratio get-c32 lb-agent direct) |"
+    echo "| TCP new connection per request | - | $(ratio connect lb-agent haproxy) ($(ratio connect lb-agent haproxy 8)) | $(ratio connect lb-agent direct) |"
+    for g in bulk-up bulk-down bulk-32; do
+      echo "| TCP $g (MB/s; MB per CPU-second) | - | $(ratio $g lb-agent haproxy) ($(ratio $g lb-agent haproxy 8)) | $(ratio $g lb-agent direct) |"
+    done
+    echo
+    echo "TCP bulk (iperf3, ${bulk_mb} MiB over one connection client to backend (up) and backend to client (down), $((2 * bulk_mb)) MiB over 32 connections), median round:"
+    echo
+    echo "| Test | Target | MB/s | Proxy CPU (cores) | Proxy CPU-seconds per GiB |"
+    echo "|---|---|---:|---:|---:|"
+    awk -F'\t' '$1 ~ /^bulk/ { printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $7, ($8 == "-" || $8 + 0 == 0) ? "-" : sprintf("%.2f", 1073.741824 / $8) }' "$summary"
+  fi
+  if part http || part https; then
+    echo
+    echo "Against the targets of issue 14 (CPU per request = 1 / requests per proxy CPU-second):"
+    echo
+    echo "| Measure | lb-agent / nginx | target |"
+    echo "|---|---:|---|"
+    part http && echo "| HTTP/1.1 CPU per request | $(ratio http nginx lb-agent 8) | at most 1.3 |"
+    part http && echo "| HTTP/1.1 requests/s | $(ratio http lb-agent nginx) | at least 0.8 |"
+    part http && echo "| HTTP/1.1 p99, agent minus nginx (ms) | $(awk -v a="$(value http lb-agent 5)" -v b="$(value http nginx 5)" 'BEGIN { printf "%+.2f", a - b }') | at most +1 |"
+    part https && echo "| HTTPS (kept alive) CPU per request | $(ratio https nginx lb-agent 8) | at most 1.5 |"
+    part https && echo "| New TLS connections per second | $(ratio tls-new lb-agent nginx) | at least 0.7 |"
+    part https && echo "| HTTP/2 (h2load -c4 -m10) CPU per request | $(ratio h2 nginx lb-agent 8) | reported |"
+  fi
 } >"$report"
 
 echo

@@ -1,13 +1,11 @@
 using LoadBalancer.Agent.Config;
-using LoadBalancer.Agent.Tcp;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace LoadBalancer.Agent.Listeners;
 
-/// <summary>Sets up the Kestrel endpoint of a listener for its protocol (http, https, tcp).</summary>
-internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy, FastPath.FastHttpHandler fastPath, AgentOptions options, Metrics.AgentMetrics metrics)
+/// <summary>Sets up the Kestrel endpoint of an http or https listener (tcp listeners are not served by Kestrel).</summary>
+internal sealed class ListenerEndpointConfigurator(FastPath.FastHttpHandler fastPath, AgentOptions options, Metrics.AgentMetrics metrics)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
@@ -34,9 +32,6 @@ internal sealed class ListenerEndpointConfigurator(TcpProxyHandler tcpProxy, Fas
                     },
                 });
                 UseFastPath(listen, state, https: true);
-                break;
-            case "tcp":
-                listen.Run(connection => tcpProxy.HandleAsync(connection, state));
                 break;
             default:
                 throw new InvalidOperationException($"unknown listener protocol '{state.Config.Protocol}'");

@@ -1,6 +1,7 @@
 using System.Net;
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Proxy;
+using LoadBalancer.Agent.Tcp;
 using LoadBalancer.Agent.Tls;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -28,6 +29,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     private readonly IConnectionListenerFactory _transport;
     private readonly IHttpContextFactory _contextFactory;
     private readonly HttpProxyHandler _httpHandler;
+    private readonly TcpProxyHandler _tcpHandler;
     private readonly ListenerEndpointConfigurator _endpoints;
     private readonly CertificateLoader _certificates;
     private readonly ILoggerFactory _loggerFactory;
@@ -43,6 +45,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         IConnectionListenerFactory transport,
         IHttpContextFactory contextFactory,
         HttpProxyHandler httpHandler,
+        TcpProxyHandler tcpHandler,
         ListenerEndpointConfigurator endpoints,
         CertificateLoader certificates,
         ILoggerFactory loggerFactory,
@@ -53,6 +56,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         _transport = transport;
         _contextFactory = contextFactory;
         _httpHandler = httpHandler;
+        _tcpHandler = tcpHandler;
         _endpoints = endpoints;
         _certificates = certificates;
         _loggerFactory = loggerFactory;
@@ -218,6 +222,10 @@ internal sealed partial class ListenerManager : IAsyncDisposable
     private async Task<(ListenerRuntime? Runtime, string Error)> StartAsync(ListenerState state, CancellationToken cancellationToken)
     {
         var config = state.Config;
+        if (config.Protocol == "tcp")
+        {
+            return StartTcp(state);
+        }
         var options = new KestrelServerOptions
         {
             ApplicationServices = _services,
@@ -241,7 +249,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         try
         {
             await server.StartAsync(application, cancellationToken).ConfigureAwait(false);
-            return (new ListenerRuntime(server, state), string.Empty);
+            return (new ListenerRuntime(server.StopAsync, server, state), string.Empty);
         }
         catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
         {
@@ -249,6 +257,24 @@ internal sealed partial class ListenerManager : IAsyncDisposable
             var reason = ex is AddressInUseException || ex.InnerException is AddressInUseException
                 ? $"port {config.Port} on {_bindAddress} is already in use"
                 : $"cannot listen on {_bindAddress}:{config.Port}: {ex.GetBaseException().Message}";
+            return (null, reason);
+        }
+    }
+
+    /// <summary>A tcp listener relays on its own sockets, without Kestrel (see <see cref="TcpListenerServer"/>).</summary>
+    private (ListenerRuntime? Runtime, string Error) StartTcp(ListenerState state)
+    {
+        var port = state.Config.Port;
+        try
+        {
+            var server = TcpListenerServer.Start(_bindAddress, port, state, _tcpHandler, _logger);
+            return (new ListenerRuntime(server.StopAsync, server, state), string.Empty);
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            var reason = ex.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse
+                ? $"port {port} on {_bindAddress} is already in use"
+                : $"cannot listen on {_bindAddress}:{port}: {ex.Message}";
             return (null, reason);
         }
     }

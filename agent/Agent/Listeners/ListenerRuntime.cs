@@ -1,16 +1,18 @@
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Proxy;
 using LoadBalancer.Agent.Tls;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace LoadBalancer.Agent.Listeners;
 
 /// <summary>
-/// One running listener: its own Kestrel server bound to the listener's port. Route and
-/// certificate changes are swapped into its state without touching the server, so open
-/// connections are never disturbed by them.
+/// One running listener: its own server bound to the listener's port (Kestrel for http and
+/// https, a <see cref="Tcp.TcpListenerServer"/> for tcp). Route and certificate changes are
+/// swapped into its state without touching the server, so open connections are never disturbed
+/// by them.
 /// </summary>
-internal sealed class ListenerRuntime(KestrelServer server, ListenerState state)
+/// <param name="stop">Stops accepting and waits for open connections until the token fires.</param>
+/// <param name="server">Disposed after the stop: closes whatever is still open.</param>
+internal sealed class ListenerRuntime(Func<CancellationToken, Task> stop, IDisposable server, ListenerState state)
 {
     public ListenerState State { get; } = state;
 
@@ -21,7 +23,7 @@ internal sealed class ListenerRuntime(KestrelServer server, ListenerState state)
         using var cts = new CancellationTokenSource(grace);
         try
         {
-            await server.StopAsync(cts.Token).ConfigureAwait(false);
+            await stop(cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

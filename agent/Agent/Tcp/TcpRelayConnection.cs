@@ -1,0 +1,158 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace LoadBalancer.Agent.Tcp;
+
+/// <summary>
+/// One client connection of a tcp listener and, once connected, its backend: copies bytes
+/// socket to socket both ways until both sides have closed, passing a half-close on in each
+/// direction. What the listener's sweep reads (last activity, bytes not yet counted) lives here,
+/// so a connection needs no timer of its own.
+/// </summary>
+internal sealed class TcpRelayConnection
+{
+    // Buffers grow with the traffic: an interactive connection (a database session, redis) reads
+    // small messages and keeps a small buffer per direction however long it stays open; a read
+    // that fills its buffer moves that direction up a size, so a bulk transfer soon copies 64 KiB
+    // per system call.
+    private const int FirstBufferSize = 4 * 1024;
+    private const int LargestBufferSize = 64 * 1024;
+
+    private Socket? _backend;
+    private int _closed;
+    private long _lastActivity = Environment.TickCount64;
+    private long _uncountedToBackend;
+    private long _uncountedToClient;
+    private Metrics.AgentMetrics.TcpChildren? _counters;
+
+    public TcpRelayConnection(Socket client, TcpListenerServer owner)
+    {
+        Client = client;
+        Owner = owner;
+        Abort = Close;
+    }
+
+    public Socket Client { get; }
+
+    public TcpListenerServer Owner { get; }
+
+    /// <summary>Closes both sides at once (drain, idle timeout, listener stop); safe to call at any time, from any thread.</summary>
+    public Action Abort { get; }
+
+    /// <summary>Idle timeout in milliseconds; zero for none.</summary>
+    public long IdleTimeoutMs { get; private set; }
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>True when nothing moved either way for the idle timeout.</summary>
+    public bool IsIdle(long now) => IdleTimeoutMs > 0 && now - Volatile.Read(ref _lastActivity) >= IdleTimeoutMs;
+
+    /// <summary>
+    /// Takes the connected backend socket; false (and the socket disposed) when the connection
+    /// was closed while connecting, e.g. by a listener stop.
+    /// </summary>
+    public bool Attach(Socket backend, TimeSpan idleTimeout, Metrics.AgentMetrics.TcpChildren counters)
+    {
+        _counters = counters;
+        IdleTimeoutMs = idleTimeout > TimeSpan.Zero ? (long)idleTimeout.TotalMilliseconds : 0;
+        Volatile.Write(ref _lastActivity, Environment.TickCount64);
+        Volatile.Write(ref _backend, backend);
+        if (IsClosed)
+        {
+            // Close ran before the backend was set and could not see it.
+            backend.Dispose();
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Copies both ways until both directions have ended; the sockets are closed on return.</summary>
+    public async Task RelayAsync()
+    {
+        var backend = _backend ?? throw new InvalidOperationException("no backend attached");
+        var toBackend = CopyAsync(Client, backend, toBackend: true);
+        var toClient = CopyAsync(backend, Client, toBackend: false);
+        await toBackend.ConfigureAwait(false);
+        await toClient.ConfigureAwait(false);
+        Close();
+    }
+
+    /// <summary>Adds the bytes copied since the last call to the metrics (the sweep calls it, and Close).</summary>
+    public void CountBytes()
+    {
+        if (_counters is not { } counters)
+        {
+            return;
+        }
+        var up = Interlocked.Exchange(ref _uncountedToBackend, 0);
+        if (up > 0)
+        {
+            counters.BytesToBackend.Inc(up);
+        }
+        var down = Interlocked.Exchange(ref _uncountedToClient, 0);
+        if (down > 0)
+        {
+            counters.BytesToClient.Inc(down);
+        }
+    }
+
+    private void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+        // Disposing a socket also ends a receive pending on it, which ends that copy loop.
+        Client.Dispose();
+        Volatile.Read(ref _backend)?.Dispose();
+        CountBytes();
+    }
+
+    /// <summary>
+    /// One direction. The end of the stream is passed on as a half-close (the other direction
+    /// keeps going); an error on either socket closes the whole connection, as nothing more
+    /// can be relayed in order.
+    /// </summary>
+    private async Task CopyAsync(Socket from, Socket to, bool toBackend)
+    {
+        var size = FirstBufferSize;
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            while (true)
+            {
+                var read = await from.ReceiveAsync(buffer.AsMemory(0, size), SocketFlags.None).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    to.Shutdown(SocketShutdown.Send);
+                    return;
+                }
+                Volatile.Write(ref _lastActivity, Environment.TickCount64);
+                if (toBackend)
+                {
+                    Interlocked.Add(ref _uncountedToBackend, read);
+                }
+                else
+                {
+                    Interlocked.Add(ref _uncountedToClient, read);
+                }
+                await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None).ConfigureAwait(false);
+                if (read == size && size < LargestBufferSize)
+                {
+                    size *= 4;
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(size);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // A reset, or closed from here (the other direction's error, drain, idle timeout, stop).
+            Close();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}
