@@ -198,6 +198,8 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
             return await WriteErrorAsync(503, "pool is not available").ConfigureAwait(false);
         }
 
+        // A pool that has just appeared waits for its backends' first health results, as on the YARP path.
+        await pool.WhenWarmAsync(_connection.ConnectionClosed).ConfigureAwait(false);
         var attempts = 1 + pool.Config.Retries;
         var sticky = SessionAffinity.FindStickyBackend(this, pool);
         var balancer = pool.Balancer;

@@ -24,7 +24,8 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         {
             return;
         }
-        await pool.WhenWarmAsync(client.ConnectionClosed).ConfigureAwait(false);
+        // Warming is bounded (a few seconds at most); a client that leaves meanwhile finds out at the relay.
+        await pool.WhenWarmAsync(CancellationToken.None).ConfigureAwait(false);
 
         var context = Proxy.HttpHashKeys.ForAddress((connection.Client.RemoteEndPoint as IPEndPoint)?.Address);
         var attempts = 1 + pool.Config.Retries;

@@ -94,10 +94,11 @@ public sealed class Http1RequestTests
             + "X-Forwarded-Host: evil.test\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic x\r\nConnection: keep-alive\r\nCookie: a=b\r\n\r\n");
 
         Assert.Equal(
-            [RequestHeader.Host, RequestHeader.ContentLength, RequestHeader.XForwardedFor, RequestHeader.XForwardedProto, RequestHeader.XForwardedHost,
+            [RequestHeader.Host, RequestHeader.ContentLength, RequestHeader.XForwardedFor, RequestHeader.Forwarding, RequestHeader.Forwarding,
                 RequestHeader.Dropped, RequestHeader.Dropped, RequestHeader.Dropped, RequestHeader.Connection, RequestHeader.Other],
             request.Headers.Take(request.HeaderCount).Select(h => h.Kind));
         Assert.Equal(0, request.HostIndex);
+        Assert.Equal(ForwardingSent.Proto | ForwardingSent.Host, request.Forwarded);
     }
 
     [Theory]
