@@ -22,6 +22,23 @@ internal sealed class BackendConnection(Socket socket) : IDisposable
     public long IdleSince { get; set; }
 
     public void Dispose() => Socket.Dispose();
+
+    /// <summary>
+    /// Ends the exchange from another thread (drain deadline, request timeout): a shutdown first,
+    /// so the backend sees the connection end at once even while a receive is pending on it.
+    /// </summary>
+    public void Abort()
+    {
+        try
+        {
+            Socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed.
+        }
+        Socket.Dispose();
+    }
 }
 
 /// <summary>

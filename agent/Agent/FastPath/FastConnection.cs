@@ -753,7 +753,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 break;
             case PhaseBackend:
                 _backendTimedOut = true;
-                _backend?.Dispose();
+                _backend?.Abort();
                 break;
         }
     }
@@ -769,7 +769,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
 
     private void AbortForDrain()
     {
-        _backend?.Dispose();
+        _backend?.Abort();
         _connection.Abort(new ConnectionAbortedException("backend drained"));
     }
 

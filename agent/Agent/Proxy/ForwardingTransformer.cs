@@ -65,6 +65,13 @@ internal sealed class ForwardingTransformer : HttpTransformer
         {
             proxyRequest.Headers.Host = request.Host.Value;
         }
+        else
+        {
+            // An empty Host (allowed by RFC 9112 3.2) was copied as a field of its own, and
+            // HttpClient adds the destination's: the backend would see two. It gets one, the backend's.
+            proxyRequest.Headers.Host = null;
+            proxyRequest.Headers.Remove("Host");
+        }
         SetForwardingHeaders(httpContext, proxyRequest.Headers);
     }
 
@@ -96,7 +103,9 @@ internal sealed class ForwardingTransformer : HttpTransformer
         }
 
         // Anyone else: nothing it says about earlier hops reaches the backend.
-        foreach (var name in headers.Select(h => h.Key).Where(IsForwardingHeader).ToList())
+        // NonValidated: enumerating the headers themselves would parse, and so rewrite, every
+        // value the client sent ("*/*;q=0.8" becomes "*/*; q=0.8").
+        foreach (var name in headers.NonValidated.Select(h => h.Key).Where(IsForwardingHeader).ToList())
         {
             headers.Remove(name);
         }

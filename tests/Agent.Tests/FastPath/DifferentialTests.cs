@@ -17,8 +17,8 @@ namespace LoadBalancer.Agent.Tests.FastPath;
 /// - repeated fields: HttpClient joins the values of a repeated field into one line (", "), the
 ///   fast path copies each line. Values of one name are compared joined with ", ", in order
 ///   (RFC 9110 5.3 makes the two forms equivalent).
-/// Nothing is removed from the comparison: X-Forwarded-For/Proto/Host are set by both paths and
-/// must agree as well.
+/// Nothing is removed from the comparison: X-Forwarded-For/Proto/Host/Port and X-Real-IP are set
+/// by both paths and must agree as well (the port as "the agent's listener port").
 /// </remarks>
 public sealed class DifferentialTests(TwoAgents agents) : IClassFixture<TwoAgents>
 {
@@ -67,7 +67,8 @@ public sealed class DifferentialTests(TwoAgents agents) : IClassFixture<TwoAgent
         var (fastAnswer, fast) = await ExchangeAsync(fastPath: true, request);
         var (yarpAnswer, yarp) = await ExchangeAsync(fastPath: false, request);
 
-        Assert.True(Canonical(fast) == Canonical(yarp), $"{name}:\n  fast path sent {Canonical(fast)}\n  YARP path sent {Canonical(yarp)}");
+        var (fastSent, yarpSent) = (Canonical(fast, agents.FastPort), Canonical(yarp, agents.YarpPort));
+        Assert.True(fastSent == yarpSent, $"{name}:\n  fast path sent {fastSent}\n  YARP path sent {yarpSent}");
         Assert.Equal(yarpAnswer, fastAnswer);
     }
 
@@ -98,7 +99,7 @@ public sealed class DifferentialTests(TwoAgents agents) : IClassFixture<TwoAgent
                 }
                 Assert.True(await client.ClosedAsync());
             }
-            seen[fastPath] = (answers, [.. backend.Requests.Select(Canonical)]);
+            seen[fastPath] = (answers, [.. backend.Requests.Select(r => Canonical(r, port))]);
         }
 
         Assert.Equal(seen[false].Answers, seen[true].Answers);
@@ -117,13 +118,18 @@ public sealed class DifferentialTests(TwoAgents agents) : IClassFixture<TwoAgent
         return (response.Status + " " + response.Text, Assert.Single(backend.Requests));
     }
 
-    /// <summary>Request line, fields by lowercase name with their values joined in order, sorted, then the body.</summary>
-    private static string Canonical(ReceivedRequest request)
+    /// <summary>
+    /// Request line, fields by lowercase name with their values joined in order, sorted, then the
+    /// body. The two agents listen on different ports: X-Forwarded-Port equal to the agent's own
+    /// listener port is written as "(listener port)", any other value stays and differs.
+    /// </summary>
+    private static string Canonical(ReceivedRequest request, int listenerPort)
     {
+        var port = listenerPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var fields = request.Headers
             .GroupBy(h => h.Name.ToLowerInvariant())
             .OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => g.Key + ": " + string.Join(", ", g.Select(h => h.Value)));
+            .Select(g => g.Key + ": " + string.Join(", ", g.Select(h => g.Key == "x-forwarded-port" && h.Value == port ? "(listener port)" : h.Value)));
         var body = request.Body.Length <= 64 ? Encoding.Latin1.GetString(request.Body) : $"{request.Body.Length} bytes, sha256 {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(request.Body))}";
         return $"{request.RequestLine} [{string.Join("; ", fields)}] body \"{body}\"" + (request.Complete ? "" : " (incomplete)");
     }

@@ -111,10 +111,10 @@ public sealed class HostileRequestTests(TwoAgents agents) : IClassFixture<TwoAge
     }
 
     // Kestrel accepts "Host:" empty (RFC 9112 3.2 allows it when the target has no authority),
-    // and the YARP path then sends two Host fields: the backend's address, added by
-    // SocketsHttpHandler, and the client's empty one. The fast path falls back for it, so both
-    // paths do this today; the fix belongs to the YARP path's transformer (agent/Agent/Proxy).
-    [Theory(Skip = "YARP path forwards two Host headers for an empty Host; reported, fix is in agent/Agent/Proxy")]
+    // and the YARP path used to send two Host fields: the backend's address, added by
+    // SocketsHttpHandler, and the client's empty one. The fast path falls back for it; the
+    // transformer now drops the empty one.
+    [Theory]
     [InlineData(true)]
     [InlineData(false)]
     public async Task EmptyHost_IsRefused_OrForwardedWithOneHost(bool fastPath)
