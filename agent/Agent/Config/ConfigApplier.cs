@@ -19,6 +19,10 @@ internal sealed partial class ConfigApplier(PoolRegistry pools, ListenerManager 
 
     public async Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(AgentConfig config, CancellationToken cancellationToken)
     {
+        // Socket continuations run inline on the socket engine's threads (Program.cs): building
+        // balancer tables (tens of ms for a large Maglev pool) must not hold up the traffic of
+        // the connections served there, so the apply runs on the thread pool.
+        await Task.Yield();
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {

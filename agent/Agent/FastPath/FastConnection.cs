@@ -42,6 +42,10 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
     private int _phase;
     private volatile bool _closing;
     private volatile bool _backendTimedOut;
+
+    // Set when a drain deadline closed both sides: what the exchange sees next is our own abort,
+    // not a stale connection to replace or a backend failure to retry.
+    private volatile bool _drained;
     private volatile bool _clientTimedOut;
     private BackendConnection? _backend;
 
@@ -76,6 +80,20 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
     /// (true, with that request left unread in the pipe).
     /// </summary>
     public async Task<bool> RunAsync()
+    {
+        try
+        {
+            return await ServeConnectionAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client reset or aborted its connection (a TLS stream reports it on the next read
+            // or write): nothing to answer, nothing against any backend.
+            return false;
+        }
+    }
+
+    private async Task<bool> ServeConnectionAsync()
     {
         while (!_closing)
         {
@@ -255,6 +273,12 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "client closed the connection");
                 return false;
             }
+            if (outcome.Kind == OutcomeKind.Drained)
+            {
+                // Not the backend's fault, and nothing to retry: the client's connection is closed too.
+                FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "closed at the backend's drainTimeout");
+                return false;
+            }
 
             _handler.Health.ReportPassive(backend, false, outcome.Error);
             // The retry rule of the YARP path: a connect failure never reached the backend; an
@@ -352,6 +376,10 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 if (read == 0)
                 {
                     connection.Dispose();
+                    if (_drained || _backendTimedOut)
+                    {
+                        return Aborted(requestTimeout, responseStarted, status);
+                    }
                     return filled == 0 && reused
                         ? new Outcome(OutcomeKind.Stale)
                         : Outcome.Failed(OutcomeKind.RequestFailed, "request failed", "the backend closed the connection before answering");
@@ -447,9 +475,9 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         {
             SetDeadline(PhaseNone, TimeSpan.Zero);
             connection.Dispose();
-            if (_backendTimedOut)
+            if (_drained || _backendTimedOut)
             {
-                return Outcome.Failed(OutcomeKind.RequestFailed, "request timed out", $"no answer within {requestTimeout.TotalSeconds:0.###} s", timedOut: true) with { ResponseStarted = responseStarted, Status = status };
+                return Aborted(requestTimeout, responseStarted, status);
             }
             if (!responseStarted && reused && ex is SocketException)
             {
@@ -459,6 +487,11 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
             return Outcome.Failed(OutcomeKind.RequestFailed, responseStarted ? "response failed" : "request failed", ex.Message) with { ResponseStarted = responseStarted, Status = status };
         }
     }
+
+    /// <summary>The outcome of an exchange this connection cut itself (drain deadline or request timeout).</summary>
+    private Outcome Aborted(TimeSpan requestTimeout, bool responseStarted, int status) => _drained
+        ? new Outcome(OutcomeKind.Drained) { ResponseStarted = responseStarted, Status = status }
+        : Outcome.Failed(OutcomeKind.RequestFailed, "request timed out", $"no answer within {requestTimeout.TotalSeconds:0.###} s", timedOut: true) with { ResponseStarted = responseStarted, Status = status };
 
     /// <summary>How many of <paramref name="bytes"/> belong to the body; sets done at its end.</summary>
     private static int TakeBody(ReadOnlySpan<byte> bytes, BodyFraming framing, ref long remaining, ref ChunkedScanner chunked, out bool done)
@@ -769,6 +802,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
 
     private void AbortForDrain()
     {
+        _drained = true;
         _backend?.Abort();
         _connection.Abort(new ConnectionAbortedException("backend drained"));
     }
@@ -789,6 +823,9 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
 
         /// <summary>A kept-alive connection failed before any answer: it was closed while idle.</summary>
         Stale,
+
+        /// <summary>The backend's drainTimeout passed with the exchange in flight: both sides were closed.</summary>
+        Drained,
     }
 
     private readonly record struct Outcome(OutcomeKind Kind)
