@@ -35,7 +35,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
     private readonly IPAddress? _remote;
     private readonly byte[]? _remoteText;
     private readonly byte[] _localPortText;
-    private readonly Action _abortForDrain;
+    private readonly BackendActivity.Entry _activity;
     private readonly CancellationTokenRegistration _closingRegistration;
 
     private long _deadline;
@@ -61,7 +61,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         var remote = _remote is { IsIPv4MappedToIPv6: true } ? _remote.MapToIPv4() : _remote;
         _remoteText = remote is null ? null : Encoding.ASCII.GetBytes(remote.ToString());
         _localPortText = Encoding.ASCII.GetBytes(((connection.LocalEndPoint as IPEndPoint)?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        _abortForDrain = AbortForDrain;
+        _activity = new BackendActivity.Entry(AbortForDrain);
         if (connection.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
         {
             // The listener is stopping: finish the request in hand, then close.
@@ -167,7 +167,302 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
 
             var body = result.Buffer.Slice(headLength, _request.ContentLength);
             SetDeadline(PhaseNone, TimeSpan.Zero);
-            var keepAlive = await ServeAsync(routed, pool, body).ConfigureAwait(false);
+            // The request is served here rather than in async methods of its own: those would
+            // allocate their state machines for nearly every request (each waits for its backend),
+            // which the pooled builders' per-thread caches cannot hold for many connections at once.
+            bool keepAlive;
+            var listener = _listener.Config.Name;
+            if (!routed)
+            {
+                _handler.Metrics.NoBackend.WithLabels(listener, "404").Inc();
+                keepAlive = await WriteErrorAsync(404, "no route matches this host and path").ConfigureAwait(false);
+                goto Served;
+            }
+            if (pool?.HttpClient is null)
+            {
+                _handler.Metrics.NoBackend.WithLabels(listener, "503").Inc();
+                keepAlive = await WriteErrorAsync(503, "pool is not available").ConfigureAwait(false);
+                goto Served;
+            }
+
+            // A pool that has just appeared waits for its backends' first health results, as on the YARP path.
+            await pool.WhenWarmAsync(_connection.ConnectionClosed).ConfigureAwait(false);
+            var attempts = 1 + pool.Config.Retries;
+            var sticky = SessionAffinity.FindStickyBackend(this, pool);
+            var balancer = pool.Balancer;
+            var pickContext = HttpHashKeys.For(this, pool);
+            if (pool.StickyBalancer is not null)
+            {
+                var stickyKey = SessionAffinity.StickyKey(this, pool);
+                if (stickyKey.HasHashKey)
+                {
+                    balancer = pool.StickyBalancer;
+                    pickContext = stickyKey;
+                    sticky = pool.StickyOwner(stickyKey);
+                }
+            }
+            var failed = default(FailedBackends);
+            var idempotent = _request.IsIdempotent;
+
+            for (var attempt = 0; attempt < attempts; attempt++)
+            {
+                var backend = pool.PickAndEnter(balancer, pickContext, failed, sticky, out var failedOpen);
+                FailOpenLog.Note(pool, failedOpen, _handler.Metrics, _handler.Logger);
+                if (backend is null)
+                {
+                    var reason = pool.Config.MaxConnectionsPerBackend > 0 ? "every backend is at maxConnectionsPerBackend" : "no backend available";
+                    _handler.Metrics.NoBackend.WithLabels(listener, "503").Inc();
+                    keepAlive = await WriteErrorAsync(503, reason).ConfigureAwait(false);
+                    goto Served;
+                }
+                var cookie = backend != sticky ? SessionAffinity.SetCookieFor(pool, backend, IsHttps) : null;
+
+                var started = Stopwatch.GetTimestamp();
+                Outcome outcome;
+                try
+                {
+                    using var registration = _handler.Activity.Register(backend, _activity);
+                    var sendLength = WriteRequestHead(body.Length);
+                    // A stale kept-alive connection (closed by the backend while idle) is replaced once,
+                    // without counting against the backend: the request never reached it.
+                    for (var fresh = false; ; fresh = true)
+                    {
+                        BackendConnection connection;
+                        try
+                        {
+                            connection = await _handler.Connections.RentAsync(backend, pool.Config.ConnectTimeout, checkAlive: !idempotent || fresh).ConfigureAwait(false);
+                        }
+                        catch (BackendConnectException ex)
+                        {
+                            outcome = Outcome.Failed(OutcomeKind.ConnectFailed, "connect failed", ex.TimedOut ? "timeout" : ex.InnerException?.Message, timedOut: ex.TimedOut);
+                            goto Forwarded;
+                        }
+
+                        _backend = connection;
+                        _backendTimedOut = false;
+                        // The exchange with the backend.
+                        var socket = connection.Socket;
+                        var reused = connection.Reused;
+                        var requestTimeout = pool.Config.RequestTimeout > TimeSpan.Zero ? pool.Config.RequestTimeout : DefaultRequestTimeout;
+                        var responseStarted = false;
+                        var status = 0;
+                        try
+                        {
+                            SetDeadline(PhaseBackend, requestTimeout);
+                            if (body.IsEmpty)
+                            {
+                                await socket.SendAsync(_send.AsMemory(0, sendLength), SocketFlags.None).ConfigureAwait(false);
+                            }
+                            else
+                            {
+                                await socket.SendAsync(_send.AsMemory(0, sendLength), SocketFlags.None).ConfigureAwait(false);
+                                foreach (var segment in body)
+                                {
+                                    await socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
+                                }
+                            }
+
+                            // The response head, skipping interim (1xx) answers.
+                            var buffer = connection.Buffer;
+                            var filled = 0;
+                            Http1Response response;
+                            while (true)
+                            {
+                                SetDeadline(PhaseBackend, requestTimeout);
+                                var read = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None).ConfigureAwait(false);
+                                if (read == 0)
+                                {
+                                    connection.Dispose();
+                                    if (_drained || _backendTimedOut)
+                                    {
+                                        outcome = Aborted(requestTimeout, responseStarted, status);
+                                        goto Exchanged;
+                                    }
+                                    outcome = filled == 0 && reused
+                                        ? new Outcome(OutcomeKind.Stale)
+                                        : Outcome.Failed(OutcomeKind.RequestFailed, "request failed", "the backend closed the connection before answering");
+                                    goto Exchanged;
+                                }
+                                filled += read;
+                                if (Http1Response.TryParse(buffer.AsSpan(0, filled), _request.IsHead, out response))
+                                {
+                                    if (response.Status >= 200)
+                                    {
+                                        break;
+                                    }
+                                    if (response.Status == 101)
+                                    {
+                                        throw new InvalidDataException("unexpected 101 Switching Protocols");
+                                    }
+                                    buffer.AsSpan(response.HeadLength, filled - response.HeadLength).CopyTo(buffer);
+                                    filled -= response.HeadLength;
+                                    continue;
+                                }
+                                if (filled == buffer.Length)
+                                {
+                                    throw new InvalidDataException("response head larger than " + BackendConnection.BufferSize + " bytes");
+                                }
+                            }
+
+                            status = response.Status;
+                            var closeClient = _closing || _request.Close || response.Framing == BodyFraming.UntilClose;
+                            WriteResponseHead(buffer.AsSpan(0, response.HeadLength), response, cookie, closeClient);
+                            responseStarted = true;
+
+                            // Body bytes that came with the head, then the rest straight into the client's pipe.
+                            var chunked = default(ChunkedScanner);
+                            var remaining = response.ContentLength;
+                            var extra = filled - response.HeadLength;
+                            var done = response.Framing == BodyFraming.None
+                                || (response.Framing == BodyFraming.ContentLength && remaining == 0);
+                            var reusable = response.Reusable;
+                            if (extra > 0)
+                            {
+                                var bytes = buffer.AsSpan(response.HeadLength, extra);
+                                var take = TakeBody(bytes, response.Framing, ref remaining, ref chunked, out done);
+                                _output.Write(bytes[..take]);
+                                reusable &= take == extra;
+                            }
+                            var flush = await _output.FlushAsync().ConfigureAwait(false);
+                            if (flush.IsCompleted || flush.IsCanceled)
+                            {
+                                connection.Dispose();
+                                outcome = new Outcome(OutcomeKind.ClientGone) { ResponseStarted = true, Status = status };
+                                goto Exchanged;
+                            }
+
+                            while (!done)
+                            {
+                                var memory = _output.GetMemory(4096);
+                                if (response.Framing == BodyFraming.ContentLength && remaining < memory.Length)
+                                {
+                                    memory = memory[..(int)remaining];
+                                }
+                                SetDeadline(PhaseBackend, requestTimeout);
+                                var read = await socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
+                                if (read == 0)
+                                {
+                                    if (response.Framing == BodyFraming.UntilClose)
+                                    {
+                                        done = true;
+                                        break;
+                                    }
+                                    throw new IOException("the backend closed the connection mid-response");
+                                }
+                                var take = TakeBody(memory.Span[..read], response.Framing, ref remaining, ref chunked, out done);
+                                reusable &= take == read;
+                                _output.Advance(take);
+                                flush = await _output.FlushAsync().ConfigureAwait(false);
+                                if (flush.IsCompleted || flush.IsCanceled)
+                                {
+                                    connection.Dispose();
+                                    outcome = new Outcome(OutcomeKind.ClientGone) { ResponseStarted = true, Status = status };
+                                    goto Exchanged;
+                                }
+                            }
+                            SetDeadline(PhaseNone, TimeSpan.Zero);
+
+                            if (reusable && !_backendTimedOut)
+                            {
+                                _handler.Connections.Return(backend, connection);
+                            }
+                            else
+                            {
+                                connection.Dispose();
+                            }
+                            outcome = new Outcome(OutcomeKind.Answered) { Status = status, KeepAlive = !closeClient };
+                        }
+                        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or InvalidDataException or InvalidOperationException)
+                        {
+                            SetDeadline(PhaseNone, TimeSpan.Zero);
+                            connection.Dispose();
+                            if (_drained || _backendTimedOut)
+                            {
+                                outcome = Aborted(requestTimeout, responseStarted, status);
+                                goto Exchanged;
+                            }
+                            if (!responseStarted && reused && ex is SocketException)
+                            {
+                                // Sending on, or reading from, a connection the backend had already closed.
+                                outcome = new Outcome(OutcomeKind.Stale);
+                                goto Exchanged;
+                            }
+                            outcome = Outcome.Failed(OutcomeKind.RequestFailed, responseStarted ? "response failed" : "request failed", ex.Message) with { ResponseStarted = responseStarted, Status = status };
+                        }
+
+                    Exchanged:
+                        _backend = null;
+                        if (outcome.Kind == OutcomeKind.Stale && !fresh && idempotent)
+                        {
+                            continue;
+                        }
+                        if (outcome.Kind == OutcomeKind.Stale)
+                        {
+                            outcome = Outcome.Failed(OutcomeKind.RequestFailed, "request failed", "the backend closed the connection before answering");
+                        }
+                        goto Forwarded;
+                    }
+
+                Forwarded:
+                    _backend = null;
+                }
+                finally
+                {
+                    backend.Leave();
+                }
+                var elapsed = Stopwatch.GetElapsedTime(started);
+
+                if (outcome.Kind == OutcomeKind.Answered)
+                {
+                    backend.RecordLatency(elapsed);
+                    _handler.Metrics.RecordRequest(listener, backend, outcome.Status, elapsed);
+                    LogAccess(listener, pool.Name, backend.Name, outcome.Status, elapsed);
+                    _handler.Health.ReportPassive(backend, outcome.Status < 500, outcome.Status >= 500 ? $"status {outcome.Status}" : null);
+                    keepAlive = outcome.KeepAlive;
+                    goto Served;
+                }
+                if (outcome.Kind == OutcomeKind.ClientGone)
+                {
+                    FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "client closed the connection");
+                    keepAlive = false;
+                    goto Served;
+                }
+                if (outcome.Kind == OutcomeKind.Drained)
+                {
+                    // Not the backend's fault, and nothing to retry: the client's connection is closed too.
+                    FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "closed at the backend's drainTimeout");
+                    keepAlive = false;
+                    goto Served;
+                }
+
+                _handler.Health.ReportPassive(backend, false, outcome.Error);
+                // The retry rule of the YARP path: a connect failure never reached the backend; an
+                // idempotent request may run again while nothing was answered.
+                var retry = attempt + 1 < attempts && !outcome.ResponseStarted
+                    && (outcome.Kind == OutcomeKind.ConnectFailed || idempotent);
+                FastHttpHandler.Log.ForwardFailed(_handler.Logger, pool.Name, backend.Name, outcome.Error, retry, outcome.Reason);
+                if (!retry)
+                {
+                    if (outcome.ResponseStarted)
+                    {
+                        // Part of the answer went out: the client can only learn of it by the close.
+                        _handler.Metrics.RecordRequest(listener, backend, outcome.Status, elapsed);
+                        LogAccess(listener, pool.Name, backend.Name, outcome.Status, elapsed);
+                        _connection.Abort(new ConnectionAbortedException("the backend failed mid-response"));
+                        keepAlive = false;
+                        goto Served;
+                    }
+                    var status = outcome.TimedOut ? 504 : 502;
+                    _handler.Metrics.RecordRequest(listener, backend, status, elapsed);
+                    LogAccess(listener, pool.Name, backend.Name, status, elapsed);
+                    keepAlive = await WriteErrorAsync(status, null).ConfigureAwait(false);
+                    goto Served;
+                }
+                failed.Add(backend);
+            }
+            keepAlive = false;
+
+        Served:
             _input.AdvanceTo(result.Buffer.GetPosition(need));
             if (!keepAlive || _request.Close)
             {
@@ -198,294 +493,6 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         }
         routed = poolName is not null;
         return poolName is null ? null : _handler.Pools.Find(poolName);
-    }
-
-    /// <summary>Answers one request; false when the client connection must close after it.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ServeAsync(bool routed, PoolRuntime? pool, ReadOnlySequence<byte> body)
-    {
-        var listener = _listener.Config.Name;
-        if (!routed)
-        {
-            _handler.Metrics.NoBackend.WithLabels(listener, "404").Inc();
-            return await WriteErrorAsync(404, "no route matches this host and path").ConfigureAwait(false);
-        }
-        if (pool?.HttpClient is null)
-        {
-            _handler.Metrics.NoBackend.WithLabels(listener, "503").Inc();
-            return await WriteErrorAsync(503, "pool is not available").ConfigureAwait(false);
-        }
-
-        // A pool that has just appeared waits for its backends' first health results, as on the YARP path.
-        await pool.WhenWarmAsync(_connection.ConnectionClosed).ConfigureAwait(false);
-        var attempts = 1 + pool.Config.Retries;
-        var sticky = SessionAffinity.FindStickyBackend(this, pool);
-        var balancer = pool.Balancer;
-        var pickContext = HttpHashKeys.For(this, pool);
-        if (pool.StickyBalancer is not null)
-        {
-            var stickyKey = SessionAffinity.StickyKey(this, pool);
-            if (stickyKey.HasHashKey)
-            {
-                balancer = pool.StickyBalancer;
-                pickContext = stickyKey;
-                sticky = pool.StickyOwner(stickyKey);
-            }
-        }
-        var failed = default(FailedBackends);
-        var idempotent = _request.IsIdempotent;
-
-        for (var attempt = 0; attempt < attempts; attempt++)
-        {
-            var backend = pool.PickAndEnter(balancer, pickContext, failed, sticky, out var failedOpen);
-            FailOpenLog.Note(pool, failedOpen, _handler.Metrics, _handler.Logger);
-            if (backend is null)
-            {
-                var reason = pool.Config.MaxConnectionsPerBackend > 0 ? "every backend is at maxConnectionsPerBackend" : "no backend available";
-                _handler.Metrics.NoBackend.WithLabels(listener, "503").Inc();
-                return await WriteErrorAsync(503, reason).ConfigureAwait(false);
-            }
-            var cookie = backend != sticky ? SessionAffinity.SetCookieFor(pool, backend, IsHttps) : null;
-
-            var started = Stopwatch.GetTimestamp();
-            Outcome outcome;
-            try
-            {
-                using var registration = _handler.Activity.Register(backend, _abortForDrain);
-                outcome = await ForwardAsync(pool, backend, body, cookie, idempotent).ConfigureAwait(false);
-            }
-            finally
-            {
-                backend.Leave();
-            }
-            var elapsed = Stopwatch.GetElapsedTime(started);
-
-            if (outcome.Kind == OutcomeKind.Answered)
-            {
-                backend.RecordLatency(elapsed);
-                _handler.Metrics.RecordRequest(listener, backend, outcome.Status, elapsed);
-                LogAccess(listener, pool.Name, backend.Name, outcome.Status, elapsed);
-                _handler.Health.ReportPassive(backend, outcome.Status < 500, outcome.Status >= 500 ? $"status {outcome.Status}" : null);
-                return outcome.KeepAlive;
-            }
-            if (outcome.Kind == OutcomeKind.ClientGone)
-            {
-                FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "client closed the connection");
-                return false;
-            }
-            if (outcome.Kind == OutcomeKind.Drained)
-            {
-                // Not the backend's fault, and nothing to retry: the client's connection is closed too.
-                FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "closed at the backend's drainTimeout");
-                return false;
-            }
-
-            _handler.Health.ReportPassive(backend, false, outcome.Error);
-            // The retry rule of the YARP path: a connect failure never reached the backend; an
-            // idempotent request may run again while nothing was answered.
-            var retry = attempt + 1 < attempts && !outcome.ResponseStarted
-                && (outcome.Kind == OutcomeKind.ConnectFailed || idempotent);
-            FastHttpHandler.Log.ForwardFailed(_handler.Logger, pool.Name, backend.Name, outcome.Error, retry, outcome.Reason);
-            if (!retry)
-            {
-                if (outcome.ResponseStarted)
-                {
-                    // Part of the answer went out: the client can only learn of it by the close.
-                    _handler.Metrics.RecordRequest(listener, backend, outcome.Status, elapsed);
-                    LogAccess(listener, pool.Name, backend.Name, outcome.Status, elapsed);
-                    _connection.Abort(new ConnectionAbortedException("the backend failed mid-response"));
-                    return false;
-                }
-                var status = outcome.TimedOut ? 504 : 502;
-                _handler.Metrics.RecordRequest(listener, backend, status, elapsed);
-                LogAccess(listener, pool.Name, backend.Name, status, elapsed);
-                return await WriteErrorAsync(status, null).ConfigureAwait(false);
-            }
-            failed.Add(backend);
-        }
-        return false;
-    }
-
-    /// <summary>Sends the request to the backend and passes the answer on; the result says how it went.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Outcome> ForwardAsync(PoolRuntime pool, BackendState backend, ReadOnlySequence<byte> body, string? cookie, bool idempotent)
-    {
-        var headLength = WriteRequestHead(body.Length);
-        // A stale kept-alive connection (closed by the backend while idle) is replaced once,
-        // without counting against the backend: the request never reached it.
-        for (var fresh = false; ; fresh = true)
-        {
-            BackendConnection connection;
-            try
-            {
-                connection = await _handler.Connections.RentAsync(backend, pool.Config.ConnectTimeout, checkAlive: !idempotent || fresh).ConfigureAwait(false);
-            }
-            catch (BackendConnectException ex)
-            {
-                return Outcome.Failed(OutcomeKind.ConnectFailed, "connect failed", ex.TimedOut ? "timeout" : ex.InnerException?.Message, timedOut: ex.TimedOut);
-            }
-
-            _backend = connection;
-            _backendTimedOut = false;
-            var outcome = await ExchangeAsync(pool, backend, connection, headLength, body, cookie).ConfigureAwait(false);
-            _backend = null;
-            if (outcome.Kind == OutcomeKind.Stale && !fresh && idempotent)
-            {
-                continue;
-            }
-            if (outcome.Kind == OutcomeKind.Stale)
-            {
-                outcome = Outcome.Failed(OutcomeKind.RequestFailed, "request failed", "the backend closed the connection before answering");
-            }
-            return outcome;
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Outcome> ExchangeAsync(PoolRuntime pool, BackendState backend, BackendConnection connection, int headLength, ReadOnlySequence<byte> body, string? cookie)
-    {
-        var socket = connection.Socket;
-        var reused = connection.Reused;
-        var requestTimeout = pool.Config.RequestTimeout > TimeSpan.Zero ? pool.Config.RequestTimeout : DefaultRequestTimeout;
-        var responseStarted = false;
-        var status = 0;
-        try
-        {
-            SetDeadline(PhaseBackend, requestTimeout);
-            if (body.IsEmpty)
-            {
-                await socket.SendAsync(_send.AsMemory(0, headLength), SocketFlags.None).ConfigureAwait(false);
-            }
-            else
-            {
-                await socket.SendAsync(_send.AsMemory(0, headLength), SocketFlags.None).ConfigureAwait(false);
-                foreach (var segment in body)
-                {
-                    await socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
-                }
-            }
-
-            // The response head, skipping interim (1xx) answers.
-            var buffer = connection.Buffer;
-            var filled = 0;
-            Http1Response response;
-            while (true)
-            {
-                SetDeadline(PhaseBackend, requestTimeout);
-                var read = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    connection.Dispose();
-                    if (_drained || _backendTimedOut)
-                    {
-                        return Aborted(requestTimeout, responseStarted, status);
-                    }
-                    return filled == 0 && reused
-                        ? new Outcome(OutcomeKind.Stale)
-                        : Outcome.Failed(OutcomeKind.RequestFailed, "request failed", "the backend closed the connection before answering");
-                }
-                filled += read;
-                if (Http1Response.TryParse(buffer.AsSpan(0, filled), _request.IsHead, out response))
-                {
-                    if (response.Status >= 200)
-                    {
-                        break;
-                    }
-                    if (response.Status == 101)
-                    {
-                        throw new InvalidDataException("unexpected 101 Switching Protocols");
-                    }
-                    buffer.AsSpan(response.HeadLength, filled - response.HeadLength).CopyTo(buffer);
-                    filled -= response.HeadLength;
-                    continue;
-                }
-                if (filled == buffer.Length)
-                {
-                    throw new InvalidDataException("response head larger than " + BackendConnection.BufferSize + " bytes");
-                }
-            }
-
-            status = response.Status;
-            var closeClient = _closing || _request.Close || response.Framing == BodyFraming.UntilClose;
-            WriteResponseHead(buffer.AsSpan(0, response.HeadLength), response, cookie, closeClient);
-            responseStarted = true;
-
-            // Body bytes that came with the head, then the rest straight into the client's pipe.
-            var chunked = default(ChunkedScanner);
-            var remaining = response.ContentLength;
-            var extra = filled - response.HeadLength;
-            var done = response.Framing == BodyFraming.None
-                || (response.Framing == BodyFraming.ContentLength && remaining == 0);
-            var reusable = response.Reusable;
-            if (extra > 0)
-            {
-                var bytes = buffer.AsSpan(response.HeadLength, extra);
-                var take = TakeBody(bytes, response.Framing, ref remaining, ref chunked, out done);
-                _output.Write(bytes[..take]);
-                reusable &= take == extra;
-            }
-            var flush = await _output.FlushAsync().ConfigureAwait(false);
-            if (flush.IsCompleted || flush.IsCanceled)
-            {
-                connection.Dispose();
-                return new Outcome(OutcomeKind.ClientGone) { ResponseStarted = true, Status = status };
-            }
-
-            while (!done)
-            {
-                var memory = _output.GetMemory(4096);
-                if (response.Framing == BodyFraming.ContentLength && remaining < memory.Length)
-                {
-                    memory = memory[..(int)remaining];
-                }
-                SetDeadline(PhaseBackend, requestTimeout);
-                var read = await socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    if (response.Framing == BodyFraming.UntilClose)
-                    {
-                        done = true;
-                        break;
-                    }
-                    throw new IOException("the backend closed the connection mid-response");
-                }
-                var take = TakeBody(memory.Span[..read], response.Framing, ref remaining, ref chunked, out done);
-                reusable &= take == read;
-                _output.Advance(take);
-                flush = await _output.FlushAsync().ConfigureAwait(false);
-                if (flush.IsCompleted || flush.IsCanceled)
-                {
-                    connection.Dispose();
-                    return new Outcome(OutcomeKind.ClientGone) { ResponseStarted = true, Status = status };
-                }
-            }
-            SetDeadline(PhaseNone, TimeSpan.Zero);
-
-            if (reusable && !_backendTimedOut)
-            {
-                _handler.Connections.Return(backend, connection);
-            }
-            else
-            {
-                connection.Dispose();
-            }
-            return new Outcome(OutcomeKind.Answered) { Status = status, KeepAlive = !closeClient };
-        }
-        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or InvalidDataException or InvalidOperationException)
-        {
-            SetDeadline(PhaseNone, TimeSpan.Zero);
-            connection.Dispose();
-            if (_drained || _backendTimedOut)
-            {
-                return Aborted(requestTimeout, responseStarted, status);
-            }
-            if (!responseStarted && reused && ex is SocketException)
-            {
-                // Sending on, or reading from, a connection the backend had already closed.
-                return new Outcome(OutcomeKind.Stale);
-            }
-            return Outcome.Failed(OutcomeKind.RequestFailed, responseStarted ? "response failed" : "request failed", ex.Message) with { ResponseStarted = responseStarted, Status = status };
-        }
     }
 
     /// <summary>The outcome of an exchange this connection cut itself (drain deadline or request timeout).</summary>

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using LoadBalancer.Agent.LoadBalancing;
 
@@ -11,15 +10,19 @@ namespace LoadBalancer.Agent.Pools;
 public sealed class BackendActivity
 {
     private readonly ConditionalWeakTable<BackendState, Set> _sets = [];
-    private long _nextId;
 
     /// <summary>Registers work on a backend; dispose the result when it ends.</summary>
-    public Registration Register(BackendState backend, Action abort)
+    public Registration Register(BackendState backend, Action abort) => Register(backend, new Entry(abort));
+
+    /// <summary>
+    /// Registers work with an entry its owner keeps and registers again for each of its requests
+    /// (one at a time), so that a registration allocates nothing.
+    /// </summary>
+    public Registration Register(BackendState backend, Entry entry)
     {
         var set = _sets.GetValue(backend, static _ => new Set());
-        var id = Interlocked.Increment(ref _nextId);
-        set.Items[id] = abort;
-        return new Registration(set, id);
+        set.Add(entry);
+        return new Registration(set, entry);
     }
 
     /// <summary>Aborts everything still in flight on the backend; returns how many.</summary>
@@ -29,25 +32,96 @@ public sealed class BackendActivity
         {
             return 0;
         }
-        var count = 0;
-        foreach (var (id, abort) in set.Items)
+        var aborts = set.TakeAll();
+        foreach (var abort in aborts)
         {
-            if (set.Items.TryRemove(id, out _))
-            {
-                abort();
-                count++;
-            }
+            abort();
         }
-        return count;
+        return aborts.Count;
     }
 
-    public readonly struct Registration(Set set, long id) : IDisposable
+    public readonly struct Registration(Set set, Entry entry) : IDisposable
     {
-        public void Dispose() => set.Items.TryRemove(id, out _);
+        public void Dispose() => set.Remove(entry);
     }
 
+    /// <summary>One piece of work in flight: a node of its backend's list.</summary>
+    public sealed class Entry(Action abort)
+    {
+        internal Action Abort { get; } = abort;
+
+        internal Entry? Previous { get; set; }
+
+        internal Entry? Next { get; set; }
+
+        internal Set? Owner { get; set; }
+    }
+
+    /// <summary>The work in flight on one backend, a doubly linked list under one lock.</summary>
     public sealed class Set
     {
-        internal ConcurrentDictionary<long, Action> Items { get; } = new();
+        private readonly Lock _gate = new();
+        private Entry? _head;
+
+        internal void Add(Entry entry)
+        {
+            lock (_gate)
+            {
+                entry.Owner = this;
+                entry.Previous = null;
+                entry.Next = _head;
+                if (_head is not null)
+                {
+                    _head.Previous = entry;
+                }
+                _head = entry;
+            }
+        }
+
+        internal void Remove(Entry entry)
+        {
+            lock (_gate)
+            {
+                // Already taken by AbortAll.
+                if (entry.Owner != this)
+                {
+                    return;
+                }
+                Unlink(entry);
+            }
+        }
+
+        internal List<Action> TakeAll()
+        {
+            var aborts = new List<Action>();
+            lock (_gate)
+            {
+                while (_head is { } entry)
+                {
+                    aborts.Add(entry.Abort);
+                    Unlink(entry);
+                }
+            }
+            return aborts;
+        }
+
+        private void Unlink(Entry entry)
+        {
+            if (entry.Previous is null)
+            {
+                _head = entry.Next;
+            }
+            else
+            {
+                entry.Previous.Next = entry.Next;
+            }
+            if (entry.Next is not null)
+            {
+                entry.Next.Previous = entry.Previous;
+            }
+            entry.Previous = null;
+            entry.Next = null;
+            entry.Owner = null;
+        }
     }
 }
