@@ -564,7 +564,9 @@ ratio() { # group, a, b, column (3 = requests/s, 8 = requests per proxy core-sec
 report="$work/report.md"
 {
   cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-  echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($cpu_model), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo),"
+  commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$root" diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
+  echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') of commit $commit on $(nproc) cores ($cpu_model), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo),"
   echo "$(. /etc/os-release && echo "$PRETTY_NAME"), .NET $(dotnet --list-runtimes | awk '/Microsoft.NETCore.App/ { v = $2 } END { print v }'),"
   echo "$(nginx -v 2>&1 | sed 's/.*: //'), HAProxy $(haproxy -v | awk 'NR == 1 { print $3 }'), redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'),"
   echo "$(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), h2load $(h2load --version | awk '{ print $2 }'). Load generator, proxies and backend share the same 2 cores."
