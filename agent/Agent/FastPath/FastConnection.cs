@@ -188,19 +188,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
             // A pool that has just appeared waits for its backends' first health results, as on the YARP path.
             await pool.WhenWarmAsync(_connection.ConnectionClosed).ConfigureAwait(false);
             var attempts = 1 + pool.Config.Retries;
-            var sticky = SessionAffinity.FindStickyBackend(this, pool);
-            var balancer = pool.Balancer;
-            var pickContext = HttpHashKeys.For(this, pool);
-            if (pool.StickyBalancer is not null)
-            {
-                var stickyKey = SessionAffinity.StickyKey(this, pool);
-                if (stickyKey.HasHashKey)
-                {
-                    balancer = pool.StickyBalancer;
-                    pickContext = stickyKey;
-                    sticky = pool.StickyOwner(stickyKey);
-                }
-            }
+            var sticky = SessionAffinity.Place(this, pool, out var balancer, out var pickContext);
             var failed = default(FailedBackends);
             var idempotent = _request.IsIdempotent;
 

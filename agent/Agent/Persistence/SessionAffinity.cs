@@ -15,6 +15,30 @@ internal static class SessionAffinity
 {
     private const string PendingCookieKey = "lb.session-cookie";
 
+    /// <summary>
+    /// How a request is placed: persistence first (a cookie names its backend; a header or
+    /// source-ip session hashes on the sticky table and stays on its owner while that owner
+    /// drains), else the pool's algorithm with its hash key. Returns the sticky backend, if any.
+    /// </summary>
+    public static BackendState? Place<TRequest>(TRequest request, PoolRuntime pool, out ILoadBalancer balancer, out PickContext pickContext)
+        where TRequest : IRequestKeys
+    {
+        var sticky = FindStickyBackend(request, pool);
+        balancer = pool.Balancer;
+        pickContext = HttpHashKeys.For(request, pool);
+        if (pool.StickyBalancer is not null)
+        {
+            var stickyKey = StickyKey(request, pool);
+            if (stickyKey.HasHashKey)
+            {
+                balancer = pool.StickyBalancer;
+                pickContext = stickyKey;
+                sticky = pool.StickyOwner(stickyKey);
+            }
+        }
+        return sticky;
+    }
+
     /// <summary>The backend a cookie session is stuck to, if it may still take it.</summary>
     public static BackendState? FindStickyBackend(HttpContext context, PoolRuntime pool) => FindStickyBackend(new ContextRequestKeys(context), pool);
 

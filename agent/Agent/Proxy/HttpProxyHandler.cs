@@ -63,21 +63,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             body = new ReadTrackingStream(request.Body);
             request.Body = body;
         }
-        // Persistence first: a cookie names its backend; a header or source-ip session hashes
-        // on the sticky table, and stays on its owner while that owner drains.
-        var sticky = SessionAffinity.FindStickyBackend(context, pool);
-        var balancer = pool.Balancer;
-        var pickContext = HttpHashKeys.For(context, pool);
-        if (pool.StickyBalancer is not null)
-        {
-            var stickyKey = SessionAffinity.StickyKey(context, pool);
-            if (stickyKey.HasHashKey)
-            {
-                balancer = pool.StickyBalancer;
-                pickContext = stickyKey;
-                sticky = pool.StickyOwner(stickyKey);
-            }
-        }
+        var sticky = SessionAffinity.Place(new ContextRequestKeys(context), pool, out var balancer, out var pickContext);
         var failed = default(FailedBackends);
 
         try
