@@ -48,6 +48,13 @@ internal static class ConcurrentWriters
                         }, deadline: DateTime.UtcNow.AddSeconds(5));
                         acknowledged.Add(name);
                     }
+                    catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
+                    {
+                        // The per-token rate limit refused the call before any write: pause and
+                        // send it again, so the writers are still writing when the cut comes.
+                        await Task.Delay(50);
+                        i--;
+                    }
                     catch (RpcException)
                     {
                         return;
