@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using Grpc.Core;
 using LoadBalancer.Api.V1;
 using LoadBalancer.EndToEnd.Tests.Foundation;
 using LoadBalancer.EndToEnd.Tests.Infrastructure;
@@ -23,43 +20,12 @@ public sealed class ConcurrentKillTests(ITestOutputHelper output)
         try
         {
             Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Pool("writes"))).ExitCode);
-            var acknowledged = new ConcurrentBag<string>();
             var killAfter = 200 + Random.Shared.Next(200);
-            using (var channel = cluster.CreateChannel())
+            var acknowledged = await ConcurrentWriters.RunUntilCutAsync(cluster, writers, killAfter, () =>
             {
-                var client = new Management.ManagementClient(TestCluster.WithToken(channel, () => File.ReadAllText(cluster.AdminTokenFile).Trim()));
-                var killed = 0;
-                var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
-                {
-                    for (var i = 0; i < 1000; i++)
-                    {
-                        if (acknowledged.Count >= killAfter && Interlocked.Exchange(ref killed, 1) == 0)
-                        {
-                            _ = Task.Run(cluster.ControlPlane.Kill);
-                        }
-                        var name = $"w{w}-{i.ToString(CultureInfo.InvariantCulture)}";
-                        try
-                        {
-                            await client.CreateBackendAsync(new WriteBackendRequest
-                            {
-                                Backend = new Backend
-                                {
-                                    Metadata = new ObjectMeta { Name = name },
-                                    Spec = new BackendSpec { Pool = "writes", Address = "127.0.0.1:" + (10000 + (w * 1000) + i).ToString(CultureInfo.InvariantCulture) },
-                                },
-                            }, deadline: DateTime.UtcNow.AddSeconds(5));
-                            acknowledged.Add(name);
-                        }
-                        catch (RpcException)
-                        {
-                            return;
-                        }
-                    }
-                })).ToArray();
-                await Task.WhenAll(tasks);
-            }
-            cluster.ControlPlane.Kill();
-
+                cluster.ControlPlane.Kill();
+                return Task.CompletedTask;
+            });
             await cluster.StartControlPlaneAsync();
             var present = (await cluster.Management.ListBackendsAsync(new ListRequest())).Items.Select(b => b.Metadata.Name).ToHashSet();
             var missing = acknowledged.Where(n => !present.Contains(n)).ToList();

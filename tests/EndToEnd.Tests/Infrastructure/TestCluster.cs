@@ -22,12 +22,16 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly SemaphoreSlim _tokenLock = new(1, 1);
     private GrpcChannel? _channel;
 
-    private TestCluster(string root)
+    private TestCluster(string root, string? dataDir)
     {
         Root = root;
+        DataDir = dataDir ?? Path.Combine(root, "cp-data");
     }
 
     public string Root { get; }
+
+    /// <summary>The control plane's --data folder: Root/cp-data unless the test chose one (a mounted test filesystem).</summary>
+    public string DataDir { get; }
 
     public int ControlPlanePort { get; private set; }
 
@@ -35,10 +39,10 @@ public sealed class TestCluster : IAsyncDisposable
     public string ControlPlaneUrl => $"https://127.0.0.1:{ControlPlanePort}";
 
     /// <summary>The CA the control plane made on first start; agents and lbctl pin it.</summary>
-    public string CaFile => Path.Combine(Root, "cp-data", "tls", "ca.crt");
+    public string CaFile => Path.Combine(DataDir, "tls", "ca.crt");
 
     /// <summary>The admin token the control plane wrote on first start.</summary>
-    public string AdminTokenFile => Path.Combine(Root, "cp-data", "admin.token");
+    public string AdminTokenFile => Path.Combine(DataDir, "admin.token");
 
     public int ControlPlaneAdminPort { get; private set; }
 
@@ -56,11 +60,12 @@ public sealed class TestCluster : IAsyncDisposable
         Timeout = TimeSpan.FromSeconds(10),
     };
 
-    public static async Task<TestCluster> StartAsync()
+    /// <param name="dataDir">The control plane's --data folder; by default one inside the cluster's temporary root.</param>
+    public static async Task<TestCluster> StartAsync(string? dataDir = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "lb-e2e-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(root);
-        var cluster = new TestCluster(root);
+        var cluster = new TestCluster(root, dataDir);
         try
         {
             await cluster.StartControlPlaneAsync().ConfigureAwait(false);
@@ -84,7 +89,7 @@ public sealed class TestCluster : IAsyncDisposable
         ControlPlane = Track(ManagedProcess.Start(
             "control-plane",
             Binaries.ControlPlane,
-            ["--data", Path.Combine(Root, "cp-data"), "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl]));
+            ["--data", DataDir, "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl]));
         _channel?.Dispose();
         _channel = CreateChannel();
         var invoker = WithToken(_channel, () => File.ReadAllText(AdminTokenFile).Trim());
