@@ -65,36 +65,7 @@ internal static class AgentServiceExtensions
         app.MapGet("/readyz", () => applier.HasConfig
             ? Results.Text($"ready: revision {applier.Current.Revision}\n")
             : Results.Text("not ready: no snapshot yet\n", statusCode: StatusCodes.Status503ServiceUnavailable));
-        app.MapGet("/config", () =>
-        {
-            var config = applier.Current;
-            return Results.Json(new
-            {
-                config.Revision,
-                config.Hash,
-                config.Tier,
-                listeners = config.Listeners.Select(l => new
-                {
-                    l.Name,
-                    l.Port,
-                    l.Protocol,
-                    certificates = l.Certificates.ToArray(),
-                    routes = l.Routes.Select(r => new { hosts = r.Hosts.ToArray(), r.PathPrefix, r.Pool }),
-                    l.Pool,
-                    outcome = listeners.Outcomes.FirstOrDefault(o => o.Name == l.Name),
-                }),
-                pools = config.Pools.Select(p => new
-                {
-                    p.Name,
-                    p.Protocol,
-                    p.Algorithm,
-                    backends = p.Backends.Select(b => new { b.Name, b.Host, b.Port, b.Weight, b.State }),
-                }),
-                // Never the private keys: names and fingerprints only.
-                certificates = config.Certificates.Select(c => new { c.Name, c.Fingerprint }),
-                served = listeners.ServedCertificates.Select(s => new { listener = s.Listener, certificate = s.Certificate, fingerprint = s.Fingerprint }),
-            });
-        });
+        app.MapGet("/config", () => Results.Json(AdminConfigView.Render(applier.Current, listeners.Outcomes, listeners.ServedCertificates)));
         return app;
     }
 }

@@ -22,6 +22,10 @@ internal static class ResourceDescriber
 
     public static string Describe(ResourceKind kind, IMessage message, DateTimeOffset now)
     {
+        if (message is Agent agent)
+        {
+            return DescribeAgent(agent, now);
+        }
         var text = new StringBuilder();
         var writer = new StringWriter(text, CultureInfo.InvariantCulture);
         var metadata = ResourceKind.MetadataOf(message);
@@ -38,10 +42,6 @@ internal static class ResourceDescriber
             ("Created", Age.Describe(metadata.CreatedAt, now)),
             ("Updated", Age.Describe(metadata.UpdatedAt, now)),
         };
-        if (message is Agent agent)
-        {
-            header.Add(("Status", Get.ResourceTables.AgentPhase(agent.Status)));
-        }
         WriteFields(writer, header, indent: "");
 
         writer.WriteLine("Spec:");
@@ -69,6 +69,32 @@ internal static class ResourceDescriber
         {
             writer.WriteLine("  <none>");
         }
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// An agent is not a stored resource: it has no UID, labels, versions or creation time, and its
+    /// only spec field is its tier. So: name, kind and tier, then one Status section led by the
+    /// phase as get shows it (Disconnected when the stream is gone).
+    /// </summary>
+    private static string DescribeAgent(Agent agent, DateTimeOffset now)
+    {
+        var text = new StringBuilder();
+        var writer = new StringWriter(text, CultureInfo.InvariantCulture);
+        WriteFields(writer, [("Name", agent.Metadata?.Name ?? ""), ("Kind", "Agent"), ("Tier", Or(agent.Spec?.Tier ?? ""))], indent: "");
+        writer.WriteLine("Status:");
+        var status = new JsonObject { ["phase"] = Get.ResourceTables.AgentPhase(agent.Status) };
+        if (agent.Status is { } agentStatus && JsonNode.Parse(StatusFormatter.Format(agentStatus)) is JsonObject fields)
+        {
+            foreach (var (key, value) in fields)
+            {
+                if (key != "phase")
+                {
+                    status[key] = value?.DeepClone();
+                }
+            }
+        }
+        WriteStatus(writer, status, now);
         return text.ToString();
     }
 

@@ -7,7 +7,7 @@ using LoadBalancer.Cli.Resources;
 
 namespace LoadBalancer.Cli.Get;
 
-/// <summary><c>lbctl get KIND [NAME] [-o table|json|yaml|name] [-l key=value]</c>.</summary>
+/// <summary><c>lbctl get KIND [NAME] [-o table|json|yaml|name] [-l key=value] [--field-selector field=value] [--pool NAME]</c>.</summary>
 internal static class GetCommand
 {
     public static Command Create(CommandRunner runner)
@@ -22,22 +22,28 @@ internal static class GetCommand
         };
         output.AcceptOnlyFromAmong("table", "json", "yaml", "name");
         var selector = LabelSelector.CreateOption();
+        var fieldSelector = FieldSelector.CreateOption();
+        var pool = FieldSelector.CreatePoolOption();
 
         var command = new Command("get", "List resources, or show one");
         command.Arguments.Add(kindArgument);
         command.Arguments.Add(nameArgument);
         command.Options.Add(output);
         command.Options.Add(selector);
+        command.Options.Add(fieldSelector);
+        command.Options.Add(pool);
         runner.SetAction(command, async (parseResult, context, cancellationToken) =>
         {
             var kind = parseResult.GetValue(kindArgument)!;
             var name = parseResult.GetValue(nameArgument);
+            var fields = FieldSelector.Parse(kind, parseResult.GetValue(fieldSelector), parseResult.GetValue(pool));
             IReadOnlyList<IMessage> items;
+            string? hint = null;
             if (name is not null)
             {
-                if (parseResult.GetValue(selector) is { Length: > 0 })
+                if (parseResult.GetValue(selector) is { Length: > 0 } || fields.Count > 0)
                 {
-                    throw new UsageException("a label selector (-l) cannot be combined with a NAME");
+                    throw new UsageException("a selector (-l, --field-selector, --pool) cannot be combined with a NAME");
                 }
                 items = [await kind.GetAsync(context.Client, name, cancellationToken)];
             }
@@ -45,10 +51,21 @@ internal static class GetCommand
             {
                 var request = new ListRequest();
                 request.LabelSelector.Add(LabelSelector.Parse(parseResult.GetValue(selector)));
-                items = await kind.ListAsync(context.Client, request, cancellationToken);
+                items = (await kind.ListAsync(context.Client, request, cancellationToken))
+                    .Where(i => FieldSelector.Matches(kind, i, fields))
+                    .ToList();
+                if (items.Count == 0 && kind.Kind == "Backend" && request.LabelSelector.TryGetValue("pool", out var poolLabel))
+                {
+                    // The mistake this answers: a backend's pool is its spec field, not a label.
+                    hint = $"hint: -l selects on labels, and a backend's pool is a field: use --pool {poolLabel} (or --field-selector pool={poolLabel})";
+                }
             }
 
             Print(context, kind, items, isList: name is null, parseResult.GetValue(output)!);
+            if (hint is not null)
+            {
+                context.Err.WriteLine(hint);
+            }
             return ExitCodes.Success;
         });
         return command;

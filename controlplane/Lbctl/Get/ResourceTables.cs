@@ -11,7 +11,8 @@ internal static class ResourceTables
 {
     public static IReadOnlyList<string> Headers(ResourceKind kind) => kind.Kind switch
     {
-        "Pool" => ["NAME", "PROTOCOL", "ALGORITHM", "BACKENDS", "AGE"],
+        // HEALTHY/TOTAL says what the fraction is: backends seen healthy (by the worst tier) over all backends.
+        "Pool" => ["NAME", "PROTOCOL", "ALGORITHM", "HEALTHY/TOTAL", "AGE"],
         "Backend" => ["NAME", "POOL", "ADDRESS", "WEIGHT", "STATE", "HEALTH", "IN-FLIGHT", "AGE"],
         "Listener" => ["NAME", "TIER", "PORT", "PROTOCOL", "ROUTES", "PROGRAMMED", "AGE"],
         "Certificate" => ["NAME", "DNS-NAMES", "NOT-AFTER", "DAYS-LEFT", "FINGERPRINT", "AGE"],
@@ -55,16 +56,17 @@ internal static class ResourceTables
         _ => "Ready",
     };
 
-    /// <summary>"healthy/total" for the worst tier, since a pool is only as good as its least healthy view.</summary>
+    /// <summary>"healthy/total" for the worst tier, since a pool is only as good as its least healthy view;
+    /// "-/total" while no agent reports on the pool's backends (health unknown, not zero).</summary>
     private static string PoolBackends(PoolStatus? status)
     {
         if (status is null)
         {
-            return "0";
+            return "-";
         }
         if (status.Tiers.Count == 0)
         {
-            return Number(status.BackendsTotal);
+            return $"-/{Number(status.BackendsTotal)}";
         }
         var worst = status.Tiers.MinBy(t => t.Healthy)!;
         return $"{worst.Healthy}/{status.BackendsTotal}";

@@ -181,6 +181,84 @@ public sealed class TcpTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// What a user does: apply a pool and connect at once, without waiting for health checks.
+    /// Before pool warming, every session went to the server whose first probe passed first
+    /// (10 of 10 on one); the agent now holds a new pool's first connections until every
+    /// server has a first result (bounded), so least-connections spreads them.
+    /// </summary>
+    [Fact]
+    public async Task Postgres_SessionsOpenedRightAfterThePoolIsApplied_SpreadOverBothServers()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await using var primary = await PostgresServer.StartAsync(cluster.Root, "a");
+        await using var replica = await PostgresServer.StartAsync(cluster.Root, "b");
+        var sessions = new List<(PsqlSession Session, string Server)>();
+        var portA = primary.Port.ToString(CultureInfo.InvariantCulture);
+        var portB = replica.Port.ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            var agent = await cluster.StartAgentAsync("data", "data-1");
+            var port = Ports.Free();
+            var apply = await cluster.ApplyAsync($$"""
+                apiVersion: lb/v1
+                kind: Pool
+                metadata: {name: orders-db}
+                spec:
+                  protocol: tcp
+                  algorithm: least-connections
+                  healthCheck: {type: tcp, interval: 1s, timeout: 900ms, healthyThreshold: 2, unhealthyThreshold: 3}
+                ---
+                {{Yaml.Backend("db-a", "orders-db", primary.Port)}}
+                {{Yaml.Backend("db-b", "orders-db", replica.Port)}}
+                apiVersion: lb/v1
+                kind: Listener
+                metadata: {name: orders-db}
+                spec: {tier: data, port: {{port}}, protocol: tcp, pool: orders-db}
+                """);
+            Assert.True(apply.ExitCode == 0, apply.ToString());
+
+            // At once, as a user does: the first session is retried only until the agent listens
+            // (a refused connection reaches no backend), and nothing waits for health. The new
+            // pool's first probes are spread over its first 500 ms, which these sessions span.
+            var deadline = DateTime.UtcNow + Propagation;
+            while (sessions.Count == 0)
+            {
+                try
+                {
+                    sessions.Add(await PsqlSession.OpenAsync(port, "select inet_server_port()"));
+                }
+                catch (InvalidOperationException) when (DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(20);
+                }
+            }
+            // Then nine more, each established before the next, as an application's pool opens them.
+            while (sessions.Count < 10)
+            {
+                sessions.Add(await PsqlSession.OpenAsync(port, "select inet_server_port()"));
+            }
+            var onA = sessions.Count(s => s.Server == portA);
+            var onB = sessions.Count(s => s.Server == portB);
+            output.WriteLine($"sessions per server right after the apply: db-a={onA}, db-b={onB}");
+            Assert.Equal(10, onA + onB);
+            // Least-connections over two servers that both answer splits them exactly.
+            Assert.Equal(5, onA);
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+        finally
+        {
+            foreach (var (session, _) in sessions)
+            {
+                await session.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task LargeTransfers_ArriveIntact_BothWays_AndShortConnectionsDoNotLeak()
     {

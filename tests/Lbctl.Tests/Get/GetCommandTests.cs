@@ -19,8 +19,8 @@ public class GetCommandTests
     private static string[] Lines(string text) => text.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
 
     [Theory]
-    [InlineData("pools", "NAME   PROTOCOL   ALGORITHM              BACKENDS   AGE", "web    http       weighted-round-robin   1/2        3h0m")]
-    [InlineData("po", "NAME   PROTOCOL   ALGORITHM              BACKENDS   AGE", "web    http       weighted-round-robin   1/2        3h0m")]
+    [InlineData("pools", "NAME   PROTOCOL   ALGORITHM              HEALTHY/TOTAL   AGE", "web    http       weighted-round-robin   1/2             3h0m")]
+    [InlineData("po", "NAME   PROTOCOL   ALGORITHM              HEALTHY/TOTAL   AGE", "web    http       weighted-round-robin   1/2             3h0m")]
     [InlineData("listeners", "NAME           TIER   PORT   PROTOCOL   ROUTES   PROGRAMMED   AGE", "public-https   edge   8443   https      1        1/2          5m0s")]
     [InlineData("cert", "NAME       DNS-NAMES                                 NOT-AFTER    DAYS-LEFT   FINGERPRINT        AGE", "shop-tls   shop.example.test,www.shop.example.test   2026-12-26   30          abcdef0123456789   5m0s")]
     public async Task Get_Table_HasKindColumns(string kind, string header, string row)
@@ -107,6 +107,84 @@ public class GetCommandTests
 
         var selector = Assert.Single(server.Requests<ListRequest>("ListPools")).LabelSelector;
         Assert.Equal(new Dictionary<string, string> { ["tier"] = "edge", ["team"] = "shop" }, selector);
+    }
+
+    [Fact]
+    public async Task Get_Pools_WithoutHealthReports_ShowsUnknownOverTotal()
+    {
+        var pool = Samples.Pool();
+        pool.Status.Tiers.Clear();
+        var server = new FakeManagement().On<ListRequest>("ListPools", _ => new PoolList { Items = { pool } });
+        using var cli = new CliHarness { Server = server, Now = Samples.Now };
+
+        var (_, output, _) = await cli.RunAsync("get", "pools");
+
+        Assert.Equal(
+            ["NAME   PROTOCOL   ALGORITHM              HEALTHY/TOTAL   AGE", "web    http       weighted-round-robin   -/2             3h0m"],
+            Lines(output));
+    }
+
+    private static FakeManagement TwoPools() => new FakeManagement()
+        .On<ListRequest>("ListBackends", _ => new BackendList
+        {
+            Items = { Samples.Backend("web-1"), Samples.Backend("web-2", "draining"), WithPool(Samples.Backend("db-1"), "db") },
+        });
+
+    private static Backend WithPool(Backend backend, string pool)
+    {
+        backend.Spec.Pool = pool;
+        return backend;
+    }
+
+    [Theory]
+    [InlineData("--pool", "web")]
+    [InlineData("--field-selector", "pool=web")]
+    [InlineData("--field-selector", "spec.pool==web")]
+    public async Task Get_Backends_OfOnePool(string option, string value)
+    {
+        using var cli = new CliHarness { Server = TwoPools() };
+
+        var (exitCode, output, _) = await cli.RunAsync("get", "backends", option, value, "-o", "name");
+
+        Assert.Equal((0, "backend/web-1\nbackend/web-2\n"), (exitCode, output.ReplaceLineEndings("\n")));
+    }
+
+    [Fact]
+    public async Task Get_Backends_FieldSelectorTermsCombine()
+    {
+        using var cli = new CliHarness { Server = TwoPools() };
+
+        var (_, output, _) = await cli.RunAsync("get", "backends", "--field-selector", "pool=web,state!=draining", "-o", "name");
+
+        Assert.Equal("backend/web-1\n", output.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Get_Backends_LabelSelectorOnPool_FindsNothingAndSaysWhatToUse()
+    {
+        var server = new FakeManagement().On<ListRequest>("ListBackends", _ => new BackendList());
+        using var cli = new CliHarness { Server = server };
+
+        var (exitCode, _, error) = await cli.RunAsync("get", "backends", "-l", "pool=web");
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("No backends found.", error, StringComparison.Ordinal);
+        Assert.Contains("use --pool web (or --field-selector pool=web)", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("backends have no field \"colour\"; fields: name, pool, state", "get", "backends", "--field-selector", "colour=red")]
+    [InlineData("expected field=value", "get", "backends", "--field-selector", "pool")]
+    [InlineData("--pool selects backends only", "get", "pools", "--pool", "web")]
+    [InlineData("cannot be combined with a NAME", "get", "backend", "web-1", "--pool", "web")]
+    public async Task Get_BadFieldSelector_IsUsageErrorNamingTheProblem(string expected, params string[] args)
+    {
+        using var cli = new CliHarness { Server = TwoPools() };
+
+        var (exitCode, output, error) = await cli.RunAsync(args);
+
+        Assert.Equal((2, ""), (exitCode, output));
+        Assert.Contains(expected, error, StringComparison.Ordinal);
     }
 
     [Fact]
