@@ -15,6 +15,7 @@ public sealed class AccessService(TokenService tokens, IDbContextFactory<LbDbCon
 
     public override async Task<CreateTokenResponse> CreateToken(CreateTokenRequest request, ServerCallContext context)
     {
+        Management.ManagementService.NoStore(context);
         var (token, bearer) = await tokens.CreateAsync(request.Role, request.Tier, request.Description, request.Ttl, Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return new CreateTokenResponse { Token = ToProto(token), Secret = bearer };
     }

@@ -259,6 +259,7 @@ public sealed class ManagementService(
 
     public override async Task<CertificateKey> ExportCertificateKey(GetRequest request, ServerCallContext context)
     {
+        NoStore(context);
         var (pem, fingerprint) = await store.ExportPrivateKeyAsync(RequireName(request.Name), Caller.Of(context), context.CancellationToken).ConfigureAwait(false);
         return new CertificateKey { Name = request.Name.ToLowerInvariant(), PrivateKeyPem = pem, FingerprintSha256 = fingerprint };
     }
@@ -290,10 +291,21 @@ public sealed class ManagementService(
         if (!request.DryRun)
         {
             db.Agents.Remove(entity);
+            // Forgetting an agent is a write like any other: who did it, from where, in the same transaction.
+            var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
+            db.ChangeLog.Add(ResourceStore.AuditEntry(Caller.Of(context), revision, ResourceKind.Agent.ToString(), name, "delete", 0, 0, time.GetUtcNow().UtcDateTime));
             await db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
         }
         return new DeleteResponse { Revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false) };
     }
+
+    /// <summary>
+    /// Responses that carry a secret (a key export, a new token's bearer) must not be kept by a
+    /// cache or proxy between caller and API; the header set on the HTTP response covers gRPC and
+    /// its REST face alike, as both answer through it.
+    /// </summary>
+    internal static void NoStore(ServerCallContext context) =>
+        context.GetHttpContext().Response.Headers.CacheControl = "no-store";
 
     /// <summary>
     /// Warnings travel as <c>lb-warning</c> response headers (one per warning, as Kubernetes'

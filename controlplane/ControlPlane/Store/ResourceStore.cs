@@ -187,6 +187,28 @@ public sealed partial class ResourceStore(
         }
     }
 
+    /// <summary>
+    /// Records a read or a removal that changes no resource but must be accountable (an admin's
+    /// sync stream, which carries a tier's private keys; an agent forgotten): one audit row at the
+    /// current revision, written before the caller goes on.
+    /// </summary>
+    public async Task AuditAsync(Caller caller, string kind, string name, string operation, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+            var revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
+            db.ChangeLog.Add(AuditEntry(caller, revision, kind, name, operation, 0, 0, time.GetUtcNow().UtcDateTime));
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
     /// <summary>Deletes one resource unless something still uses it; <paramref name="resourceVersion"/> 0 skips the version check.</summary>
     public async Task<long> DeleteAsync(ResourceKind kind, string name, long resourceVersion, bool dryRun, Caller caller, CancellationToken cancellationToken = default)
     {

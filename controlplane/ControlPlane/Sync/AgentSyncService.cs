@@ -9,7 +9,7 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// The server side of the agent stream: a thin adapter between the gRPC stream, the tier
 /// snapshot cache and the agent registry.
 /// </summary>
-public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, Store.StoreEpoch epoch, IHostApplicationLifetime lifetime,
+public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, Store.StoreEpoch epoch, Store.ResourceStore store, IHostApplicationLifetime lifetime,
     Observability.ControlPlaneMetrics metrics, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
@@ -50,6 +50,12 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         {
             // Tier isolation: an agent token opens its own tier's snapshots and no other.
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"token {caller.TokenId} is for tier {caller.Tier}, not {hello.Tier}"));
+        }
+        if (caller.IsAdmin)
+        {
+            // An admin's stream receives the tier's private keys and cookie keys, as a key export
+            // does, so it is audited the same way (agents' own streams are their job, not an export).
+            await store.AuditAsync(caller, "Agent", hello.Name, $"sync-keys:{hello.Tier}", context.CancellationToken).ConfigureAwait(false);
         }
         // Ends the stream when the token is revoked or expires, not only at the next call.
         using var tokenWatch = tokens.Watch(caller, context.CancellationToken);

@@ -30,7 +30,7 @@ internal sealed record ClientConfig(string? Server, string? TokenFile, string? C
             var stream = new YamlStream();
             using (var reader = new StreamReader(path))
             {
-                stream.Load(reader);
+                stream.Load(new TrackingParser(new Parser(reader)));
             }
             if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: "" or null })
             {

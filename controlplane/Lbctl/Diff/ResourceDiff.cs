@@ -30,6 +30,7 @@ internal static class ResourceDiff
         var name = ResourceKind.NameOf(desired);
         var desiredDocument = ManifestProjection.ToDocument(kind, desired);
         var hasKey = desired is Certificate { Spec.PrivateKeyPem.Length: > 0 };
+        ShowCertificatesOnly(desiredDocument);
 
         if (current is null)
         {
@@ -54,6 +55,31 @@ internal static class ResourceDiff
             newLines = YamlLines(desiredDocument);
         }
         return [$"~ {kind.Ref(name)}", .. LineDiff.Unified(oldLines, newLines)];
+    }
+
+    /// <summary>Stands for whatever a certificatePem held besides certificates (a key in a combined file, say).</summary>
+    public const string OtherPemNotShown = "# other content not shown";
+
+    private static readonly System.Text.RegularExpressions.Regex CertificateBlock = new(
+        "-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\\s]*?-----END CERTIFICATE-----", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// A manifest's certificatePem is printed only as its certificate blocks: a combined
+    /// certificate-and-key file, or any other text, would otherwise reach the terminal or a CI log.
+    /// </summary>
+    private static void ShowCertificatesOnly(JsonObject document)
+    {
+        if (document["spec"] is not JsonObject spec || spec["certificatePem"]?.GetValue<string>() is not { } pem)
+        {
+            return;
+        }
+        var blocks = CertificateBlock.Matches(pem).Select(m => m.Value).ToList();
+        var rest = CertificateBlock.Replace(pem, "");
+        if (!string.IsNullOrWhiteSpace(rest))
+        {
+            blocks.Add(OtherPemNotShown);
+            spec["certificatePem"] = string.Join("\n", blocks) + "\n";
+        }
     }
 
     private static void SetKeyPlaceholder(JsonObject document, string placeholder)

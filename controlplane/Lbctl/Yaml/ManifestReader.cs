@@ -314,18 +314,74 @@ internal static class ManifestReader
             }
 
             var path = Path.GetFullPath(relative, baseDirectory);
-            string content;
-            try
-            {
-                content = File.ReadAllText(path);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                var reason = ex is FileNotFoundException or DirectoryNotFoundException ? "file not found" : ex.Message;
-                throw new YamlToJson.FieldException($"spec.{key}: cannot read \"{path}\": {reason}", value.Start);
-            }
+            var content = ReadPemFile(path, key, value.Start);
             result.Add(new YamlScalarNode(pemKey), new YamlScalarNode(content) { Style = ScalarStyle.Literal });
         }
         return result;
+    }
+
+    /// <summary>Largest certificateFile/privateKeyFile read: a chain of a dozen certificates fits easily.</summary>
+    public const int MaxPemFileBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Reads a file a manifest names, as little as a hostile manifest could abuse: only a regular
+    /// file of 1 byte to <see cref="MaxPemFileBytes"/> (a FIFO would hang the reader, /dev/zero
+    /// never ends, and /proc files such as /proc/self/environ report a size of 0), and only if it
+    /// holds the PEM it is named for, so that no other file's content goes on to be sent or shown.
+    /// Errors never quote the file's content.
+    /// </summary>
+    private static string ReadPemFile(string path, string key, YamlDotNet.Core.Mark at)
+    {
+        var info = new FileInfo(path);
+        if (Directory.Exists(path))
+        {
+            throw new YamlToJson.FieldException($"spec.{key}: \"{path}\" is a directory; it must be a regular file", at);
+        }
+        if (!info.Exists)
+        {
+            throw new YamlToJson.FieldException($"spec.{key}: cannot read \"{path}\": file not found", at);
+        }
+        // Devices, FIFOs, sockets and /proc files all report a size of 0: refused before they are opened.
+        if (info.Length is 0 or > MaxPemFileBytes)
+        {
+            throw new YamlToJson.FieldException(
+                $"spec.{key}: \"{path}\" must be a regular file of 1 to {MaxPemFileBytes} bytes (it is {(info.Length == 0 ? "empty, or a device, FIFO or special file" : $"{info.Length} bytes")})", at);
+        }
+        string content;
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            // Bounded again while reading: the file may have grown since it was measured.
+            var buffer = new byte[MaxPemFileBytes + 1];
+            var total = 0;
+            int read;
+            while (total < buffer.Length && (read = stream.Read(buffer, total, buffer.Length - total)) > 0)
+            {
+                total += read;
+            }
+            if (total > MaxPemFileBytes)
+            {
+                throw new YamlToJson.FieldException($"spec.{key}: \"{path}\" must be a regular file of 1 to {MaxPemFileBytes} bytes (it grew past that while read)", at);
+            }
+            content = new System.Text.UTF8Encoding(false, true).GetString(buffer, 0, total);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var reason = ex is FileNotFoundException or DirectoryNotFoundException ? "file not found" : ex.Message;
+            throw new YamlToJson.FieldException($"spec.{key}: cannot read \"{path}\": {reason}", at);
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            throw new YamlToJson.FieldException($"spec.{key}: \"{path}\" is not text (a PEM file is)", at);
+        }
+        var expected = key == "certificateFile" ? "a PEM certificate (-----BEGIN CERTIFICATE-----)" : "a PEM private key (-----BEGIN ... PRIVATE KEY-----)";
+        var isPem = key == "certificateFile"
+            ? content.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal)
+            : System.Text.RegularExpressions.Regex.IsMatch(content, "-----BEGIN [A-Z ]*PRIVATE KEY-----");
+        if (!isPem)
+        {
+            throw new YamlToJson.FieldException($"spec.{key}: \"{path}\" must hold {expected}; its content is not shown", at);
+        }
+        return content;
     }
 }

@@ -119,6 +119,24 @@ public class DiffCommandTests
     }
 
     [Fact]
+    public async Task Diff_CertificateFileHoldingAKeyToo_PrintsTheCertificateButNeverTheKey()
+    {
+        using var cli = new CliHarness { Server = FakeSystem.Serving(Samples.Certificate()) };
+        var key = File.ReadAllText(TestData.PathOf("shop.example.test.key"));
+        // A combined file (certificate then key), as some tools write them.
+        var combined = cli.Home.File("combined.pem", File.ReadAllText(TestData.PathOf("shop.example.test.crt")) + key);
+        cli.Home.File("new.yaml", $"apiVersion: lb/v1\nkind: Certificate\nmetadata: {{name: other-tls}}\nspec: {{certificateFile: {combined}}}\n");
+
+        var (exitCode, output, _) = await cli.RunAsync("diff", "-f", "new.yaml");
+
+        Assert.Equal(1, exitCode);
+        Assert.DoesNotContain("PRIVATE KEY", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(key.Split('\n')[1], output, StringComparison.Ordinal);
+        Assert.Contains("+    -----BEGIN CERTIFICATE-----", Lines(output));
+        Assert.Contains("+    " + LoadBalancer.Cli.Diff.ResourceDiff.OtherPemNotShown, Lines(output));
+    }
+
+    [Fact]
     public async Task Diff_CertificateWithKeyAndTheStoredPem_IsUnchanged()
     {
         var stored = Samples.Certificate();

@@ -111,8 +111,8 @@ public class ManifestReaderTests
     public void Parse_CertificateFileInSubdirectory_ResolvedFromManifestDirectoryNotWorkingDirectory()
     {
         using var temp = new TempDirectory();
-        temp.File("tls/a.crt", "CERT");
-        temp.File("tls/a.key", "KEY");
+        temp.File("tls/a.crt", Cert);
+        temp.File("tls/a.key", Key);
         var manifest = temp.File("m/../cert.yaml", """
             apiVersion: lb/v1
             kind: Certificate
@@ -123,7 +123,113 @@ public class ManifestReaderTests
         var resources = ManifestReader.Read(ManifestReader.ResolveSources([manifest], TextReader.Null, "/"));
 
         var spec = ((Certificate)Assert.Single(resources).Message).Spec;
-        Assert.Equal(("CERT", "KEY"), (spec.CertificatePem, spec.PrivateKeyPem));
+        Assert.Equal((Cert, Key), (spec.CertificatePem, spec.PrivateKeyPem));
+    }
+
+    // PEM-shaped, as certificateFile and privateKeyFile must hold.
+    private const string Cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    private const string Key = "-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n";
+
+    private static string KeyFileError(string path) => ReadError($$"""
+        apiVersion: lb/v1
+        kind: Certificate
+        metadata: {name: a}
+        spec: {certificateFile: {{TestData.PathOf("shop.example.test.crt")}}, privateKeyFile: "{{path}}"}
+        """);
+
+    [Theory]
+    [InlineData("/dev/zero")]
+    [InlineData("/proc/self/environ")]
+    public void Parse_KeyFileThatIsADeviceOrProcFile_IsRefusedWithoutReadingIt(string path)
+    {
+        var message = KeyFileError(path);
+
+        Assert.Contains($"spec.privateKeyFile: \"{path}\" must be a regular file of 1 to 1048576 bytes", message, StringComparison.Ordinal);
+        // Nothing of the process environment reaches the message.
+        Assert.DoesNotContain("PATH=", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Parse_KeyFileThatIsAFifo_IsRefusedInsteadOfHanging()
+    {
+        using var temp = new TempDirectory();
+        var fifo = System.IO.Path.Combine(temp.Path, "key.fifo");
+        Assert.Equal(0, MakeFifo(fifo, Convert.ToUInt32("600", 8)));
+
+        // Opening a FIFO blocks until a writer comes: the old reader hung here.
+        var message = await Task.Run(() => KeyFileError(fifo)).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Contains($"spec.privateKeyFile: \"{fifo}\" must be a regular file", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_KeyFileOverTheSizeBound_IsRefused()
+    {
+        using var temp = new TempDirectory();
+        var big = temp.File("big.key", Key + new string('A', ManifestReader.MaxPemFileBytes));
+
+        var message = KeyFileError(big);
+
+        Assert.Contains($"spec.privateKeyFile: \"{big}\" must be a regular file of 1 to 1048576 bytes (it is {new FileInfo(big).Length} bytes)", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_FileThatIsNotThePemItIsNamedFor_IsRefused_WithoutShowingItsContent()
+    {
+        using var temp = new TempDirectory();
+        var secrets = temp.File("credentials", "aws_secret_access_key = s3cr3t-value\n");
+
+        var message = KeyFileError(secrets);
+
+        Assert.Contains($"spec.privateKeyFile: \"{secrets}\" must hold a PEM private key", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cr3t-value", message, StringComparison.Ordinal);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int MakeFifo([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, uint mode);
+
+    [Fact]
+    public void Parse_AliasesThatExpandExponentially_AreRefusedWithTheRule()
+    {
+        // "Billion laughs": ten levels of ten aliases each would be 10^10 nodes once converted.
+        var yaml = new System.Text.StringBuilder("apiVersion: lb/v1\nkind: Pool\nmetadata: {name: p}\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for (var i = 1; i <= 10; i++)
+        {
+            yaml.Append($"l{i}: &l{i} [{string.Join(", ", Enumerable.Repeat($"*l{i - 1}", 10))}]\n");
+        }
+        yaml.Append("spec: {protocol: http, labels: *l10}\n");
+
+        var message = ReadError(yaml.ToString());
+
+        Assert.Contains($"aliases expand to more than {TrackingParser.MaxAliasNodes} nodes", message, StringComparison.Ordinal);
+        Assert.Contains("invalid YAML at line", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_NestingDeepEnoughToOverflowTheStack_IsRefusedWithTheRule()
+    {
+        var depth = 100_000;
+        var yaml = "apiVersion: lb/v1\nkind: Pool\nmetadata: {name: p}\nspec: " + new string('[', depth) + new string(']', depth) + "\n";
+
+        var message = ReadError(yaml);
+
+        Assert.Contains($"nesting deeper than {TrackingParser.MaxDepth} levels is not accepted", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_AFewAliasesAndOrdinaryNesting_StillRead()
+    {
+        var pool = (Pool)Assert.Single(Read("""
+            apiVersion: lb/v1
+            kind: Pool
+            metadata:
+              name: &n p
+              labels: {tier: edge, app: *n }
+            spec: {protocol: http, healthCheck: {type: http, path: /healthz}}
+            """)).Message;
+
+        Assert.Equal("edge", pool.Metadata.Labels["tier"]);
+        Assert.Equal("p", pool.Metadata.Labels["app"]);
     }
 
     [Fact]
