@@ -23,6 +23,10 @@ public sealed class MalformedRequestGuard(RequestDelegate next)
     public const int MaxBufferingPerAddress = 8;
 
     private const int FrameHeader = 5;
+
+    // How long a call waits for a buffering slot (ms), checked every SlotPoll ms.
+    private const int SlotWait = 2000;
+    private const int SlotPoll = 10;
     private static readonly Dictionary<string, MessageParser> Parsers = BuildParsers();
     private readonly SemaphoreSlim _buffering = new(MaxBuffering, MaxBuffering);
     private readonly ConcurrentDictionary<string, int> _bufferingByAddress = new(StringComparer.Ordinal);
@@ -44,10 +48,23 @@ public sealed class MalformedRequestGuard(RequestDelegate next)
             return;
         }
         var address = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        if (!TryEnter(address))
+        // A burst of ordinary writes (lbctl apply, a pipeline) waits a moment for a slot; only
+        // what is still crowded out after that is refused.
+        for (var waited = 0; !TryEnter(address); waited += SlotPoll)
         {
-            await RefuseAsync(context, 8, "too many requests are being read from this address or in total; retry shortly").ConfigureAwait(false);
-            return;
+            if (waited >= SlotWait || context.RequestAborted.IsCancellationRequested)
+            {
+                await RefuseAsync(context, 8, "too many requests are being read from this address or in total; retry shortly").ConfigureAwait(false);
+                return;
+            }
+            try
+            {
+                await Task.Delay(SlotPoll, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
         MemoryStream buffer;
         try
