@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
@@ -6,7 +7,9 @@ namespace LoadBalancer.Testing;
 /// <summary>
 /// A loopback port where a connect neither succeeds nor fails, so connectTimeout decides: a
 /// listener that never accepts, with its accept queue filled, makes the kernel drop new SYNs.
-/// Shared by the agent's unit tests (linked) and the end-to-end tests.
+/// Opened (<see cref="Open"/>), it becomes a port whose first connects arrive late: each one
+/// dropped meanwhile gets in at its next SYN retransmission, which the kernel sends a second or
+/// more apart. Shared by the agent's unit tests (linked) and the end-to-end tests.
 /// </summary>
 public sealed class SynBlackHole : IDisposable
 {
@@ -46,6 +49,59 @@ public sealed class SynBlackHole : IDisposable
         }
         hole.Dispose();
         throw new InvalidOperationException("connects to a listener that never accepts kept succeeding: no port that drops SYNs");
+    }
+
+    /// <summary>
+    /// The connects now waiting on this port, each as how often its SYN was retransmitted: the
+    /// sockets of this machine in SYN-SENT towards 127.0.0.1 at this port (/proc/net/tcp, and
+    /// tcp6 for dual-mode sockets). A connect whose first SYN was dropped shows 0, then 1...
+    /// </summary>
+    public IReadOnlyList<int> WaitingConnects()
+    {
+        const string SynSent = "02";
+        var port = Port.ToString("X4", CultureInfo.InvariantCulture);
+        string[] loopback = ["0100007F:" + port, "0000000000000000FFFF00000100007F:" + port];
+        var retransmissions = new List<int>();
+        foreach (var table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
+        {
+            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid ...
+            foreach (var fields in File.ReadLines(table).Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)))
+            {
+                if (fields[3] == SynSent && loopback.Contains(fields[2]))
+                {
+                    retransmissions.Add(int.Parse(fields[6], NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                }
+            }
+        }
+        return retransmissions;
+    }
+
+    /// <summary>
+    /// Stops dropping SYNs: takes the fillers off the accept queue and returns the listener, which
+    /// takes connections from now on and is still disposed with this object. The queue is first
+    /// in, first out, so the fillers come off before any connect that got in since.
+    /// </summary>
+    public Socket Open()
+    {
+        var fillers = _queued.Select(s => s.LocalEndPoint).ToHashSet();
+        for (var i = 0; i < _queued.Count; i++)
+        {
+            if (!_listener.Poll(TimeSpan.FromSeconds(5), SelectMode.SelectRead))
+            {
+                throw new InvalidOperationException("a queue filler was not on the accept queue");
+            }
+            using var accepted = _listener.Accept();
+            if (!fillers.Contains(accepted.RemoteEndPoint))
+            {
+                throw new InvalidOperationException($"{accepted.RemoteEndPoint} got in before the queue fillers came off");
+            }
+        }
+        foreach (var socket in _queued)
+        {
+            socket.Dispose();
+        }
+        _queued.Clear();
+        return _listener;
     }
 
     public void Dispose()

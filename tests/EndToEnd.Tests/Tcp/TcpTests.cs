@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using LoadBalancer.Api.V1;
 using LoadBalancer.EndToEnd.Tests.Foundation;
 using LoadBalancer.EndToEnd.Tests.Infrastructure;
+using LoadBalancer.Testing;
 using Xunit.Abstractions;
 
 namespace LoadBalancer.EndToEnd.Tests.Tcp;
@@ -182,24 +183,32 @@ public sealed class TcpTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// What a user does: apply a pool and connect at once, without waiting for health checks.
-    /// Before pool warming, every session went to the server whose first probe passed first
-    /// (10 of 10 on one); the agent now holds a new pool's first connections until every
-    /// server has a first result (bounded), so least-connections spreads them.
+    /// What a user does: apply a pool and connect at once, without waiting for health checks,
+    /// here at the moment one server has a first health result and the other not yet. db-b is
+    /// reached through a front whose accept queue starts full, so the agent's first probe of it
+    /// (a tcp connect) gets in only at a SYN retransmission, a second or more after db-a's
+    /// passed. Before pool warming, least-connections sent every session opened meanwhile to
+    /// db-a (the one healthy server), the first two included; the agent now holds a new pool's
+    /// connections until every server has a first result (bounded), so they split from the start.
     /// </summary>
     [Fact]
-    public async Task Postgres_SessionsOpenedRightAfterThePoolIsApplied_SpreadOverBothServers()
+    public async Task Postgres_SessionsOpenedBeforeTheSecondServersFirstProbeResult_SpreadOverBothServers()
     {
         await using var cluster = await TestCluster.StartAsync();
         await using var primary = await PostgresServer.StartAsync(cluster.Root, "a");
         await using var replica = await PostgresServer.StartAsync(cluster.Root, "b");
+        using var front = SynBlackHole.Start();
         var sessions = new List<(PsqlSession Session, string Server)>();
         var portA = primary.Port.ToString(CultureInfo.InvariantCulture);
         var portB = replica.Port.ToString(CultureInfo.InvariantCulture);
+        LoopbackRelay? relay = null;
         try
         {
             var agent = await cluster.StartAgentAsync("data", "data-1");
             var port = Ports.Free();
+            // The timeout outlasts the probe's SYN retransmissions until the test opens the front
+            // (a second, or three with exponential backoff); warming's bound (500 ms first-probe
+            // window + timeout + 250 ms = 4.75 s) outlasts them too.
             var apply = await cluster.ApplyAsync($$"""
                 apiVersion: lb/v1
                 kind: Pool
@@ -207,10 +216,10 @@ public sealed class TcpTests(ITestOutputHelper output)
                 spec:
                   protocol: tcp
                   algorithm: least-connections
-                  healthCheck: {type: tcp, interval: 1s, timeout: 900ms, healthyThreshold: 2, unhealthyThreshold: 3}
+                  healthCheck: {type: tcp, interval: 5s, timeout: 4s, healthyThreshold: 2, unhealthyThreshold: 3}
                 ---
                 {{Yaml.Backend("db-a", "orders-db", primary.Port)}}
-                {{Yaml.Backend("db-b", "orders-db", replica.Port)}}
+                {{Yaml.Backend("db-b", "orders-db", front.Port)}}
                 apiVersion: lb/v1
                 kind: Listener
                 metadata: {name: orders-db}
@@ -218,10 +227,22 @@ public sealed class TcpTests(ITestOutputHelper output)
                 """);
             Assert.True(apply.ExitCode == 0, apply.ToString());
 
+            // db-a has passed, and db-b's first probe has had its SYN dropped and retransmitted
+            // once: it is still without a result, and stays so until the next retransmission.
+            await Wait.UntilAsync(
+                async () => front.WaitingConnects().Any(retransmitted => retransmitted >= 1)
+                    && await AgentGaugeAsync(cluster, agent, "lb_agent_backend_healthy", "db-a") == 1,
+                Propagation,
+                "db-a's first probe to pass while db-b's waits on a SYN retransmission",
+                cluster.Diagnostics);
+            Assert.Equal<double?>(-1, await AgentGaugeAsync(cluster, agent, "lb_agent_backend_healthy", "db-b"));
+            relay = LoopbackRelay.Start(front.Open(), replica.Port);
+
             // At once, as a user does: the first session is retried only until the agent listens
-            // (a refused connection reaches no backend), and nothing waits for health. The new
-            // pool's first probes are spread over its first 500 ms, which these sessions span.
+            // (a refused connection reaches no backend), then nine more, each established before
+            // the next, as an application's pool opens them.
             var deadline = DateTime.UtcNow + Propagation;
+            var held = Stopwatch.StartNew();
             while (sessions.Count == 0)
             {
                 try
@@ -233,17 +254,17 @@ public sealed class TcpTests(ITestOutputHelper output)
                     await Task.Delay(20);
                 }
             }
-            // Then nine more, each established before the next, as an application's pool opens them.
+            output.WriteLine($"first session established {held.ElapsedMilliseconds} ms after the front opened");
             while (sessions.Count < 10)
             {
                 sessions.Add(await PsqlSession.OpenAsync(port, "select inet_server_port()"));
             }
-            var onA = sessions.Count(s => s.Server == portA);
-            var onB = sessions.Count(s => s.Server == portB);
-            output.WriteLine($"sessions per server right after the apply: db-a={onA}, db-b={onB}");
-            Assert.Equal(10, onA + onB);
+            var order = string.Join(" ", sessions.Select(s => s.Server == portA ? "a" : s.Server == portB ? "b" : s.Server));
+            output.WriteLine($"servers in the order the sessions were opened: {order}");
+            Assert.True(sessions[0].Server != sessions[1].Server, $"the first two sessions went to one server: {order}");
             // Least-connections over two servers that both answer splits them exactly.
-            Assert.Equal(5, onA);
+            Assert.Equal(5, sessions.Count(s => s.Server == portA));
+            Assert.Equal(5, sessions.Count(s => s.Server == portB));
         }
         catch
         {
@@ -255,6 +276,10 @@ public sealed class TcpTests(ITestOutputHelper output)
             foreach (var (session, _) in sessions)
             {
                 await session.DisposeAsync();
+            }
+            if (relay is not null)
+            {
+                await relay.DisposeAsync();
             }
         }
     }
