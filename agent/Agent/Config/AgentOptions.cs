@@ -36,6 +36,12 @@ public sealed record AgentOptions
     /// </summary>
     public bool HttpFastPath { get; init; } = true;
 
+    /// <summary>
+    /// How tcp listeners relay: the agent's own epoll loops (the default, on Linux) or the
+    /// runtime's sockets (to compare the two, or to rule the loops out).
+    /// </summary>
+    public Tcp.Epoll.TcpRelayKind TcpRelay { get; init; } = Tcp.Epoll.TcpRelayKind.Epoll;
+
     public static string SoftwareVersion { get; } =
         typeof(AgentOptions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 }

@@ -29,12 +29,14 @@ internal static class AgentCommandLine
         var accessLog = new Option<bool>("--access-log") { Description = "Log one line per request: listener, pool, backend, status and timing" };
         var fastPath = new Option<string>("--http-fast-path") { Description = "on: common HTTP/1.1 requests are forwarded by the agent's own path; off: all by YARP", DefaultValueFactory = _ => "on" };
         fastPath.AcceptOnlyFromAmong("on", "off");
+        var tcpRelay = new Option<string>("--tcp-relay") { Description = "epoll: tcp listeners relay on the agent's own epoll loops (Linux); sockets: on the runtime's sockets", DefaultValueFactory = _ => "epoll" };
+        tcpRelay.AcceptOnlyFromAmong("epoll", "sockets");
         var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
 
         var root = new RootCommand("lb-agent: the load-balancing proxy of one tier")
         {
-            controlPlane, tier, name, tokenFile, caFile, caFingerprint, cache, admin, bind, accessLog, fastPath, logFormat,
+            controlPlane, tier, name, tokenFile, caFile, caFingerprint, cache, admin, bind, accessLog, fastPath, tcpRelay, logFormat,
         };
         var result = root.Parse(args);
         if (result.Errors.Count > 0 || result.Action is not null && result.Tokens.Any(t => t.Value is "--help" or "-h" or "-?"))
@@ -106,6 +108,7 @@ internal static class AgentCommandLine
             AccessLog = result.GetValue(accessLog),
             JsonLogs = result.GetValue(logFormat) == "json",
             HttpFastPath = result.GetValue(fastPath) == "on",
+            TcpRelay = result.GetValue(tcpRelay) == "sockets" ? Tcp.Epoll.TcpRelayKind.Sockets : Tcp.Epoll.TcpRelayKind.Epoll,
         }, 0);
     }
 

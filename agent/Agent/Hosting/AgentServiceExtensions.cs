@@ -37,6 +37,7 @@ internal static class AgentServiceExtensions
         services.AddSingleton<FastPath.BackendConnectionPool>();
         services.AddSingleton<FastPath.FastHttpHandler>();
         services.AddSingleton<ListenerEndpointConfigurator>();
+        services.AddSingleton<Tcp.Epoll.TcpRelayEngine>();
         services.AddSingleton<TcpProxyHandler>();
         services.AddSingleton<CertificateLoader>();
         services.AddSingleton<ListenerManager>();

@@ -143,7 +143,7 @@ internal sealed partial class TcpListenerServer : IDisposable
                 continue;
             }
             client.NoDelay = true;
-            var connection = new TcpRelayConnection(client, this);
+            var connection = new TcpRelayConnection(client, this, _handler.NextLoop());
             if (!Track(connection))
             {
                 client.Dispose();

@@ -13,7 +13,7 @@ namespace LoadBalancer.Agent.Tcp;
 /// another backend on failure, up to retries, before the client sees anything), then relays
 /// bytes both ways until both sides have closed, passing a half-close on in each direction.
 /// </summary>
-internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor health, BackendActivity activity, Metrics.AgentMetrics metrics, ILogger<TcpProxyHandler> logger)
+internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor health, BackendActivity activity, Metrics.AgentMetrics metrics, Epoll.TcpRelayEngine engine, ILogger<TcpProxyHandler> logger)
 {
     /// <summary>Serves one accepted connection; the client socket is closed when this returns.</summary>
     public async Task HandleAsync(TcpRelayConnection connection, ListenerState state)
@@ -45,16 +45,24 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
                 return;
             }
 
-            // Not cancelled when the client closes: a client that sends its request and
-            // half-closes at once (nc -N, a one-shot script) is still waiting for the answer,
-            // and a client leaving is never counted against the backend. connectTimeout bounds the wait.
-            var socket = await ConnectAsync(backend, pool.Config.ConnectTimeout).ConfigureAwait(false);
-            if (socket is null)
+            Socket? socket;
+            try
             {
+                socket = await connection.ConnectBackendAsync(backend.Host, backend.Port, pool.Config.ConnectTimeout).ConfigureAwait(false);
+            }
+            catch (BackendConnectException ex)
+            {
+                Log.ConnectFailed(logger, backend.Pool, backend.Name, ex.TimedOut ? "timeout" : ex.InnerException!.Message);
                 backend.Leave();
                 health.ReportPassive(backend, false, "connect failed");
                 failed.Add(backend);
                 continue;
+            }
+            if (socket is null)
+            {
+                // Closed meanwhile (drain, listener stop): the backend is not at fault.
+                backend.Leave();
+                return;
             }
             health.ReportPassive(backend, true);
 
@@ -80,18 +88,8 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         }
     }
 
-    private async Task<Socket?> ConnectAsync(BackendState backend, TimeSpan timeout)
-    {
-        try
-        {
-            return await BackendConnector.ConnectAsync(backend.Host, backend.Port, timeout, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (BackendConnectException ex)
-        {
-            Log.ConnectFailed(logger, backend.Pool, backend.Name, ex.TimedOut ? "timeout" : ex.InnerException!.Message);
-            return null;
-        }
-    }
+    /// <summary>The relay loop for a new connection, or null for the runtime's sockets.</summary>
+    public Epoll.EpollLoop? NextLoop() => engine.NextLoop();
 
     private static partial class Log
     {

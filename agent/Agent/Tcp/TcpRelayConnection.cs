@@ -1,5 +1,8 @@
 using System.Buffers;
+using System.Net;
 using System.Net.Sockets;
+using LoadBalancer.Agent.Pools;
+using LoadBalancer.Agent.Tcp.Epoll;
 
 namespace LoadBalancer.Agent.Tcp;
 
@@ -9,7 +12,12 @@ namespace LoadBalancer.Agent.Tcp;
 /// direction. What the listener's sweep reads (last activity, bytes not yet counted) lives here,
 /// so a connection needs no timer of its own.
 /// </summary>
-internal sealed class TcpRelayConnection
+/// <remarks>
+/// Two relays share this state and these rules. With an <see cref="EpollLoop"/> (the default on
+/// Linux) the loop thread does the connect, the copying and every close (<c>TcpRelayConnection.Epoll.cs</c>);
+/// without one, an async copy loop per direction runs on the runtime's sockets.
+/// </remarks>
+internal sealed partial class TcpRelayConnection
 {
     // Buffers grow with the traffic: an interactive connection (a database session, redis) reads
     // small messages and keeps a small buffer per direction however long it stays open; a read
@@ -18,6 +26,7 @@ internal sealed class TcpRelayConnection
     private const int FirstBufferSize = 4 * 1024;
     private const int LargestBufferSize = 64 * 1024;
 
+    private readonly EpollLoop? _loop;
     private Socket? _backend;
     private int _closed;
     private long _lastActivity = Environment.TickCount64;
@@ -25,11 +34,19 @@ internal sealed class TcpRelayConnection
     private long _uncountedToClient;
     private Metrics.AgentMetrics.TcpChildren? _counters;
 
-    public TcpRelayConnection(Socket client, TcpListenerServer owner)
+    public TcpRelayConnection(Socket client, TcpListenerServer owner, EpollLoop? loop)
     {
         Client = client;
         Owner = owner;
-        Abort = Close;
+        _loop = loop;
+        Abort = loop is null ? Close : RequestAbort;
+        if (loop is not null)
+        {
+            // The loop reads and writes with MSG_DONTWAIT and never through the runtime's socket
+            // engine, so the socket is never registered with the runtime's epoll set.
+            client.Blocking = false;
+            _clientFd = (int)client.SafeHandle.DangerousGetHandle();
+        }
     }
 
     public Socket Client { get; }
@@ -48,6 +65,23 @@ internal sealed class TcpRelayConnection
     public bool IsIdle(long now) => IdleTimeoutMs > 0 && now - Volatile.Read(ref _lastActivity) >= IdleTimeoutMs;
 
     /// <summary>
+    /// Connects to the backend within <paramref name="timeout"/>: the socket, or null when this
+    /// connection was closed meanwhile (drain, listener stop); a refusal or the timeout is a
+    /// <see cref="BackendConnectException"/>.
+    /// </summary>
+    public async ValueTask<Socket?> ConnectBackendAsync(string host, int port, TimeSpan timeout)
+    {
+        if (_loop is null)
+        {
+            // Not cancelled when the client closes: a client that sends its request and
+            // half-closes at once (nc -N, a one-shot script) is still waiting for the answer,
+            // and a client leaving is never counted against the backend. The timeout bounds the wait.
+            return await BackendConnector.ConnectAsync(host, port, timeout, CancellationToken.None).ConfigureAwait(false);
+        }
+        return await ConnectOnLoopAsync(host, port, timeout).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Takes the connected backend socket; false (and the socket disposed) when the connection
     /// was closed while connecting, e.g. by a listener stop.
     /// </summary>
@@ -56,6 +90,11 @@ internal sealed class TcpRelayConnection
         _counters = counters;
         IdleTimeoutMs = idleTimeout > TimeSpan.Zero ? (long)idleTimeout.TotalMilliseconds : 0;
         Volatile.Write(ref _lastActivity, Environment.TickCount64);
+        if (_loop is not null)
+        {
+            // The loop owns the socket since the connect: it closes it with the connection.
+            return !IsClosed;
+        }
         Volatile.Write(ref _backend, backend);
         if (IsClosed)
         {
@@ -69,6 +108,11 @@ internal sealed class TcpRelayConnection
     /// <summary>Copies both ways until both directions have ended; the sockets are closed on return.</summary>
     public async Task RelayAsync()
     {
+        if (_loop is not null)
+        {
+            await RelayOnLoopAsync().ConfigureAwait(false);
+            return;
+        }
         var backend = _backend ?? throw new InvalidOperationException("no backend attached");
         var toBackend = CopyAsync(Client, backend, toBackend: true);
         var toClient = CopyAsync(backend, Client, toBackend: false);
@@ -93,6 +137,19 @@ internal sealed class TcpRelayConnection
         if (down > 0)
         {
             counters.BytesToClient.Inc(down);
+        }
+    }
+
+    private void NoteCopied(int bytes, bool toBackend)
+    {
+        Volatile.Write(ref _lastActivity, Environment.TickCount64);
+        if (toBackend)
+        {
+            Interlocked.Add(ref _uncountedToBackend, bytes);
+        }
+        else
+        {
+            Interlocked.Add(ref _uncountedToClient, bytes);
         }
     }
 
@@ -127,15 +184,7 @@ internal sealed class TcpRelayConnection
                     to.Shutdown(SocketShutdown.Send);
                     return;
                 }
-                Volatile.Write(ref _lastActivity, Environment.TickCount64);
-                if (toBackend)
-                {
-                    Interlocked.Add(ref _uncountedToBackend, read);
-                }
-                else
-                {
-                    Interlocked.Add(ref _uncountedToClient, read);
-                }
+                NoteCopied(read, toBackend);
                 await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None).ConfigureAwait(false);
                 if (read == size && size < LargestBufferSize)
                 {
