@@ -77,5 +77,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
         {
             Directory.Delete(_cacheDirectory, recursive: true);
         }
+        // The key that seals the cache lives beside its folder.
+        File.Delete(LoadBalancer.Agent.Cache.CacheKeyFile.DefaultPath(_cacheDirectory));
     }
 }
