@@ -7,7 +7,7 @@ using LoadBalancer.Agent.Cache;
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Api.V1;
-using LoadBalancer.Tls;
+using LoadBalancer.Common.Tls;
 
 namespace LoadBalancer.Agent.Sync;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LoadBalancer.Cli.Cli;
 using LoadBalancer.Cli.Connection;
+using LoadBalancer.Common.Tls;
 
 namespace LoadBalancer.Cli.Config;
 
@@ -44,8 +45,8 @@ internal static class ConfigCommand
         command.Subcommands.Add(SetCommand(runner, "set-ca-file", "FILE", "Set the CA certificate file (PEM) to pin",
             (config, value, env) => config with { CaFile = Path.GetFullPath(value, env.CurrentDirectory), CaFingerprint = null }));
         command.Subcommands.Add(SetCommand(runner, "set-ca-fingerprint", "SHA256", "Set the SHA-256 of the CA to pin, as lb-controlplane prints it at start (replaces caFile)",
-            (config, value, _) => Tls.CaTrust.ParseFingerprint(value) is null
-                ? throw new UsageException($"invalid CA fingerprint \"{value}\": {Tls.CaTrust.FingerprintRule}")
+            (config, value, _) => CaTrust.ParseFingerprint(value) is null
+                ? throw new UsageException($"invalid CA fingerprint \"{value}\": {CaTrust.FingerprintRule}")
                 : config with { CaFingerprint = value.Trim(), CaFile = null }));
         return command;
     }

@@ -6,7 +6,7 @@ namespace LoadBalancer.Cli.Connection;
 
 /// <summary>
 /// Reads the CA of --ca-file (the control plane creates its own CA on first start); the
-/// server's certificate must chain to it (<see cref="LoadBalancer.Tls.CaTrust"/>).
+/// server's certificate must chain to it (<see cref="LoadBalancer.Common.Tls.CaTrust"/>).
 /// </summary>
 internal static class CaPinning
 {

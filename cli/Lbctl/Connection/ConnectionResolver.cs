@@ -1,4 +1,5 @@
 using LoadBalancer.Cli.Cli;
+using LoadBalancer.Common.Tls;
 
 namespace LoadBalancer.Cli.Connection;
 
@@ -50,9 +51,9 @@ internal static class ConnectionResolver
         {
             throw new UsageException($"{both} both name the CA: give one of them");
         }
-        if (caFingerprint is not null && Tls.CaTrust.ParseFingerprint(caFingerprint) is null)
+        if (caFingerprint is not null && CaTrust.ParseFingerprint(caFingerprint) is null)
         {
-            throw new UsageException($"invalid CA fingerprint \"{caFingerprint}\": {Tls.CaTrust.FingerprintRule}");
+            throw new UsageException($"invalid CA fingerprint \"{caFingerprint}\": {CaTrust.FingerprintRule}");
         }
         return caFile is null && caFingerprint is null ? null : (caFile, caFingerprint);
     }

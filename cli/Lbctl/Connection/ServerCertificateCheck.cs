@@ -1,6 +1,6 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using LoadBalancer.Tls;
+using LoadBalancer.Common.Tls;
 
 namespace LoadBalancer.Cli.Connection;
 

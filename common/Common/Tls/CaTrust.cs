@@ -3,15 +3,15 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace LoadBalancer.Tls;
+namespace LoadBalancer.Common.Tls;
 
 /// <summary>
 /// How lbctl and the agents trust the control plane's certificate: it must chain to the control
 /// plane's own CA, given as a file (--ca-file) or by the SHA-256 fingerprint lb-controlplane
 /// prints at start (--ca-fingerprint); then the CA is fetched from the control plane and kept
-/// only if its hash is that fingerprint. Compiled into lbctl and the agent alike.
+/// only if its hash is that fingerprint. lbctl and the agent both use this one copy.
 /// </summary>
-internal static class CaTrust
+public static class CaTrust
 {
     /// <summary>What a fingerprint must look like, for error messages.</summary>
     public const string FingerprintRule = "expected the SHA-256 lb-controlplane prints at start (64 hex digits, colons allowed)";
@@ -128,4 +128,4 @@ internal static class CaTrust
 }
 
 /// <summary>The control plane's CA could not be fetched, or is not the one pinned by fingerprint.</summary>
-internal sealed class CaDiscoveryException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class CaDiscoveryException(string message, Exception? inner = null) : Exception(message, inner);

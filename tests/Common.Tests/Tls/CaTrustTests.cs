@@ -1,11 +1,10 @@
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using LoadBalancer.Cli.Connection;
-using LoadBalancer.Cli.Tests.Support;
-using LoadBalancer.Tls;
+using LoadBalancer.Common.Tests.Support;
+using LoadBalancer.Common.Tls;
 
-namespace LoadBalancer.Cli.Tests.Connection;
+namespace LoadBalancer.Common.Tests.Tls;
 
 public class CaTrustTests
 {
@@ -52,25 +51,6 @@ public class CaTrustTests
         using var leaf = CreateLeaf(ca);
 
         Assert.False(CaTrust.Validate(leaf, null, SslPolicyErrors.RemoteCertificateNameMismatch, [ca]));
-    }
-
-    [Fact]
-    public void LoadRoots_ReadsPemFile()
-    {
-        using var ca = CreateCa("pinned");
-        var path = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllText(path, ca.ExportCertificatePem());
-
-            var roots = CaPinning.LoadRoots(path);
-
-            Assert.Equal(ca.Thumbprint, Assert.Single(roots).Thumbprint);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
     }
 
     [Theory]
