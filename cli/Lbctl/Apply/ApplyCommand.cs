@@ -40,7 +40,7 @@ internal static class ApplyCommand
             foreach (var result in response.Results)
             {
                 var change = result.Kind == "Backend" && result.Action == "configured" && stateChanges.TryGetValue(result.Name, out var text) ? $" ({text})" : "";
-                context.Out.WriteLine($"{ResourceKinds.SingularOf(result.Kind)}/{result.Name} {result.Action}{change}{suffix}");
+                context.Out.WriteLine($"{ApiKinds.SingularOf(result.Kind)}/{result.Name} {result.Action}{change}{suffix}");
             }
             return ExitCodes.Success;
         });
@@ -51,7 +51,7 @@ internal static class ApplyCommand
     private static async Task<Dictionary<string, string>> BackendStateChangesAsync(CliContext context, IReadOnlyList<ManifestResource> resources, CancellationToken cancellationToken)
     {
         var changes = new Dictionary<string, string>(StringComparer.Ordinal);
-        var backends = resources.Where(r => r.Kind == ResourceKinds.Backend).ToList();
+        var backends = resources.Where(r => r.Kind == ApiKinds.Backend).ToList();
         if (backends.Count == 0)
         {
             return changes;

@@ -14,7 +14,7 @@ internal static class AuditCommand
     {
         var kind = new Option<string?>("--kind")
         {
-            Description = $"Only changes of this kind: {ResourceKinds.CommandLineNames}, tokens (token)",
+            Description = $"Only changes of this kind: {ApiKinds.CommandLineNames}, tokens (token)",
             HelpName = "KIND",
         };
         var name = new Option<string?>("--name") { Description = "Only changes of the resource (or token id) with this name", HelpName = "NAME" };
@@ -67,12 +67,12 @@ internal static class AuditCommand
         {
             return "";
         }
-        if (ResourceKinds.FromCommandLine(text) is { } kind)
+        if (ApiKinds.FromCommandLine(text) is { } kind)
         {
             return kind.Kind;
         }
         return text.ToLowerInvariant() is "token" or "tokens"
             ? AuditTable.TokenKind
-            : throw new UsageException($"unknown kind \"{text}\" for --kind; expected one of {ResourceKinds.CommandLineNames}, tokens (token)");
+            : throw new UsageException($"unknown kind \"{text}\" for --kind; expected one of {ApiKinds.CommandLineNames}, tokens (token)");
     }
 }

@@ -6,9 +6,9 @@ namespace LoadBalancer.Cli.Cli;
 /// <summary>The KIND argument shared by get, describe and delete: an unknown kind is a parse (usage) error.</summary>
 internal static class KindArgument
 {
-    public static Argument<ResourceKind?> Create(bool optional = false) => new("KIND")
+    public static Argument<ApiKind?> Create(bool optional = false) => new("KIND")
     {
-        Description = $"Resource kind: {ResourceKinds.CommandLineNames}",
+        Description = $"Resource kind: {ApiKinds.CommandLineNames}",
         Arity = optional ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne,
         CustomParser = result =>
         {
@@ -17,10 +17,10 @@ internal static class KindArgument
                 return null;
             }
             var text = result.Tokens[0].Value;
-            var kind = ResourceKinds.FromCommandLine(text);
+            var kind = ApiKinds.FromCommandLine(text);
             if (kind is null)
             {
-                result.AddError($"unknown resource kind \"{text}\"; expected one of {ResourceKinds.CommandLineNames}");
+                result.AddError($"unknown resource kind \"{text}\"; expected one of {ApiKinds.CommandLineNames}");
             }
             return kind;
         },

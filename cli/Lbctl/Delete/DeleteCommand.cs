@@ -32,7 +32,7 @@ internal static class DeleteCommand
             var nameList = parseResult.GetValue(names) ?? [];
             var fileList = parseResult.GetValue(files) ?? [];
 
-            List<(ResourceKind Kind, string Name)> targets;
+            List<(ApiKind Kind, string Name)> targets;
             if (fileList.Length > 0)
             {
                 if (kind is not null)

@@ -20,7 +20,7 @@ internal static class ResourceDescriber
 {
     private static readonly JsonFormatter StatusFormatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
 
-    public static string Describe(ResourceKind kind, IMessage message, DateTimeOffset now)
+    public static string Describe(ApiKind kind, IMessage message, DateTimeOffset now)
     {
         if (message is Agent agent)
         {
@@ -28,7 +28,7 @@ internal static class ResourceDescriber
         }
         var text = new StringBuilder();
         var writer = new StringWriter(text, CultureInfo.InvariantCulture);
-        var metadata = ResourceKind.MetadataOf(message);
+        var metadata = ApiKind.MetadataOf(message);
         var json = ResourceFormatter.ToJsonObject(message);
 
         var header = new List<(string, string)>

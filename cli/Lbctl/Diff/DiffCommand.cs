@@ -54,11 +54,11 @@ internal static class DiffCommand
             }
 
             // One list call per kind the manifests use; the server stores names lowercased.
-            var current = new Dictionary<ResourceKind, Dictionary<string, IMessage>>();
+            var current = new Dictionary<ApiKind, Dictionary<string, IMessage>>();
             foreach (var kind in resources.Select(r => r.Kind).Distinct())
             {
                 var items = await kind.ListAsync(context.Client, new ListRequest(), cancellationToken);
-                current[kind] = items.ToDictionary(i => ResourceKind.NameOf(i).ToLowerInvariant(), StringComparer.Ordinal);
+                current[kind] = items.ToDictionary(i => ApiKind.NameOf(i).ToLowerInvariant(), StringComparer.Ordinal);
             }
 
             var changed = false;

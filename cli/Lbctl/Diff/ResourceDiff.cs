@@ -20,14 +20,14 @@ internal static class ResourceDiff
 
     /// <param name="desired">The manifest's message, as the reader built it.</param>
     /// <param name="current">The server's resource, or null when it does not exist.</param>
-    public static IReadOnlyList<string> Lines(ResourceKind kind, IMessage desired, IMessage? current)
+    public static IReadOnlyList<string> Lines(ApiKind kind, IMessage desired, IMessage? current)
     {
         desired = ServerNormalization.Normalize(desired);
         if (current is not null)
         {
             (desired, current) = ServerNormalization.WithoutDefaults(desired, current);
         }
-        var name = ResourceKind.NameOf(desired);
+        var name = ApiKind.NameOf(desired);
         var desiredDocument = ManifestProjection.ToDocument(kind, desired);
         var hasKey = desired is Certificate { Spec.PrivateKeyPem.Length: > 0 };
         ShowCertificatesOnly(desiredDocument);

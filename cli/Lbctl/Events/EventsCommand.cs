@@ -20,7 +20,7 @@ internal static class EventsCommand
 
     public static Command Create(CommandRunner runner)
     {
-        var kind = new Option<string?>("--kind") { Description = $"Only events about this kind: {ResourceKinds.CommandLineNames}", HelpName = "KIND" };
+        var kind = new Option<string?>("--kind") { Description = $"Only events about this kind: {ApiKinds.CommandLineNames}", HelpName = "KIND" };
         var name = new Option<string?>("--name") { Description = "Only events about the object with this name", HelpName = "NAME" };
         var agent = new Option<string?>("--agent") { Description = "Only events seen by this agent", HelpName = "AGENT" };
         var type = new Option<string?>("--type") { Description = "Only Normal or Warning events", HelpName = "TYPE" };
@@ -164,8 +164,8 @@ internal static class EventsCommand
     private static string EventKind(string? text) =>
         text is null
             ? ""
-            : ResourceKinds.FromCommandLine(text)?.Kind
-                ?? throw new UsageException($"unknown kind \"{text}\" for --kind; expected one of {ResourceKinds.CommandLineNames}");
+            : ApiKinds.FromCommandLine(text)?.Kind
+                ?? throw new UsageException($"unknown kind \"{text}\" for --kind; expected one of {ApiKinds.CommandLineNames}");
 
     private static string EventType(string? text) => text?.ToLowerInvariant() switch
     {

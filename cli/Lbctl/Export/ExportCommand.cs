@@ -39,11 +39,11 @@ internal static class ExportCommand
             // With keys the file is a secret: reserved owner-only before any key is fetched, so a
             // bad path fails first and a refused call leaves an existing file as it was.
             using var secretFile = withKeys && file is not null ? SecretFile.Reserve(file) : null;
-            var resources = new List<(ResourceKind Kind, IMessage Message)>();
+            var resources = new List<(ApiKind Kind, IMessage Message)>();
             foreach (var kind in ManifestProjection.ApplyOrder)
             {
                 var items = await kind.ListAsync(context.Client, new ListRequest(), cancellationToken);
-                foreach (var item in items.OrderBy(ResourceKind.NameOf, StringComparer.Ordinal))
+                foreach (var item in items.OrderBy(ApiKind.NameOf, StringComparer.Ordinal))
                 {
                     if (withKeys && item is Certificate certificate)
                     {
@@ -73,7 +73,7 @@ internal static class ExportCommand
     }
 
     /// <summary>The manifest text: documents in the given order, a note above each certificate.</summary>
-    public static string Render(IEnumerable<(ResourceKind Kind, IMessage Message)> resources, bool withKeys = false)
+    public static string Render(IEnumerable<(ApiKind Kind, IMessage Message)> resources, bool withKeys = false)
     {
         var text = new StringBuilder();
         var first = true;
@@ -84,13 +84,13 @@ internal static class ExportCommand
                 text.Append("---\n");
             }
             first = false;
-            if (kind == ResourceKinds.Certificate && withKeys)
+            if (kind == ApiKinds.Certificate && withKeys)
             {
-                text.Append(CultureInfo.InvariantCulture, $"# Holds the private key of certificate {ResourceKind.NameOf(message)}: keep this file secret.\n");
+                text.Append(CultureInfo.InvariantCulture, $"# Holds the private key of certificate {ApiKind.NameOf(message)}: keep this file secret.\n");
             }
-            else if (kind == ResourceKinds.Certificate)
+            else if (kind == ApiKinds.Certificate)
             {
-                var name = ResourceKind.NameOf(message);
+                var name = ApiKind.NameOf(message);
                 text.Append(CultureInfo.InvariantCulture, $"# The private key of certificate {name} is not exported (the server never returns it).\n");
                 text.Append("# Applying this file to the control plane it came from leaves the stored key as it is; to apply it\n");
                 text.Append("# to an empty control plane, add spec.privateKeyFile: <path to the PEM key>.\n");

@@ -17,12 +17,12 @@ namespace LoadBalancer.Cli.Export;
 internal static class ManifestProjection
 {
     /// <summary>The kinds in dependency order: what a resource refers to comes before it.</summary>
-    public static IReadOnlyList<ResourceKind> ApplyOrder { get; } =
-        [ResourceKinds.Certificate, ResourceKinds.Pool, ResourceKinds.Backend, ResourceKinds.Listener];
+    public static IReadOnlyList<ApiKind> ApplyOrder { get; } =
+        [ApiKinds.Certificate, ApiKinds.Pool, ApiKinds.Backend, ApiKinds.Listener];
 
-    public static JsonObject ToDocument(ResourceKind kind, IMessage message, bool keepPrivateKey = false)
+    public static JsonObject ToDocument(ApiKind kind, IMessage message, bool keepPrivateKey = false)
     {
-        var metadata = ResourceKind.MetadataOf(message);
+        var metadata = ApiKind.MetadataOf(message);
         var meta = new JsonObject { ["name"] = metadata.Name };
         if (metadata.Labels.Count > 0)
         {

@@ -58,7 +58,7 @@ internal static class FieldSelector
     public sealed record Term(string Field, string Value, bool Negated);
 
     /// <summary>Parses the selector terms (and --pool) for KIND; a field the kind does not have is a usage error naming it.</summary>
-    public static IReadOnlyList<Term> Parse(ResourceKind kind, string[]? selectors, string? pool)
+    public static IReadOnlyList<Term> Parse(ApiKind kind, string[]? selectors, string? pool)
     {
         var known = Fields.GetValueOrDefault(kind.Kind) ?? [];
         var names = new[] { "name" }.Concat(known.Keys).ToList();
@@ -95,9 +95,9 @@ internal static class FieldSelector
         return terms;
     }
 
-    public static bool Matches(ResourceKind kind, IMessage item, IReadOnlyList<Term> terms) => terms.All(t =>
+    public static bool Matches(ApiKind kind, IMessage item, IReadOnlyList<Term> terms) => terms.All(t =>
     {
-        var actual = t.Field == "name" ? ResourceKind.NameOf(item) : Fields[kind.Kind][t.Field](item);
+        var actual = t.Field == "name" ? ApiKind.NameOf(item) : Fields[kind.Kind][t.Field](item);
         return string.Equals(actual, t.Value, StringComparison.Ordinal) != t.Negated;
     });
 }

@@ -71,7 +71,7 @@ internal static class GetCommand
         return command;
     }
 
-    public static void Print(CliContext context, ResourceKind kind, IReadOnlyList<IMessage> items, bool isList, string format)
+    public static void Print(CliContext context, ApiKind kind, IReadOnlyList<IMessage> items, bool isList, string format)
     {
         var output = context.Out;
         switch (format)
@@ -85,7 +85,7 @@ internal static class GetCommand
             case "name":
                 foreach (var item in items)
                 {
-                    output.WriteLine(kind.Ref(ResourceKind.NameOf(item)));
+                    output.WriteLine(kind.Ref(ApiKind.NameOf(item)));
                 }
                 break;
             default:

@@ -9,7 +9,7 @@ namespace LoadBalancer.Cli.Get;
 /// <summary>The columns of <c>lbctl get KIND</c>, per kind.</summary>
 internal static class ResourceTables
 {
-    public static IReadOnlyList<string> Headers(ResourceKind kind) => kind.Kind switch
+    public static IReadOnlyList<string> Headers(ApiKind kind) => kind.Kind switch
     {
         // HEALTHY/TOTAL says what the fraction is: backends seen healthy (by the worst tier) over all backends.
         "Pool" => ["NAME", "PROTOCOL", "ALGORITHM", "HEALTHY/TOTAL", "AGE"],

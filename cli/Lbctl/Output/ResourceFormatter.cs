@@ -35,10 +35,10 @@ internal static class ResourceFormatter
     /// One YAML document per resource, with apiVersion and kind in front so that the output
     /// can be given back to <c>lbctl apply -f</c> (which ignores status).
     /// </summary>
-    public static void WriteYaml(TextWriter writer, ResourceKind kind, IEnumerable<IMessage> messages) =>
+    public static void WriteYaml(TextWriter writer, ApiKind kind, IEnumerable<IMessage> messages) =>
         YamlWriter.WriteDocuments(writer, messages.Select(m => ToManifest(kind, m)));
 
-    public static JsonObject ToManifest(ResourceKind kind, IMessage message)
+    public static JsonObject ToManifest(ApiKind kind, IMessage message)
     {
         var document = new JsonObject
         {

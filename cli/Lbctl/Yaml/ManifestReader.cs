@@ -11,7 +11,7 @@ namespace LoadBalancer.Cli.Yaml;
 internal sealed record ManifestSource(string DisplayName, string BaseDirectory, Func<TextReader> Open);
 
 /// <summary>One document of a manifest, parsed into its proto message.</summary>
-internal sealed record ManifestResource(ResourceKind Kind, string Name, IMessage Message, string Source, int Document)
+internal sealed record ManifestResource(ApiKind Kind, string Name, IMessage Message, string Source, int Document)
 {
     public string Ref => Kind.Ref(Name);
 
@@ -232,7 +232,7 @@ internal static class ManifestReader
             {
                 throw new YamlToJson.FieldException("missing kind (Pool, Backend, Listener or Certificate)", root.Start);
             }
-            var kind = ResourceKinds.FromManifestKind((kindNode as YamlScalarNode)?.Value)
+            var kind = ApiKinds.FromManifestKind((kindNode as YamlScalarNode)?.Value)
                 ?? throw new YamlToJson.FieldException(
                     $"unknown kind {YamlToJson.Describe(kindNode)} (expected Pool, Backend, Listener or Certificate)", kindNode.Start);
             context = $"{context} ({kind.Kind})";
@@ -245,7 +245,7 @@ internal static class ManifestReader
                     : throw new YamlToJson.FieldException("missing metadata.name", (metadata ?? root).Start);
             context = $"{source.DisplayName} document {number} ({kind.Kind}/{name})";
 
-            if (kind == ResourceKinds.Certificate && spec is YamlMappingNode certSpec)
+            if (kind == ApiKinds.Certificate && spec is YamlMappingNode certSpec)
             {
                 spec = ResolveCertificateFiles(certSpec, source.BaseDirectory, loadFiles);
             }

@@ -4,9 +4,9 @@ using LoadBalancer.Api.V1;
 namespace LoadBalancer.Cli.Resources;
 
 /// <summary>The registry of kinds and the lookups from command-line and manifest names.</summary>
-internal static class ResourceKinds
+internal static class ApiKinds
 {
-    public static readonly ResourceKind Pool = new()
+    public static readonly ApiKind Pool = new()
     {
         Kind = "Pool",
         Singular = "pool",
@@ -19,7 +19,7 @@ internal static class ResourceKinds
         DeleteAsync = async (c, req, ct) => await c.DeletePoolAsync(req, cancellationToken: ct),
     };
 
-    public static readonly ResourceKind Backend = new()
+    public static readonly ApiKind Backend = new()
     {
         Kind = "Backend",
         Singular = "backend",
@@ -32,7 +32,7 @@ internal static class ResourceKinds
         DeleteAsync = async (c, req, ct) => await c.DeleteBackendAsync(req, cancellationToken: ct),
     };
 
-    public static readonly ResourceKind Listener = new()
+    public static readonly ApiKind Listener = new()
     {
         Kind = "Listener",
         Singular = "listener",
@@ -45,7 +45,7 @@ internal static class ResourceKinds
         DeleteAsync = async (c, req, ct) => await c.DeleteListenerAsync(req, cancellationToken: ct),
     };
 
-    public static readonly ResourceKind Certificate = new()
+    public static readonly ApiKind Certificate = new()
     {
         Kind = "Certificate",
         Singular = "certificate",
@@ -58,7 +58,7 @@ internal static class ResourceKinds
         DeleteAsync = async (c, req, ct) => await c.DeleteCertificateAsync(req, cancellationToken: ct),
     };
 
-    public static readonly ResourceKind Agent = new()
+    public static readonly ApiKind Agent = new()
     {
         Kind = "Agent",
         Singular = "agent",
@@ -70,18 +70,18 @@ internal static class ResourceKinds
         DeleteAsync = async (c, req, ct) => await c.DeleteAgentAsync(req, cancellationToken: ct),
     };
 
-    public static IReadOnlyList<ResourceKind> All { get; } = [Pool, Backend, Listener, Certificate, Agent];
+    public static IReadOnlyList<ApiKind> All { get; } = [Pool, Backend, Listener, Certificate, Agent];
 
     /// <summary>Command-line lookup: singular, plural or short name, case-insensitive.</summary>
-    public static ResourceKind? FromCommandLine(string? name) =>
+    public static ApiKind? FromCommandLine(string? name) =>
         name is null ? null : All.FirstOrDefault(k => k.AllNames.Contains(name, StringComparer.OrdinalIgnoreCase));
 
     /// <summary>Manifest lookup: the <c>kind</c> field, case-insensitive; Agent is not writable.</summary>
-    public static ResourceKind? FromManifestKind(string? kind) =>
+    public static ApiKind? FromManifestKind(string? kind) =>
         kind is null ? null : All.FirstOrDefault(k => k.CanApply && string.Equals(k.Kind, kind, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Unpacks the oneof of an Apply resource.</summary>
-    public static (ResourceKind Kind, IMessage Message) FromResource(Resource resource) => resource.KindCase switch
+    public static (ApiKind Kind, IMessage Message) FromResource(Resource resource) => resource.KindCase switch
     {
         Resource.KindOneofCase.Pool => (Pool, resource.Pool),
         Resource.KindOneofCase.Backend => (Backend, resource.Backend),

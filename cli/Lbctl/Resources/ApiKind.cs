@@ -9,7 +9,7 @@ namespace LoadBalancer.Cli.Resources;
 /// management calls that read, list and delete it. Kinds differ only in these delegates,
 /// so every verb is written once against this type.
 /// </summary>
-internal sealed class ResourceKind
+internal sealed class ApiKind
 {
     public required string Kind { get; init; }
     public required string Singular { get; init; }
