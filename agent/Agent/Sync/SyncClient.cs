@@ -227,7 +227,7 @@ internal sealed partial class SyncClient(
             return;
         }
 
-        AgentConfig config;
+        TierConfig config;
         try
         {
             config = SnapshotMapper.Decode(snapshot, options.Tier);
@@ -258,7 +258,7 @@ internal sealed partial class SyncClient(
         outbox.TryWrite(AckFor(config, outcomes));
     }
 
-    private static AgentMessage AckFor(AgentConfig config, IReadOnlyList<ListenerOutcome> outcomes)
+    private static AgentMessage AckFor(TierConfig config, IReadOnlyList<ListenerOutcome> outcomes)
     {
         var ack = new Ack { Revision = config.Revision, SnapshotHash = config.Hash };
         foreach (var outcome in outcomes)

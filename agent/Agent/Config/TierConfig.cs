@@ -3,10 +3,11 @@ using System.Collections.Frozen;
 namespace LoadBalancer.Agent.Config;
 
 /// <summary>
-/// A validated, immutable view of one snapshot: what the agent applies. Value equality of the
-/// records decides what changed between two snapshots, so untouched parts are left alone.
+/// A validated, immutable view of one snapshot of the agent's tier: what the agent applies. Value
+/// equality of the records decides what changed between two snapshots, so untouched parts are
+/// left alone. (Not lb.v1.AgentConfig, the management API's applied-against-stored comparison.)
 /// </summary>
-public sealed record AgentConfig(
+public sealed record TierConfig(
     long Revision,
     string Hash,
     string Tier,
@@ -14,7 +15,7 @@ public sealed record AgentConfig(
     IReadOnlyList<PoolConfig> Pools,
     IReadOnlyList<CertificateConfig> Certificates)
 {
-    public static AgentConfig Empty { get; } = new(0, string.Empty, string.Empty, [], [], []);
+    public static TierConfig Empty { get; } = new(0, string.Empty, string.Empty, [], [], []);
 }
 
 public sealed record ListenerConfig(
