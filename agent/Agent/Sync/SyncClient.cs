@@ -22,7 +22,7 @@ internal sealed partial class SyncClient(
     Metrics.AgentMetrics metrics,
     ConfigApplier applier,
     ListenerManager listeners,
-    SnapshotCache cache,
+    SnapshotDiskCache cache,
     ILogger<SyncClient> logger) : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);

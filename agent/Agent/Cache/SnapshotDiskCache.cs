@@ -9,7 +9,7 @@ namespace LoadBalancer.Agent.Cache;
 /// plane is down serves at once (static stability). Written atomically (write, fsync, rename, fsync the folder)
 /// and readable by its owner only: it holds private keys.
 /// </summary>
-internal sealed partial class SnapshotCache(AgentOptions options, ILogger<SnapshotCache> logger)
+internal sealed partial class SnapshotDiskCache(AgentOptions options, ILogger<SnapshotDiskCache> logger)
 {
     private const string FileName = "snapshot.pb";
 

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LoadBalancer.Agent.Tests.Cache;
 
-public sealed class SnapshotCacheTests : IDisposable
+public sealed class SnapshotDiskCacheTests : IDisposable
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "agent-cache-" + Guid.NewGuid().ToString("N"));
 
@@ -19,7 +19,7 @@ public sealed class SnapshotCacheTests : IDisposable
         }
     }
 
-    private SnapshotCache NewCache(string? directory = null) => new(
+    private SnapshotDiskCache NewCache(string? directory = null) => new(
         new AgentOptions
         {
             ControlPlanes = [new Uri("http://127.0.0.1:1")],
@@ -29,7 +29,7 @@ public sealed class SnapshotCacheTests : IDisposable
             AdminUrl = "http://127.0.0.1:0",
             BindAddress = IPAddress.Loopback,
         },
-        NullLogger<SnapshotCache>.Instance);
+        NullLogger<SnapshotDiskCache>.Instance);
 
     private static Snapshot Sample(long revision) => new()
     {
