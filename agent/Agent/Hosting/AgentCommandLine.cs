@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using LoadBalancer.Agent.Config;
+using LoadBalancer.Common.Tls;
 
 namespace LoadBalancer.Agent.Hosting;
 
@@ -84,10 +85,10 @@ internal static class AgentCommandLine
                 Console.Error.WriteLine("lb-agent: --ca-file and --ca-fingerprint both name the CA: give one of them");
                 return (null, 2);
             }
-            fingerprint = LoadBalancer.Tls.CaTrust.ParseFingerprint(fingerprintText);
+            fingerprint = CaTrust.ParseFingerprint(fingerprintText);
             if (fingerprint is null)
             {
-                Console.Error.WriteLine($"lb-agent: --ca-fingerprint: '{fingerprintText}': {LoadBalancer.Tls.CaTrust.FingerprintRule}");
+                Console.Error.WriteLine($"lb-agent: --ca-fingerprint: '{fingerprintText}': {CaTrust.FingerprintRule}");
                 return (null, 2);
             }
         }
