@@ -45,11 +45,18 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         var dataDir = PrepareDataDir(options.DataDir);
         try
         {
+            // Before SQLite opens it: a folder that already existed keeps its mode, and the files
+            // in it would otherwise follow the umask.
+            StoreMaintenance.EnsureOwnerOnly(Path.Combine(dataDir, "lb.db"));
             await StoreMaintenance.CheckIntegrityAsync(Path.Combine(dataDir, "lb.db")).ConfigureAwait(false);
         }
         catch (StoreCorruptException ex)
         {
             throw new StartupException(ex.Message, ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new StartupException($"cannot make the database in {dataDir} owner-only (0600): {ex.Message}", ex);
         }
         var tls = options.Insecure ? null : LoadTls(options, dataDir);
 

@@ -33,6 +33,14 @@ if (options.RestoreFrom is { } restoreFrom)
         var restored = await StoreMaintenance.RestoreAsync(restoreFrom, databasePath).ConfigureAwait(false);
         Console.WriteLine($"{Path.GetFullPath(restoreFrom)} restored into {databasePath} (new database epoch {restored.Epoch}{(restored.PreviousKeptAs is { } kept ? $"; the replaced file is kept as {kept}" : "")}). " +
             "Start the control plane: connected agents take the restored configuration, although its revision is lower than theirs.");
+        if (restored.RevocationsKept.Count > 0)
+        {
+            Console.WriteLine($"Tokens revoked since the backup stay revoked: {string.Join(", ", restored.RevocationsKept)}.");
+        }
+        if (restored.RevocationWarning is { } warning)
+        {
+            Console.Error.WriteLine($"lb-controlplane: warning: {warning}");
+        }
         return 0;
     }
     catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException or UnauthorizedAccessException or StoreCorruptException)

@@ -37,7 +37,7 @@ done
 
 if [ "$build" = 1 ]; then
   echo "== building (first run takes a minute)"
-  for project in controlplane/ControlPlane controlplane/Lbctl agent/Agent deploy/demo/SampleBackend; do
+  for project in controlplane/ControlPlane cli/Lbctl agent/Agent deploy/demo/SampleBackend; do
     dotnet build "$root/$project" -c Release -nologo -v quiet >/dev/null
   done
 fi

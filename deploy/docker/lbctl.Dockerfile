@@ -6,7 +6,7 @@
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY . .
-RUN dotnet publish controlplane/Lbctl -c Release -o /out -p:UseAppHost=true
+RUN dotnet publish cli/Lbctl -c Release -o /out -p:UseAppHost=true
 
 FROM mcr.microsoft.com/dotnet/runtime:10.0
 WORKDIR /app

@@ -20,6 +20,12 @@ public sealed record AgentOptions
 
     public required string CacheDirectory { get; init; }
 
+    /// <summary>
+    /// The file with the key that seals the cache; null for CACHE.key beside the cache folder.
+    /// Outside the cache folder, so that a copy of the folder alone cannot be opened.
+    /// </summary>
+    public string? CacheKeyFile { get; init; }
+
     public required string AdminUrl { get; init; }
 
     public required IPAddress BindAddress { get; init; }

@@ -10,14 +10,14 @@ namespace LoadBalancer.Agent.Config;
 internal sealed partial class ConfigApplier(PoolRegistry pools, ListenerManager listeners, ILogger<ConfigApplier> logger)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private AgentConfig _current = AgentConfig.Empty;
+    private TierConfig _current = TierConfig.Empty;
 
-    public AgentConfig Current => Volatile.Read(ref _current);
+    public TierConfig Current => Volatile.Read(ref _current);
 
     /// <summary>True once a snapshot (from the control plane or the cache) is being served.</summary>
     public bool HasConfig => Current.Revision > 0;
 
-    public async Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(AgentConfig config, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(TierConfig config, CancellationToken cancellationToken)
     {
         // Socket continuations run inline on the socket engine's threads (Program.cs): building
         // balancer tables (tens of ms for a large Maglev pool) must not hold up the traffic of

@@ -13,7 +13,7 @@ public sealed class SnapshotRejectedException(string message) : Exception(messag
 /// </summary>
 public static class SnapshotMapper
 {
-    public static AgentConfig Decode(Snapshot snapshot, string expectedTier)
+    public static TierConfig Decode(Snapshot snapshot, string expectedTier)
     {
         var hash = Convert.ToHexStringLower(SHA256.HashData(snapshot.Payload.Span));
         if (!string.Equals(hash, snapshot.Hash, StringComparison.Ordinal))
@@ -38,19 +38,19 @@ public static class SnapshotMapper
         return Map(snapshot.Revision, snapshot.Hash, data);
     }
 
-    public static AgentConfig Map(long revision, string hash, SnapshotData data)
+    public static TierConfig Map(long revision, string hash, SnapshotData data)
     {
         var pools = data.Pools.Select(MapPool).ToArray();
         var certificates = data.Certificates
             .Select(c => new CertificateConfig(c.Name, c.CertificatePem, c.PrivateKeyPem, c.FingerprintSha256))
             .ToArray();
         var listeners = data.Listeners.Select(MapListener).ToArray();
-        var config = new AgentConfig(revision, hash, data.Tier, listeners, pools, certificates);
+        var config = new TierConfig(revision, hash, data.Tier, listeners, pools, certificates);
         Check(config);
         return config;
     }
 
-    private static void Check(AgentConfig config)
+    private static void Check(TierConfig config)
     {
         var pools = new Dictionary<string, PoolConfig>(StringComparer.Ordinal);
         foreach (var pool in config.Pools)

@@ -16,7 +16,7 @@ internal static class AdminConfigView
     public const string Redacted = "<redacted>";
 
     public static object Render(
-        AgentConfig config,
+        TierConfig config,
         IReadOnlyList<ListenerOutcome> outcomes,
         IReadOnlyList<(string Listener, string Certificate, string Fingerprint)> served) => new
         {

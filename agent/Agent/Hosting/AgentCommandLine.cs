@@ -1,12 +1,13 @@
 using System.CommandLine;
 using System.Net;
 using LoadBalancer.Agent.Config;
+using LoadBalancer.Common.Tls;
 
 namespace LoadBalancer.Agent.Hosting;
 
 /// <summary>
 /// lb-agent --control-plane URL[,URL...] --tier NAME [--name NAME] [--token-file F] [--ca-file F | --ca-fingerprint SHA256]
-/// [--cache DIR] [--admin URL] [--bind ADDRESS]
+/// [--cache DIR] [--cache-key-file F] [--admin URL] [--bind ADDRESS]
 /// </summary>
 internal static class AgentCommandLine
 {
@@ -24,6 +25,7 @@ internal static class AgentCommandLine
         var caFile = new Option<string?>("--ca-file") { Description = "CA certificate (PEM) that the control plane's certificate must chain to" };
         var caFingerprint = new Option<string?>("--ca-fingerprint") { Description = "Instead of --ca-file: the SHA-256 of the control plane's CA, as lb-controlplane prints it at start" };
         var cache = new Option<string?>("--cache") { Description = "Folder for the last-known-good snapshot (default: ./lb-agent-cache/NAME)" };
+        var cacheKey = new Option<string?>("--cache-key-file") { Description = "File with the key that seals the cache, made on first use; outside the cache folder (default: the cache folder's path + .key)" };
         var admin = new Option<string>("--admin") { Description = "URL of the admin endpoint (/healthz, /readyz, /config)", DefaultValueFactory = _ => "http://127.0.0.1:9900" };
         var bind = new Option<string>("--bind") { Description = "Address the listeners open on", DefaultValueFactory = _ => "0.0.0.0" };
         var accessLog = new Option<bool>("--access-log") { Description = "Log one line per request: listener, pool, backend, status and timing" };
@@ -36,7 +38,7 @@ internal static class AgentCommandLine
 
         var root = new RootCommand("lb-agent: the load-balancing proxy of one tier")
         {
-            controlPlane, tier, name, tokenFile, caFile, caFingerprint, cache, admin, bind, accessLog, fastPath, tcpRelay, logFormat,
+            controlPlane, tier, name, tokenFile, caFile, caFingerprint, cache, cacheKey, admin, bind, accessLog, fastPath, tcpRelay, logFormat,
         };
         var result = root.Parse(args);
         if (result.Errors.Count > 0 || result.Action is not null && result.Tokens.Any(t => t.Value is "--help" or "-h" or "-?"))
@@ -85,15 +87,22 @@ internal static class AgentCommandLine
                 Console.Error.WriteLine("lb-agent: --ca-file and --ca-fingerprint both name the CA: give one of them");
                 return (null, 2);
             }
-            fingerprint = LoadBalancer.Tls.CaTrust.ParseFingerprint(fingerprintText);
+            fingerprint = CaTrust.ParseFingerprint(fingerprintText);
             if (fingerprint is null)
             {
-                Console.Error.WriteLine($"lb-agent: --ca-fingerprint: '{fingerprintText}': {LoadBalancer.Tls.CaTrust.FingerprintRule}");
+                Console.Error.WriteLine($"lb-agent: --ca-fingerprint: '{fingerprintText}': {CaTrust.FingerprintRule}");
                 return (null, 2);
             }
         }
 
         var nameValue = result.GetValue(name) ?? $"{Environment.MachineName.ToLowerInvariant()}-{tierValue}";
+        var cacheValue = result.GetValue(cache) ?? Path.Combine("lb-agent-cache", nameValue);
+        var cacheKeyValue = result.GetValue(cacheKey);
+        if (cacheKeyValue is not null && Cache.CacheKeyFile.IsInside(cacheKeyValue, cacheValue))
+        {
+            Console.Error.WriteLine($"lb-agent: --cache-key-file: '{cacheKeyValue}' is inside the cache folder '{cacheValue}': a copy of the folder would carry the key that opens it");
+            return (null, 2);
+        }
         return (new AgentOptions
         {
             ControlPlanes = urls,
@@ -102,7 +111,8 @@ internal static class AgentCommandLine
             TokenFile = result.GetValue(tokenFile),
             CaFile = result.GetValue(caFile),
             CaFingerprint = fingerprint,
-            CacheDirectory = result.GetValue(cache) ?? Path.Combine("lb-agent-cache", nameValue),
+            CacheDirectory = cacheValue,
+            CacheKeyFile = cacheKeyValue,
             AdminUrl = result.GetValue(admin)!,
             BindAddress = bindAddress,
             AccessLog = result.GetValue(accessLog),

@@ -42,7 +42,7 @@ internal static class AgentServiceExtensions
         services.AddSingleton<CertificateLoader>();
         services.AddSingleton<ListenerManager>();
         services.AddSingleton<ConfigApplier>();
-        services.AddSingleton<SnapshotCache>();
+        services.AddSingleton<SnapshotDiskCache>();
         services.AddSingleton<SyncClient>();
         services.AddHostedService(sp => sp.GetRequiredService<SyncClient>());
         services.AddSingleton<HealthMonitor>();

@@ -7,7 +7,7 @@ using LoadBalancer.Agent.Cache;
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Api.V1;
-using LoadBalancer.Tls;
+using LoadBalancer.Common.Tls;
 
 namespace LoadBalancer.Agent.Sync;
 
@@ -22,7 +22,7 @@ internal sealed partial class SyncClient(
     Metrics.AgentMetrics metrics,
     ConfigApplier applier,
     ListenerManager listeners,
-    SnapshotCache cache,
+    SnapshotDiskCache cache,
     ILogger<SyncClient> logger) : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
@@ -227,7 +227,7 @@ internal sealed partial class SyncClient(
             return;
         }
 
-        AgentConfig config;
+        TierConfig config;
         try
         {
             config = SnapshotMapper.Decode(snapshot, options.Tier);
@@ -258,7 +258,7 @@ internal sealed partial class SyncClient(
         outbox.TryWrite(AckFor(config, outcomes));
     }
 
-    private static AgentMessage AckFor(AgentConfig config, IReadOnlyList<ListenerOutcome> outcomes)
+    private static AgentMessage AckFor(TierConfig config, IReadOnlyList<ListenerOutcome> outcomes)
     {
         var ack = new Ack { Revision = config.Revision, SnapshotHash = config.Hash };
         foreach (var outcome in outcomes)

@@ -2,15 +2,6 @@ using Grpc.Core;
 
 namespace LoadBalancer.ControlPlane.Store;
 
-public enum ResourceKind
-{
-    Pool,
-    Backend,
-    Listener,
-    Certificate,
-    Agent,
-}
-
 /// <summary>The exact gRPC status of each store refusal; messages name the resource and never hold secrets.</summary>
 public static class StoreErrors
 {

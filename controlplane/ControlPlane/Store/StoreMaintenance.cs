@@ -81,8 +81,12 @@ public static class StoreMaintenance
         }
     }
 
-    /// <summary>What a restore did: the new database epoch and where the replaced file went, if there was one.</summary>
-    public sealed record RestoreResult(string Epoch, string? PreviousKeptAs);
+    /// <summary>
+    /// What a restore did: the new database epoch, where the replaced file went (if there was one),
+    /// the tokens revoked since the backup that stay revoked, and why revocations could not be
+    /// carried over, if they could not (the replaced file unreadable).
+    /// </summary>
+    public sealed record RestoreResult(string Epoch, string? PreviousKeptAs, IReadOnlyList<string> RevocationsKept, string? RevocationWarning = null);
 
     /// <summary>
     /// Replaces the database with a backup, with the control plane stopped: checks the backup,
@@ -123,6 +127,12 @@ public static class StoreMaintenance
             }
         }
 
+        // A backup predates revocations made since: without this, a revoked (perhaps leaked) token
+        // would work again after the restore.
+        var (kept, warning) = File.Exists(databasePath)
+            ? await CarryRevocationsAsync(databasePath, staging, cancellationToken).ConfigureAwait(false)
+            : ([], null);
+
         string? keptAs = null;
         if (File.Exists(databasePath))
         {
@@ -136,7 +146,119 @@ public static class StoreMaintenance
         File.Delete(databasePath + "-wal");
         File.Delete(databasePath + "-shm");
         File.Move(staging, databasePath);
-        return new RestoreResult(epoch, keptAs);
+        EnsureOwnerOnly(databasePath);
+        return new RestoreResult(epoch, keptAs, kept, warning);
+    }
+
+    /// <summary>
+    /// Revokes in <paramref name="staging"/> every token that the current database has revoked,
+    /// each with its audit row (who revoked it, when, from where), so the restored history still
+    /// says why the token no longer works. Returns the ids revoked that way.
+    /// </summary>
+    private static async Task<(IReadOnlyList<string> Kept, string? Warning)> CarryRevocationsAsync(string current, string staging, CancellationToken cancellationToken)
+    {
+        var revoked = new List<Revocation>();
+        try
+        {
+            await using var source = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = current, Pooling = false, Mode = SqliteOpenMode.ReadOnly }.ToString());
+            await source.OpenAsync(cancellationToken).ConfigureAwait(false);
+            if (!await HasTableAsync(source, "Tokens", cancellationToken).ConfigureAwait(false))
+            {
+                return ([], null);
+            }
+            await using var read = source.CreateCommand();
+            // At most one revoke row per token: a second revocation changes nothing and writes nothing.
+            read.CommandText = "SELECT t.Id, t.RevokedAt, c.At, c.ActorTokenId, c.ActorRole, c.Peer FROM Tokens t " +
+                "LEFT JOIN ChangeLog c ON c.Kind = 'Token' AND c.Name = t.Id AND c.Operation = 'revoke' WHERE t.RevokedAt IS NOT NULL ORDER BY t.Id;";
+            await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                // Times as stored (the text EF Core wrote, the same format in the backup).
+                revoked.Add(new Revocation(
+                    reader.GetString(0),
+                    reader.GetValue(1),
+                    reader.IsDBNull(2) ? reader.GetValue(1) : reader.GetValue(2),
+                    reader.IsDBNull(3) ? "" : reader.GetString(3),
+                    reader.IsDBNull(4) ? "" : reader.GetString(4),
+                    reader.IsDBNull(5) ? "" : reader.GetString(5)));
+            }
+        }
+        catch (SqliteException ex)
+        {
+            return ([], $"the replaced database cannot be read ({ex.Message}), so tokens revoked since the backup may be valid again: list them (lbctl token list) and revoke again any that should not be");
+        }
+
+        var kept = new List<string>();
+        await using var target = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = staging, Pooling = false }.ToString());
+        await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        // A backup from before tokens existed has none that could come back.
+        if (revoked.Count == 0 || !await HasTableAsync(target, "Tokens", cancellationToken).ConfigureAwait(false))
+        {
+            return ([], null);
+        }
+        await using var transaction = (SqliteTransaction)await target.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var revocation in revoked)
+        {
+            await using var update = target.CreateCommand();
+            update.Transaction = transaction;
+            update.CommandText = "UPDATE Tokens SET RevokedAt = $at WHERE Id = $id AND RevokedAt IS NULL;";
+            update.Parameters.AddWithValue("$at", revocation.RevokedAt);
+            update.Parameters.AddWithValue("$id", revocation.Id);
+            if (await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
+            {
+                // Revoked in the backup already, or created after it (then absent, and gone with the restore).
+                continue;
+            }
+            await using var audit = target.CreateCommand();
+            audit.Transaction = transaction;
+            audit.CommandText = "INSERT INTO ChangeLog (Revision, Kind, Name, Operation, At, ActorTokenId, ActorRole, Peer, OldResourceVersion, NewResourceVersion) " +
+                "VALUES (0, 'Token', $id, 'revoke', $at, $actor, $role, $peer, 0, 0);";
+            audit.Parameters.AddWithValue("$id", revocation.Id);
+            audit.Parameters.AddWithValue("$at", revocation.AuditAt);
+            audit.Parameters.AddWithValue("$actor", revocation.ActorTokenId);
+            audit.Parameters.AddWithValue("$role", revocation.ActorRole);
+            audit.Parameters.AddWithValue("$peer", revocation.Peer);
+            await audit.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            kept.Add(revocation.Id);
+        }
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return (kept, null);
+    }
+
+    private sealed record Revocation(string Id, object RevokedAt, object AuditAt, string ActorTokenId, string ActorRole, string Peer);
+
+    private static async Task<bool> HasTableAsync(SqliteConnection connection, string table, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $name;";
+        command.Parameters.AddWithValue("$name", table);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) == 1;
+    }
+
+    /// <summary>
+    /// The database, its WAL and its shared-memory file readable by the owner only, whatever the
+    /// umask was when they were made (SQLite gives the WAL and SHM the database file's mode, so
+    /// the database is created 0600 before SQLite first opens it).
+    /// </summary>
+    public static void EnsureOwnerOnly(string databasePath)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        if (!File.Exists(databasePath))
+        {
+            // An empty file is a valid empty SQLite database.
+            new FileStream(databasePath, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = OwnerOnly }).Dispose();
+        }
+        foreach (var path in new[] { databasePath, databasePath + "-wal", databasePath + "-shm" })
+        {
+            if (File.Exists(path) && File.GetUnixFileMode(path) != OwnerOnly)
+            {
+                File.SetUnixFileMode(path, OwnerOnly);
+            }
+        }
     }
 
     private static FileStream CreateOwnerOnly(string path)

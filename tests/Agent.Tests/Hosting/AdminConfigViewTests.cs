@@ -36,7 +36,7 @@ public class AdminConfigViewTests
         {
             TrustedProxies = new EquatableArray<string>(["10.0.0.0/8"]),
         };
-        var config = new AgentConfig(41, "abc123", "edge", [listener], [pool], [certificate]);
+        var config = new TierConfig(41, "abc123", "edge", [listener], [pool], [certificate]);
 
         var view = AdminConfigView.Render(config, [new ListenerOutcome("shop", true, "")], [("shop", "shop-tls", certificate.Fingerprint)]);
         // As the endpoint serialises it (Results.Json uses the web defaults).

@@ -30,4 +30,22 @@ public sealed class AgentCommandLineTests
         Assert.Null(options);
         Assert.Equal(2, exitCode);
     }
+
+    [Fact]
+    public void CacheKeyFile_OutsideTheCacheFolder_IsTaken_AndInsideItIsAUsageError()
+    {
+        var (options, exitCode) = AgentCommandLine.Parse([.. Required, "--cache", "/var/cache/lb-agent", "--cache-key-file", "/var/lib/lb-agent/cache.key"]);
+        Assert.Equal(0, exitCode);
+        Assert.Equal("/var/lib/lb-agent/cache.key", options!.CacheKeyFile);
+
+        // A key inside the folder would travel with every copy of the cache it opens.
+        var (inside, insideExitCode) = AgentCommandLine.Parse([.. Required, "--cache", "/var/cache/lb-agent", "--cache-key-file", "/var/cache/lb-agent/cache.key"]);
+        Assert.Null(inside);
+        Assert.Equal(2, insideExitCode);
+
+        // Beside the folder, by default.
+        var (defaults, _) = AgentCommandLine.Parse([.. Required, "--cache", "/var/cache/lb-agent"]);
+        Assert.Null(defaults!.CacheKeyFile);
+        Assert.Equal("/var/cache/lb-agent.key", LoadBalancer.Agent.Cache.CacheKeyFile.DefaultPath(defaults.CacheDirectory));
+    }
 }

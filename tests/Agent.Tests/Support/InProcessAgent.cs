@@ -66,7 +66,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
     public Task<IReadOnlyList<ListenerOutcome>> ApplyAsync(IReadOnlyList<ListenerConfig> listeners, IReadOnlyList<PoolConfig> pools, IReadOnlyList<CertificateConfig>? certificates = null)
     {
         Revision++;
-        return Applier.ApplyAsync(new AgentConfig(Revision, "hash-" + Revision, "edge", listeners, pools, certificates ?? []), CancellationToken.None);
+        return Applier.ApplyAsync(new TierConfig(Revision, "hash-" + Revision, "edge", listeners, pools, certificates ?? []), CancellationToken.None);
     }
 
     public async ValueTask DisposeAsync()
@@ -77,5 +77,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
         {
             Directory.Delete(_cacheDirectory, recursive: true);
         }
+        // The key that seals the cache lives beside its folder.
+        File.Delete(LoadBalancer.Agent.Cache.CacheKeyFile.DefaultPath(_cacheDirectory));
     }
 }

@@ -18,12 +18,17 @@ public sealed class AgentFloodTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private const int MaxAgents = 3;
+    private readonly LogCapture _logs = new();
     private ApiServer _server = null!;
 
     public async Task InitializeAsync()
     {
         // The last registration wins: a small tier budget and a short expiry for this server.
-        _server = await ApiServer.StartAsync(configureServices: s => s.AddSingleton(new AgentRetention(TimeSpan.FromMinutes(5), MaxAgents)));
+        _server = await ApiServer.StartAsync(configureServices: s =>
+        {
+            s.AddSingleton(new AgentRetention(TimeSpan.FromMinutes(5), MaxAgents));
+            _logs.AddTo(s);
+        });
         var apply = new ApplyRequest();
         apply.Resources.Add(R(Pool("web")));
         apply.Resources.Add(R(Backend("web-1", "web", "127.0.0.1:9101")));
@@ -69,6 +74,54 @@ public sealed class AgentFloodTests : IAsyncLifetime
         Assert.StartsWith("revision 7: bad snapshot\\n2026-01-01 INFO forged line", stored, StringComparison.Ordinal);
         var events = await _server.Events(_server.AdminToken).ListEventsAsync(new ListEventsRequest { Agent = "flood-1" });
         Assert.All(events.Items, e => Assert.True(e.Message.Length <= AgentRegistry.MaxErrorChars + 64, $"event of {e.Message.Length} characters"));
+        await LeaveAsync(call, cts.Token);
+    }
+
+    /// <summary>Text that would start a line of its own in a plain-text log, were it written as it is.</summary>
+    private const string Forged = "\n2026-01-01 INFO forged line\r\n\u001b[2K\u2028";
+
+    /// <summary>Every captured log entry of <paramref name="eventId"/> that carries the forged text, checked to hold it escaped on one line.</summary>
+    private void AssertLoggedOnOneLine(int eventId, string expectedEscaped)
+    {
+        var entries = _logs.Entries.Where(e => e.Contains($"[{eventId}]", StringComparison.Ordinal) && e.Contains("forged line", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(entries);
+        foreach (var entry in entries)
+        {
+            Assert.DoesNotContain('\n', entry);
+            Assert.DoesNotContain('\r', entry);
+            Assert.DoesNotContain('\u001b', entry);
+            Assert.DoesNotContain('\u2028', entry);
+            Assert.Contains(expectedEscaped, entry, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task GoodbyeReason_CannotForgeLogLines_NorEventLines()
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        using var call = await ConnectAsync(await _server.CreateTokenAsync("agent", "flood"), "flood-bye", cts.Token);
+        await call.RequestStream.WriteAsync(new AgentMessage { Goodbye = new Goodbye { Reason = "stopping" + Forged } }, cts.Token);
+        await LeaveAsync(call, cts.Token);
+
+        // The event is recorded after the log line is written.
+        Event? disconnected = null;
+        await Poll.UntilAsync(async () => (disconnected = (await _server.Events(_server.AdminToken).ListEventsAsync(new ListEventsRequest { Agent = "flood-bye" }))
+            .Items.SingleOrDefault(e => e.Message.Contains("forged line", StringComparison.Ordinal))) is not null, Timeout, "the AgentDisconnected event");
+        Assert.DoesNotContain('\n', disconnected!.Message);
+        Assert.DoesNotContain('\r', disconnected.Message);
+        AssertLoggedOnOneLine(3002, "stopping\\n2026-01-01 INFO forged line\\r\\n\\u001b[2K\\u2028");
+    }
+
+    [Fact]
+    public async Task HelloEpoch_CannotForgeLogLines()
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        using var call = _server.Sync(await _server.CreateTokenAsync("agent", "flood")).Sync(cancellationToken: cts.Token);
+        // An epoch that is not this database's, with a revision: the control plane logs it (event 3103).
+        await call.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "flood-epoch", Tier = "flood", Revision = 5, Epoch = "e" + Forged } }, cts.Token);
+        await call.NextSnapshotAsync(cts.Token);
+
+        AssertLoggedOnOneLine(3103, "e\\n2026-01-01 INFO forged line\\r\\n\\u001b[2K\\u2028");
         await LeaveAsync(call, cts.Token);
     }
 

@@ -65,12 +65,16 @@ public sealed class DeployIsolationTests
     [InlineData("User=lb-agent-%i", "User=lb-agent", "every tier runs as User=lb-agent")]
     [InlineData("Group=lb-agent-%i", "Group=lb-agent", "every tier shares Group=lb-agent")]
     [InlineData("CacheDirectoryMode=0700", "CacheDirectoryMode=0750", "CacheDirectoryMode=0750: the cached snapshot holds private keys, owner only")]
+    [InlineData("StateDirectoryMode=0700", "StateDirectoryMode=0750", "StateDirectoryMode=0750: the key that opens the cached snapshot lives there, owner only")]
+    [InlineData(" --cache-key-file %S/lb-agent/%i/cache.key", "", "ExecStart gives no --cache-key-file in the StateDirectory (%S): beside the cache folder in /var/cache the agent cannot write it (ProtectSystem=strict), and a key in the cache folder would travel with every copy of it")]
     public void Systemd_IsolationCheck_CatchesABrokenCopy(string from, string to, string expected)
     {
         var unit = File.ReadAllText(Path.Combine(SystemdDir, "lb-agent@.service"));
-        Assert.Contains(from + "\n", unit, StringComparison.Ordinal);
+        // A whole line, or a flag within one.
+        var whole = from.StartsWith(' ') ? from : from + "\n";
+        Assert.Contains(whole, unit, StringComparison.Ordinal);
 
-        Assert.Contains(expected, CheckSystemdIsolation(unit.Replace(from + "\n", to + "\n", StringComparison.Ordinal), EnvFiles()));
+        Assert.Contains(expected, CheckSystemdIsolation(unit.Replace(whole, from.StartsWith(' ') ? to : to + "\n", StringComparison.Ordinal), EnvFiles()));
     }
 
     [Fact]
@@ -102,6 +106,16 @@ public sealed class DeployIsolationTests
         if (service["CacheDirectoryMode"].LastOrDefault() is not "0700" and var mode)
         {
             problems.Add($"CacheDirectoryMode={mode}: the cached snapshot holds private keys, owner only");
+        }
+        if (service["StateDirectoryMode"].LastOrDefault() is not "0700" and var stateMode)
+        {
+            problems.Add($"StateDirectoryMode={stateMode}: the key that opens the cached snapshot lives there, owner only");
+        }
+        var execStart = (service["ExecStart"].LastOrDefault() ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var keyFlag = Array.IndexOf(execStart, "--cache-key-file");
+        if (keyFlag < 0 || keyFlag + 1 >= execStart.Length || !execStart[keyFlag + 1].StartsWith("%S/", StringComparison.Ordinal))
+        {
+            problems.Add("ExecStart gives no --cache-key-file in the StateDirectory (%S): beside the cache folder in /var/cache the agent cannot write it (ProtectSystem=strict), and a key in the cache folder would travel with every copy of it");
         }
         if (service["UMask"].LastOrDefault() != "0077")
         {

@@ -27,7 +27,7 @@ public static partial class ManifestChecker
     /// <summary>Flags of the executables (docs/DESIGN.md section 5).</summary>
     public static readonly IReadOnlySet<string> AgentFlags = new HashSet<string>(StringComparer.Ordinal)
     {
-        "--control-plane", "--tier", "--name", "--token-file", "--ca-file", "--cache", "--admin", "--bind",
+        "--control-plane", "--tier", "--name", "--token-file", "--ca-file", "--cache", "--cache-key-file", "--admin", "--bind",
     };
 
     /// <summary>

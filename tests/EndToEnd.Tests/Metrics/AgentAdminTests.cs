@@ -68,9 +68,9 @@ public sealed class AgentAdminTests(ITestOutputHelper output)
             // Once the control plane is back the first snapshot arrives: ready.
             await cluster.StartControlPlaneAsync();
             await Wait.UntilAsync(async () => (await cluster.Http.GetAsync(agent.AdminUrl + "/readyz")).StatusCode == HttpStatusCode.OK, Propagation, "/readyz to answer 200 after the first snapshot", cluster.Diagnostics);
-            var cacheFile = Path.Combine(cluster.Root, "cache-edge-1", "snapshot.pb");
-            await Wait.UntilAsync(() => File.Exists(cacheFile), Propagation, "the agent to cache its snapshot");
-            var cached = Snapshot.Parser.ParseFrom(await File.ReadAllBytesAsync(cacheFile));
+            var cacheDirectory = Path.Combine(cluster.Root, "cache-edge-1");
+            await Wait.UntilAsync(() => File.Exists(AgentCache.SealedFile(cacheDirectory)), Propagation, "the agent to cache its snapshot");
+            var cached = AgentCache.Read(cacheDirectory);
             Assert.Contains($"revision {cached.Revision}", await cluster.Http.GetStringAsync(agent.AdminUrl + "/readyz"), StringComparison.Ordinal);
 
             // /config shows the snapshot in force: the certificate by name and fingerprint...
@@ -93,6 +93,27 @@ public sealed class AgentAdminTests(ITestOutputHelper output)
             {
                 Assert.DoesNotContain(form, config, StringComparison.OrdinalIgnoreCase);
                 Assert.DoesNotContain(form.Replace("/", "\\/", StringComparison.Ordinal).Replace("+", "\\u002B", StringComparison.Ordinal), config, StringComparison.OrdinalIgnoreCase);
+            }
+
+            // The cache file itself holds the snapshot sealed: no private key as PEM, DER or
+            // base64, and no cookie key raw, in base64 or in hex. Its key is outside the folder.
+            var cacheBytes = await File.ReadAllBytesAsync(AgentCache.SealedFile(cacheDirectory));
+            var cacheText = System.Text.Encoding.Latin1.GetString(cacheBytes);
+            using var privateKey = System.Security.Cryptography.RSA.Create();
+            privateKey.ImportFromPem(key);
+            var der = Convert.FromBase64String(string.Concat(key.Split('\n').Select(l => l.Trim()).Where(l => !l.StartsWith("-----", StringComparison.Ordinal))));
+            Assert.DoesNotContain("PRIVATE KEY", cacheText, StringComparison.Ordinal);
+            Assert.DoesNotContain(certificate.KeyMarker, cacheText, StringComparison.Ordinal);
+            foreach (var secret in new[] { der, privateKey.ExportRSAPrivateKey(), cookieKey })
+            {
+                Assert.Equal(-1, cacheBytes.AsSpan().IndexOf(secret));
+                Assert.DoesNotContain(Convert.ToBase64String(secret)[..24], cacheText, StringComparison.Ordinal);
+                Assert.DoesNotContain(Convert.ToHexString(secret)[..24], cacheText, StringComparison.OrdinalIgnoreCase);
+            }
+            Assert.Equal([AgentCache.SealedFile(cacheDirectory)], Directory.GetFiles(cacheDirectory));
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(AgentCache.KeyFile(cacheDirectory)));
             }
         }
         catch

@@ -5,6 +5,7 @@ using Grpc.Net.Client;
 using LoadBalancer.Api.V1;
 using LoadBalancer.EndToEnd.Tests.Foundation;
 using LoadBalancer.EndToEnd.Tests.Infrastructure;
+using LoadBalancer.EndToEnd.Tests.Tls;
 using Xunit.Abstractions;
 
 namespace LoadBalancer.EndToEnd.Tests.Stability;
@@ -53,7 +54,7 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Agent_RestartedWhileControlPlaneDown_ServesFromItsCache()
+    public async Task Agent_RestartedWhileControlPlaneDown_ServesHttpAndTlsFromItsSealedCache_AndAnotherKeyIsAColdStart()
     {
         await using var cluster = await TestCluster.StartAsync();
         try
@@ -61,11 +62,40 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
             var backend = await cluster.StartBackendAsync("c-1");
             var agent = await cluster.StartAgentAsync("internal", "int-1");
             var port = Ports.Free();
-            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(Yaml.Pool("cached"), Yaml.Backend("c-1", "cached", backend.Port), Yaml.HttpListener("cached", "internal", port, "cached")))).ExitCode);
+            var tlsPort = Ports.Free();
+            var certificate = TestCertificate.Create("cached.example.test");
+            var files = await certificate.WriteAsync(cluster.Root, "cached");
+            Assert.Equal(0, (await cluster.ApplyAsync(Yaml.Join(
+                Yaml.Pool("cached"),
+                Yaml.Backend("c-1", "cached", backend.Port),
+                Yaml.HttpListener("cached", "internal", port, "cached"),
+                $$"""
+                apiVersion: lb/v1
+                kind: Certificate
+                metadata: {name: cached-tls}
+                spec:
+                  certificateFile: {{files.Cert}}
+                  privateKeyFile: {{files.Key}}
+                ---
+                apiVersion: lb/v1
+                kind: Listener
+                metadata: {name: cached-tls}
+                spec:
+                  tier: internal
+                  port: {{tlsPort}}
+                  protocol: https
+                  certificates: [cached-tls]
+                  routes:
+                    - {pathPrefix: /, pool: cached}
+                ---
+
+                """))).ExitCode);
             var url = $"http://127.0.0.1:{port}/";
             await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "c-1", Propagation, "the listener", cluster.Diagnostics);
-            var cacheFile = Path.Combine(cluster.Root, "cache-int-1", "snapshot.pb");
-            Assert.True(File.Exists(cacheFile));
+            await Wait.UntilAsync(async () => await TlsTests.FingerprintAsync(tlsPort, "cached.example.test") == certificate.Fingerprint, Propagation, "the https listener", cluster.Diagnostics);
+            var cacheDirectory = Path.Combine(cluster.Root, "cache-int-1");
+            var cacheFile = AgentCache.SealedFile(cacheDirectory);
+            await Wait.UntilAsync(() => AgentCache.TryRead(cacheDirectory) is not null, Propagation, "the snapshot to be cached", cluster.Diagnostics);
             if (!OperatingSystem.IsWindows())
             {
                 Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(cacheFile));
@@ -73,15 +103,37 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
 
             cluster.ControlPlane.Kill();
             agent.Process.Kill();
-            var started = Stopwatch.StartNew();
-            var restarted = cluster.Track(ManagedProcess.Start("agent int-1 (restarted)", Binaries.Agent,
+            string[] restartArgs =
             [
                 .. await cluster.AgentConnectionArgsAsync("internal"), "--tier", "internal", "--name", "int-1",
-                "--admin", $"http://127.0.0.1:{Ports.Free()}", "--cache", Path.Combine(cluster.Root, "cache-int-1"), "--bind", "127.0.0.1",
-            ]));
+                "--cache", cacheDirectory, "--bind", "127.0.0.1",
+            ];
+            var started = Stopwatch.StartNew();
+            var restarted = cluster.Track(ManagedProcess.Start("agent int-1 (restarted)", Binaries.Agent, [.. restartArgs, "--admin", $"http://127.0.0.1:{Ports.Free()}"]));
             var serving = await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "c-1", TimeSpan.FromSeconds(10), "the restarted agent to serve from its cache", () => restarted.Output);
             output.WriteLine($"restarted agent served from its cache {serving.TotalMilliseconds:0} ms after start");
             Assert.True(started.Elapsed < TimeSpan.FromSeconds(2), $"took {started.Elapsed.TotalMilliseconds:0} ms");
+            // TLS too (its listener comes up right after): the handshake needs the private key, which came out of the sealed cache.
+            await Wait.UntilAsync(async () => await TlsTests.FingerprintAsync(tlsPort, "cached.example.test") == certificate.Fingerprint, TimeSpan.FromSeconds(10), "the restarted agent to serve TLS from its cache", () => restarted.Output);
+
+            // Another key in the key file (replaced, or the cache copied without its own): the
+            // cache cannot be opened, so the agent starts cold, says why, and does not crash.
+            restarted.Kill();
+            await File.WriteAllTextAsync(AgentCache.KeyFile(cacheDirectory), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n");
+            var adminUrl = $"http://127.0.0.1:{Ports.Free()}";
+            var cold = cluster.Track(ManagedProcess.Start("agent int-1 (other key)", Binaries.Agent, [.. restartArgs, "--admin", adminUrl]));
+            await Wait.UntilAsync(() => cold.Output.Contains("Cannot open the sealed snapshot cache", StringComparison.Ordinal), TimeSpan.FromSeconds(10), "the agent to say why it starts cold", () => cold.Output);
+            Assert.Contains("sealed under another key", cold.Output, StringComparison.Ordinal);
+            // The cache is read before the admin endpoint listens: wait for it to be alive.
+            await Wait.UntilAsync(async () => (await cluster.Http.GetAsync(adminUrl + "/healthz")).IsSuccessStatusCode, TimeSpan.FromSeconds(10), "the cold agent to be alive", () => cold.Output);
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, (await cluster.Http.GetAsync(adminUrl + "/readyz")).StatusCode);
+            await Assert.ThrowsAsync<HttpRequestException>(() => cluster.WhoAnswersAsync(url));
+            Assert.False(cold.HasExited, cold.Output);
+
+            // Once the control plane is back, the snapshot is served and cached under the key now in the file.
+            await cluster.StartControlPlaneAsync();
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "c-1", TimeSpan.FromSeconds(30), "the cold agent to get its snapshot", () => cold.Output);
+            await Wait.UntilAsync(() => AgentCache.TryRead(cacheDirectory) is not null, Propagation, "the cache to be sealed under the new key", () => cold.Output);
         }
         catch
         {

@@ -67,7 +67,7 @@ public sealed class UndecodableSnapshotTests(ITestOutputHelper output)
             Assert.Equal(1, metrics["lb_agent_config_revision"]);
             Assert.Equal(2, metrics["lb_agent_snapshot_nacks_total"]);
             // Nor did a refused snapshot reach the last-known-good cache a restart would serve.
-            var cached = Snapshot.Parser.ParseFrom(await File.ReadAllBytesAsync(Path.Combine(root, "cache", "snapshot.pb")));
+            var cached = AgentCache.Read(Path.Combine(root, "cache"));
             Assert.Equal(1, cached.Revision);
 
             // The stream survived the NACKs: the next valid revision is applied and ACKed.

@@ -138,7 +138,7 @@ public sealed class TlsTests(ITestOutputHelper output)
         """;
 
     /// <summary>A fresh TLS connection's server certificate fingerprint (lowercase hex SHA-256).</summary>
-    private static async Task<string?> FingerprintAsync(int port, string? serverName)
+    internal static async Task<string?> FingerprintAsync(int port, string? serverName)
     {
         using var tcp = new TcpClient();
         await tcp.ConnectAsync("127.0.0.1", port);

@@ -37,7 +37,7 @@ public class ExportCommandTests
         foreach (var resource in parsed)
         {
             var original = system.Single(m => m.Descriptor == resource.Message.Descriptor
-                && Resources.ResourceKind.NameOf(m) == resource.Name);
+                && Resources.ApiKind.NameOf(m) == resource.Name);
             Assert.Equal(AuthorPart(original), resource.Message);
         }
     }

@@ -23,7 +23,7 @@ public class ResourceFormatterTests
     [MemberData(nameof(Kinds))]
     public void WriteYaml_ParsedBackByApply_GivesTheSameMessageWithoutStatus(string kindName)
     {
-        var kind = ResourceKinds.FromCommandLine(kindName)!;
+        var kind = ApiKinds.FromCommandLine(kindName)!;
         var original = SampleOf(kindName);
         var yaml = new StringWriter();
 
@@ -40,7 +40,7 @@ public class ResourceFormatterTests
     {
         var yaml = new StringWriter();
 
-        ResourceFormatter.WriteYaml(yaml, ResourceKinds.Backend, [Samples.Backend("a"), Samples.Backend("b")]);
+        ResourceFormatter.WriteYaml(yaml, ApiKinds.Backend, [Samples.Backend("a"), Samples.Backend("b")]);
 
         var text = yaml.ToString();
         Assert.StartsWith("apiVersion: lb/v1\nkind: Backend\nmetadata:\n", text.ReplaceLineEndings("\n"), StringComparison.Ordinal);

@@ -98,41 +98,6 @@ internal sealed class StubServer : IAsyncDisposable
         _ = await tls.ReadAtLeastAsync(new byte[64], 64, throwOnEndOfStream: false).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
     });
 
-    /// <summary>
-    /// HTTPS (HTTP/1.1) with <paramref name="certificate"/>: answers the first request with
-    /// <paramref name="status"/> and <paramref name="body"/>, or with the headers only, then
-    /// nothing for 5 s, when <paramref name="stall"/>.
-    /// </summary>
-    public static StubServer HttpsAnswer(X509Certificate2 certificate, int status, string body, bool stall = false) => new(async stream =>
-    {
-        using var tls = new SslStream(stream);
-        await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-        {
-            ServerCertificate = certificate,
-            ApplicationProtocols = [SslApplicationProtocol.Http11],
-        });
-        var head = new List<byte>();
-        var one = new byte[1];
-        while (head.Count < 4 || head[^4] != '\r' || head[^3] != '\n' || head[^2] != '\r' || head[^1] != '\n')
-        {
-            if (await tls.ReadAsync(one) == 0)
-            {
-                return;
-            }
-            head.Add(one[0]);
-        }
-        var content = System.Text.Encoding.ASCII.GetBytes(body);
-        await tls.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"HTTP/1.1 {status} X\r\nContent-Length: {content.Length}\r\nConnection: close\r\n\r\n"));
-        if (stall)
-        {
-            await tls.FlushAsync();
-            await Task.Delay(TimeSpan.FromSeconds(5));
-            return;
-        }
-        await tls.WriteAsync(content);
-        await tls.FlushAsync();
-    });
-
     /// <summary>Plain HTTP/2 (h2c): answers whatever comes, a TLS ClientHello too, with GOAWAY (PROTOCOL_ERROR).</summary>
     public static StubServer H2c() => new(async stream =>
     {

@@ -68,7 +68,7 @@ public class ManifestReaderTests
     [Fact]
     public void Parse_ThreeTierExample_BackendWeightsAndAddresses()
     {
-        var backends = ReadThreeTier().Where(r => r.Kind == ResourceKinds.Backend).Select(r => (Backend)r.Message).ToDictionary(b => b.Metadata.Name);
+        var backends = ReadThreeTier().Where(r => r.Kind == ApiKinds.Backend).Select(r => (Backend)r.Message).ToDictionary(b => b.Metadata.Name);
 
         Assert.Equal(new BackendSpec { Pool = "web", Address = "127.0.0.1:9101", Weight = 3 }, backends["web-1"].Spec);
         Assert.Equal(1, backends["web-2"].Spec.Weight);
@@ -80,7 +80,7 @@ public class ManifestReaderTests
     [Fact]
     public void Parse_ThreeTierExample_ListenersWithRoutesHostsAndPorts()
     {
-        var listeners = ReadThreeTier().Where(r => r.Kind == ResourceKinds.Listener).Select(r => (Listener)r.Message).ToDictionary(l => l.Metadata.Name);
+        var listeners = ReadThreeTier().Where(r => r.Kind == ApiKinds.Listener).Select(r => (Listener)r.Message).ToDictionary(l => l.Metadata.Name);
 
         var https = listeners["public-https"].Spec;
         Assert.Equal(("edge", 8443, "https"), (https.Tier, https.Port, https.Protocol));
@@ -101,7 +101,7 @@ public class ManifestReaderTests
     [Fact]
     public void Parse_CertificateFiles_AreReadRelativeToTheManifest()
     {
-        var certificate = (Certificate)ReadThreeTier().Single(r => r.Kind == ResourceKinds.Certificate).Message;
+        var certificate = (Certificate)ReadThreeTier().Single(r => r.Kind == ApiKinds.Certificate).Message;
 
         Assert.Equal(File.ReadAllText(TestData.PathOf("shop.example.test.crt")), certificate.Spec.CertificatePem);
         Assert.Equal(File.ReadAllText(TestData.PathOf("shop.example.test.key")), certificate.Spec.PrivateKeyPem);
