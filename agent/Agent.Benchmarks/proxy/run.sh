@@ -581,6 +581,7 @@ report="$work/report.md"
   echo
   echo "| Target | Idle | Under HTTP/1.1 load |"
   echo "|---|---:|---:|"
+  touch "$work/peaks.tsv"   # none when the HTTP part was not run
   while IFS=$'\t' read -r target idle; do
     peak=$(awk -F'\t' -v l="http-$target" '$1 == l && $2 > m { m = $2 } END { print m + 0 }' "$work/peaks.tsv" 2>/dev/null)
     printf '| %s | %.1f | %s |\n' "$target" "$(awk -v k="$idle" 'BEGIN { print k / 1024 }')" "$(awk -v k="$peak" 'BEGIN { if (k > 0) printf "%.1f", k / 1024; else print "-" }')"

@@ -2,6 +2,7 @@ using System.Net;
 using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Hosting;
 using LoadBalancer.Agent.Listeners;
+using LoadBalancer.Agent.Tcp.Epoll;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -35,7 +36,8 @@ internal sealed class InProcessAgent : IAsyncDisposable
     /// <param name="tier">The tier the agent serves.</param>
     /// <param name="listenerTime">The clock of the listener manager's retry loop alone (the rest keeps real time).</param>
     /// <param name="fastPath">False to send every HTTP request through YARP (lb-agent --http-fast-path off).</param>
-    public static async Task<InProcessAgent> StartAsync(string tier, TimeProvider? listenerTime = null, bool fastPath = true)
+    /// <param name="tcpRelay">How tcp listeners relay bytes (lb-agent --tcp-relay).</param>
+    public static async Task<InProcessAgent> StartAsync(string tier, TimeProvider? listenerTime = null, bool fastPath = true, TcpRelayKind tcpRelay = TcpRelayKind.Epoll)
     {
         var cacheDirectory = Path.Combine(Path.GetTempPath(), "agent-listeners-" + Guid.NewGuid().ToString("N"));
         var options = new AgentOptions
@@ -47,6 +49,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
             AdminUrl = "http://127.0.0.1:0",
             BindAddress = IPAddress.Loopback,
             HttpFastPath = fastPath,
+            TcpRelay = tcpRelay,
         };
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

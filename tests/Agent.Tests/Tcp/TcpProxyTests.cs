@@ -2,21 +2,27 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.Tcp.Epoll;
 using LoadBalancer.Agent.Tests.Support;
 using LoadBalancer.Testing;
 using static LoadBalancer.Agent.Tests.Support.TestConfigs;
 
 namespace LoadBalancer.Agent.Tests.Tcp;
 
-/// <summary>The L4 path with real sockets: an in-process agent between a test client and test TCP servers.</summary>
-public sealed class TcpProxyTests : IAsyncLifetime
+/// <summary>
+/// The L4 path with real sockets: an in-process agent between a test client and test TCP servers,
+/// relaying on the agent's own epoll loops (the default).
+/// </summary>
+public class TcpProxyTests : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
     private readonly List<TestTcpBackend> _backends = [];
     private InProcessAgent _agent = null!;
 
-    public async Task InitializeAsync() => _agent = await InProcessAgent.StartAsync("data");
+    protected virtual TcpRelayKind Relay => TcpRelayKind.Epoll;
+
+    public async Task InitializeAsync() => _agent = await InProcessAgent.StartAsync("data", tcpRelay: Relay);
 
     public async Task DisposeAsync()
     {
@@ -203,4 +209,10 @@ public sealed class TcpProxyTests : IAsyncLifetime
         await socket.SendAsync(Encoding.ASCII.GetBytes(text));
         return await ReadLineAsync(socket);
     }
+}
+
+/// <summary>The same cases with lb-agent --tcp-relay sockets (the runtime's sockets, and the path on other systems).</summary>
+public sealed class TcpProxySocketsTests : TcpProxyTests
+{
+    protected override TcpRelayKind Relay => TcpRelayKind.Sockets;
 }

@@ -27,7 +27,8 @@ public static partial class ManifestChecker
     /// <summary>Flags of the executables (docs/DESIGN.md section 5).</summary>
     public static readonly IReadOnlySet<string> AgentFlags = new HashSet<string>(StringComparer.Ordinal)
     {
-        "--control-plane", "--tier", "--name", "--token-file", "--ca-file", "--cache", "--cache-key-file", "--admin", "--bind",
+        "--control-plane", "--tier", "--name", "--token-file", "--ca-file", "--ca-fingerprint", "--cache", "--cache-key-file", "--admin", "--bind",
+        "--access-log", "--log-format", "--http-fast-path", "--tcp-relay",
     };
 
     /// <summary>
