@@ -187,20 +187,17 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
 
             // A pool that has just appeared waits for its backends' first health results, as on the YARP path.
             await pool.WhenWarmAsync(_connection.ConnectionClosed).ConfigureAwait(false);
-            var attempts = 1 + pool.Config.Retries;
             var sticky = SessionAffinity.Place(this, pool, out var balancer, out var pickContext);
-            var failed = default(FailedBackends);
+            var attempts = new BackendAttempts(pool, balancer, pickContext, sticky);
             var idempotent = _request.IsIdempotent;
 
-            for (var attempt = 0; attempt < attempts; attempt++)
+            while (true)
             {
-                var backend = pool.PickAndEnter(balancer, pickContext, failed, sticky, out var failedOpen);
-                FailOpenLog.Note(pool, failedOpen, _handler.Metrics, _handler.Logger);
+                var backend = attempts.Next(_handler.Metrics, _handler.Logger);
                 if (backend is null)
                 {
-                    var reason = pool.Config.MaxConnectionsPerBackend > 0 ? "every backend is at maxConnectionsPerBackend" : "no backend available";
                     _handler.Metrics.NoBackend.WithLabels(listener, "503").Inc();
-                    keepAlive = await WriteErrorAsync(503, reason).ConfigureAwait(false);
+                    keepAlive = await WriteErrorAsync(503, attempts.NoBackendReason).ConfigureAwait(false);
                     goto Served;
                 }
                 var cookie = backend != sticky ? SessionAffinity.SetCookieFor(pool, backend, IsHttps) : null;
@@ -222,7 +219,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                         }
                         catch (BackendConnectException ex)
                         {
-                            outcome = Outcome.Failed(OutcomeKind.ConnectFailed, "connect failed", ex.TimedOut ? "timeout" : ex.InnerException?.Message, timedOut: ex.TimedOut);
+                            outcome = Outcome.Failed(ForwardOutcome.ConnectFailed, "connect failed", ex.TimedOut ? "timeout" : ex.InnerException?.Message, timedOut: ex.TimedOut);
                             goto Forwarded;
                         }
 
@@ -267,8 +264,8 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                                         goto Exchanged;
                                     }
                                     outcome = filled == 0 && reused
-                                        ? new Outcome(OutcomeKind.Stale)
-                                        : Outcome.Failed(OutcomeKind.RequestFailed, "request failed", "the backend closed the connection before answering");
+                                        ? new Outcome(ForwardOutcome.Stale)
+                                        : Outcome.Failed(ForwardOutcome.RequestFailed, "request failed", "the backend closed the connection before answering");
                                     goto Exchanged;
                                 }
                                 filled += read;
@@ -315,7 +312,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                             if (flush.IsCompleted || flush.IsCanceled)
                             {
                                 connection.Dispose();
-                                outcome = new Outcome(OutcomeKind.ClientGone) { ResponseStarted = true, Status = status };
+                                outcome = new Outcome(ForwardOutcome.ClientGone) { ResponseStarted = true, Status = status };
                                 goto Exchanged;
                             }
 
@@ -344,7 +341,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                                 if (flush.IsCompleted || flush.IsCanceled)
                                 {
                                     connection.Dispose();
-                                    outcome = new Outcome(OutcomeKind.ClientGone) { ResponseStarted = true, Status = status };
+                                    outcome = new Outcome(ForwardOutcome.ClientGone) { ResponseStarted = true, Status = status };
                                     goto Exchanged;
                                 }
                             }
@@ -358,7 +355,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                             {
                                 connection.Dispose();
                             }
-                            outcome = new Outcome(OutcomeKind.Answered) { Status = status, KeepAlive = !closeClient };
+                            outcome = new Outcome(ForwardOutcome.Answered) { Status = status, KeepAlive = !closeClient };
                         }
                         catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or InvalidDataException or InvalidOperationException)
                         {
@@ -372,21 +369,21 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                             if (!responseStarted && reused && ex is SocketException)
                             {
                                 // Sending on, or reading from, a connection the backend had already closed.
-                                outcome = new Outcome(OutcomeKind.Stale);
+                                outcome = new Outcome(ForwardOutcome.Stale);
                                 goto Exchanged;
                             }
-                            outcome = Outcome.Failed(OutcomeKind.RequestFailed, responseStarted ? "response failed" : "request failed", ex.Message) with { ResponseStarted = responseStarted, Status = status };
+                            outcome = Outcome.Failed(ForwardOutcome.RequestFailed, responseStarted ? "response failed" : "request failed", ex.Message) with { ResponseStarted = responseStarted, Status = status };
                         }
 
                     Exchanged:
                         _backend = null;
-                        if (outcome.Kind == OutcomeKind.Stale && !fresh && idempotent)
+                        if (outcome.Kind == ForwardOutcome.Stale && !fresh && idempotent)
                         {
                             continue;
                         }
-                        if (outcome.Kind == OutcomeKind.Stale)
+                        if (outcome.Kind == ForwardOutcome.Stale)
                         {
-                            outcome = Outcome.Failed(OutcomeKind.RequestFailed, "request failed", "the backend closed the connection before answering");
+                            outcome = Outcome.Failed(ForwardOutcome.RequestFailed, "request failed", "the backend closed the connection before answering");
                         }
                         goto Forwarded;
                     }
@@ -400,7 +397,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 }
                 var elapsed = Stopwatch.GetElapsedTime(started);
 
-                if (outcome.Kind == OutcomeKind.Answered)
+                if (outcome.Kind == ForwardOutcome.Answered)
                 {
                     backend.RecordLatency(elapsed);
                     _handler.Metrics.RecordRequest(listener, backend, outcome.Status, elapsed);
@@ -409,13 +406,13 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                     keepAlive = outcome.KeepAlive;
                     goto Served;
                 }
-                if (outcome.Kind == OutcomeKind.ClientGone)
+                if (outcome.Kind == ForwardOutcome.ClientGone)
                 {
                     FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "client closed the connection");
                     keepAlive = false;
                     goto Served;
                 }
-                if (outcome.Kind == OutcomeKind.Drained)
+                if (outcome.Kind == ForwardOutcome.Drained)
                 {
                     // Not the backend's fault, and nothing to retry: the client's connection is closed too.
                     FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "closed at the backend's drainTimeout");
@@ -423,11 +420,9 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                     goto Served;
                 }
 
-                _handler.Health.ReportPassive(backend, false, outcome.Error);
-                // The retry rule of the YARP path: a connect failure never reached the backend; an
-                // idempotent request may run again while nothing was answered.
-                var retry = attempt + 1 < attempts && !outcome.ResponseStarted
-                    && (outcome.Kind == OutcomeKind.ConnectFailed || idempotent);
+                // The request body is in hand (at most 64 KB, read before forwarding): it can be sent again.
+                var retry = attempts.Failed(backend, _handler.Health, outcome.Error,
+                    RetryRule.Allows(outcome.Kind, outcome.TimedOut, idempotent, outcome.ResponseStarted, bodyReadStarted: false));
                 FastHttpHandler.Log.ForwardFailed(_handler.Logger, pool.Name, backend.Name, outcome.Error, retry, outcome.Reason);
                 if (!retry)
                 {
@@ -446,9 +441,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                     keepAlive = await WriteErrorAsync(status, null).ConfigureAwait(false);
                     goto Served;
                 }
-                failed.Add(backend);
             }
-            keepAlive = false;
 
         Served:
             _input.AdvanceTo(result.Buffer.GetPosition(need));
@@ -474,19 +467,19 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         var rented = pathBytes.Length > 512 ? ArrayPool<char>.Shared.Rent(pathBytes.Length) : null;
         Span<char> path = rented ?? stackalloc char[512];
         path = path[..Encoding.ASCII.GetChars(pathBytes, path)];
-        var poolName = _listener.Routes.Match(host, path);
+        var route = _listener.Routes.Match(host, path);
         if (rented is not null)
         {
             ArrayPool<char>.Shared.Return(rented);
         }
-        routed = poolName is not null;
-        return poolName is null ? null : _handler.Pools.Find(poolName);
+        routed = route is not null;
+        return route is null ? null : _handler.Pools.Find(route.Pool);
     }
 
     /// <summary>The outcome of an exchange this connection cut itself (drain deadline or request timeout).</summary>
     private Outcome Aborted(TimeSpan requestTimeout, bool responseStarted, int status) => _drained
-        ? new Outcome(OutcomeKind.Drained) { ResponseStarted = responseStarted, Status = status }
-        : Outcome.Failed(OutcomeKind.RequestFailed, "request timed out", $"no answer within {requestTimeout.TotalSeconds:0.###} s", timedOut: true) with { ResponseStarted = responseStarted, Status = status };
+        ? new Outcome(ForwardOutcome.Drained) { ResponseStarted = responseStarted, Status = status }
+        : Outcome.Failed(ForwardOutcome.RequestFailed, "request timed out", $"no answer within {requestTimeout.TotalSeconds:0.###} s", timedOut: true) with { ResponseStarted = responseStarted, Status = status };
 
     /// <summary>How many of <paramref name="bytes"/> belong to the body; sets done at its end.</summary>
     private static int TakeBody(ReadOnlySpan<byte> bytes, BodyFraming framing, ref long remaining, ref ChunkedScanner chunked, out bool done)
@@ -809,21 +802,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         _backend?.Dispose();
     }
 
-    private enum OutcomeKind
-    {
-        Answered,
-        ClientGone,
-        ConnectFailed,
-        RequestFailed,
-
-        /// <summary>A kept-alive connection failed before any answer: it was closed while idle.</summary>
-        Stale,
-
-        /// <summary>The backend's drainTimeout passed with the exchange in flight: both sides were closed.</summary>
-        Drained,
-    }
-
-    private readonly record struct Outcome(OutcomeKind Kind)
+    private readonly record struct Outcome(ForwardOutcome Kind)
     {
         public int Status { get; init; }
 
@@ -837,7 +816,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
 
         public string? Reason { get; init; }
 
-        public static Outcome Failed(OutcomeKind kind, string error, string? reason, bool timedOut = false) =>
+        public static Outcome Failed(ForwardOutcome kind, string error, string? reason, bool timedOut = false) =>
             new(kind) { Error = error, Reason = reason, TimedOut = timedOut };
     }
 }

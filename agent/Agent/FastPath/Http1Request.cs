@@ -111,6 +111,7 @@ internal sealed class Http1Request
 
     public ReadOnlySpan<byte> Value(int index) => Buffer.AsSpan(Headers[index].ValueStart, Headers[index].ValueLength);
 
+    /// <summary>The byte form of <see cref="Pools.RetryRule.IsIdempotent"/>.</summary>
     public bool IsIdempotent
     {
         get

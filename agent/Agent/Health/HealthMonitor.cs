@@ -457,6 +457,15 @@ public sealed partial class HealthMonitor : IDisposable
         // Caller holds _gate. Returns the observation to publish when the effective state moved.
         private HealthObservation? Apply(BackendHealth previous)
         {
+            if (_ejectedUntil != 0 && !IsEjected())
+            {
+                // The ejection's time passed before its timer ran (a late timer on a busy machine):
+                // whoever sees it first ends it, so the way back says why.
+                _ejectedUntil = 0;
+                _ejectionTimer?.Dispose();
+                _ejectionTimer = null;
+                _reason = _active == BackendHealth.Healthy ? "ejection over" : _reason;
+            }
             var next = Effective();
             _backend.Health = next;
             if (next == previous)

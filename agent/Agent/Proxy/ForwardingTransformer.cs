@@ -53,7 +53,7 @@ internal sealed class ForwardingTransformer : HttpTransformer
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
 
         var request = httpContext.Request;
-        if (proxyRequest.Headers.ExpectContinue == true && !HttpProxyHandler.IsIdempotent(request.Method))
+        if (proxyRequest.Headers.ExpectContinue == true && !Pools.RetryRule.IsIdempotent(request.Method))
         {
             // SocketsHttpHandler resends a request whose content waits for 100 Continue when the
             // connection closes first, although the backend may have acted on its headers

@@ -23,15 +23,15 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
     public async Task HandleAsync(HttpContext context, string listener, RouteTable routes)
     {
         var request = context.Request;
-        var poolName = routes.Match(request.Host.Value, request.Path.Value);
-        if (poolName is null)
+        var route = routes.Match(request.Host.Value, request.Path.Value);
+        if (route is null)
         {
             metrics.NoBackend.WithLabels(listener, "404").Inc();
             await WriteErrorAsync(context, StatusCodes.Status404NotFound, "no route matches this host and path").ConfigureAwait(false);
             return;
         }
 
-        var pool = pools.Find(poolName);
+        var pool = pools.Find(route.Pool);
         if (pool?.HttpClient is null)
         {
             metrics.NoBackend.WithLabels(listener, "503").Inc();
@@ -44,9 +44,8 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             ? new ForwarderRequestConfig { ActivityTimeout = pool.Config.RequestTimeout }
             : DefaultRequestConfig;
         var scheme = pool.Config.Protocol == "https" ? "https://" : "http://";
-        var attempts = 1 + pool.Config.Retries;
         var canHaveBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true;
-        if (!canHaveBody && request.ContentLength is null && !IsIdempotent(request.Method) && !HttpMethods.IsConnect(request.Method))
+        if (!canHaveBody && request.ContentLength is null && !RetryRule.IsIdempotent(request.Method) && !HttpMethods.IsConnect(request.Method))
         {
             // SocketsHttpHandler resends a request without content by itself when a reused
             // connection closes before any response byte, although the backend may have acted on
@@ -58,25 +57,24 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         // Bodies stream through unbuffered: a retry is possible only while the forwarder has not
         // started reading the body. Only requests that can have one pay for the wrapper.
         ReadTrackingStream? body = null;
-        if (attempts > 1 && canHaveBody)
+        if (pool.Config.Retries > 0 && canHaveBody)
         {
             body = new ReadTrackingStream(request.Body);
             request.Body = body;
         }
         var sticky = SessionAffinity.Place(new ContextRequestKeys(context), pool, out var balancer, out var pickContext);
-        var failed = default(FailedBackends);
+        var attempts = new BackendAttempts(pool, balancer, pickContext, sticky);
+        var idempotent = RetryRule.IsIdempotent(request.Method);
 
         try
         {
-            for (var attempt = 0; attempt < attempts; attempt++)
+            while (true)
             {
-                var backend = pool.PickAndEnter(balancer, pickContext, failed, sticky, out var failedOpen);
-                FailOpenLog.Note(pool, failedOpen, metrics, logger);
+                var backend = attempts.Next(metrics, logger);
                 if (backend is null)
                 {
-                    var reason = pool.Config.MaxConnectionsPerBackend > 0 ? "every backend is at maxConnectionsPerBackend" : "no backend available";
                     metrics.NoBackend.WithLabels(listener, "503").Inc();
-                    await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, reason).ConfigureAwait(false);
+                    await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, attempts.NoBackendReason).ConfigureAwait(false);
                     return;
                 }
 
@@ -86,7 +84,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                     SessionAffinity.Stick(context, pool, backend);
                 }
 
-                // The backend was entered by PickAndEnter; leave it whatever happens.
+                // The backend was entered by the pick; leave it whatever happens.
                 var started = Stopwatch.GetTimestamp();
                 ForwarderError error;
                 try
@@ -100,7 +98,9 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                 }
 
                 var elapsed = Stopwatch.GetElapsedTime(started);
-                if (error == ForwarderError.None)
+                var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
+                var (outcome, timedOut) = Classify(error, exception);
+                if (outcome == ForwardOutcome.Answered)
                 {
                     backend.RecordLatency(elapsed);
                     var status = context.Response.StatusCode;
@@ -109,22 +109,18 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                     health.ReportPassive(backend, status < 500, status >= 500 ? $"status {status}" : null);
                     return;
                 }
-
-                var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-                if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled)
+                if (outcome == ForwardOutcome.ClientGone)
                 {
-                    // The client went away: nothing to retry, nothing against the backend.
                     Log.ClientCanceled(logger, pool.Name, backend.Name, error);
                     return;
                 }
-                health.ReportPassive(backend, false, error.ToString());
-                var connectFailure = FindConnectFailure(exception);
-                var retry = attempt + 1 < attempts
-                    && CanRetry(error, connectFailure is not null, request.Method, context.Response.HasStarted, body?.ReadStarted == true);
+
+                var retry = attempts.Failed(backend, health, error.ToString(),
+                    RetryRule.Allows(outcome, timedOut, idempotent, context.Response.HasStarted, body?.ReadStarted == true));
                 Log.ForwardFailed(logger, pool.Name, backend.Name, error, retry, exception?.GetBaseException().Message);
                 if (!retry)
                 {
-                    if (!context.Response.HasStarted && connectFailure is { TimedOut: true })
+                    if (!context.Response.HasStarted && outcome == ForwardOutcome.ConnectFailed && timedOut)
                     {
                         // YARP answers 502 for any failure to send; connectTimeout passing is a 504.
                         context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
@@ -137,7 +133,6 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                 // Nothing reached the client: forget the failed attempt and try another backend.
                 context.Response.Clear();
                 context.Features.Set<IForwarderErrorFeature>(null);
-                failed.Add(backend);
             }
         }
         finally
@@ -149,22 +144,34 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         }
     }
 
-    /// <summary>
-    /// The retry rule: a request that failed to connect never reached a backend, whatever its
-    /// method; an idempotent one that failed before any response byte may run again; nothing is
-    /// retried once the response started or the body started streaming (it cannot be replayed).
-    /// </summary>
-    internal static bool CanRetry(ForwarderError error, bool connectFailure, string method, bool responseStarted, bool bodyReadStarted)
+    /// <summary>YARP's error, in the words every path uses (<see cref="ForwardOutcome"/>), and whether it was a timeout.</summary>
+    internal static (ForwardOutcome Outcome, bool TimedOut) Classify(ForwarderError error, Exception? exception)
     {
-        if (responseStarted || bodyReadStarted)
+        switch (error)
         {
-            return false;
+            case ForwarderError.None:
+                return (ForwardOutcome.Answered, false);
+            case ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled:
+                return (ForwardOutcome.ClientGone, false);
         }
-        return connectFailure || (error == ForwarderError.Request && IsIdempotent(method));
+        if (FindConnectFailure(exception) is { } connect)
+        {
+            return (ForwardOutcome.ConnectFailed, connect.TimedOut);
+        }
+        return error switch
+        {
+            ForwarderError.Request => (ForwardOutcome.RequestFailed, false),
+            ForwarderError.RequestTimedOut => (ForwardOutcome.RequestFailed, true),
+            _ => (ForwardOutcome.TransferFailed, false),
+        };
     }
 
-    internal static bool IsIdempotent(string method) =>
-        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
+    /// <summary>The retry rule (<see cref="RetryRule"/>) for one YARP outcome.</summary>
+    internal static bool CanRetry(ForwarderError error, bool connectFailure, string method, bool responseStarted, bool bodyReadStarted)
+    {
+        var outcome = connectFailure ? ForwardOutcome.ConnectFailed : Classify(error, null).Outcome;
+        return RetryRule.Allows(outcome, error == ForwarderError.RequestTimedOut, RetryRule.IsIdempotent(method), responseStarted, bodyReadStarted);
+    }
 
     /// <summary>
     /// The pool's connect step failed (see <see cref="BackendConnectException"/>); a socket error

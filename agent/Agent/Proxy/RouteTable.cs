@@ -21,13 +21,13 @@ public sealed class RouteTable
         {
             if (route.Hosts.Count == 0)
             {
-                entries.Add(new Entry(null, false, route.PathPrefix, route.Pool, order++));
+                entries.Add(new Entry(null, false, route.PathPrefix, route, order++));
                 continue;
             }
             foreach (var host in route.Hosts)
             {
                 var wildcard = host.StartsWith("*.", StringComparison.Ordinal);
-                entries.Add(new Entry(wildcard ? host[1..] : host, wildcard, route.PathPrefix, route.Pool, order++));
+                entries.Add(new Entry(wildcard ? host[1..] : host, wildcard, route.PathPrefix, route, order++));
             }
         }
 
@@ -45,8 +45,8 @@ public sealed class RouteTable
 
     public int Count => _entries.Length;
 
-    /// <summary>The pool for a request, or null when no route matches.</summary>
-    public string? Match(ReadOnlySpan<char> host, ReadOnlySpan<char> path)
+    /// <summary>The route a request takes, or null when none matches.</summary>
+    public RouteConfig? Match(ReadOnlySpan<char> host, ReadOnlySpan<char> path)
     {
         host = StripPort(host);
         foreach (var entry in _entries)
@@ -63,7 +63,7 @@ public sealed class RouteTable
             }
             if (PathMatches(path, entry.PathPrefix))
             {
-                return entry.Pool;
+                return entry.Route;
             }
         }
         return null;
@@ -94,5 +94,5 @@ public sealed class RouteTable
         return colon >= 0 ? host[..colon] : host;
     }
 
-    private sealed record Entry(string? Host, bool Wildcard, string PathPrefix, string Pool, int Order);
+    private sealed record Entry(string? Host, bool Wildcard, string PathPrefix, RouteConfig Route, int Order);
 }

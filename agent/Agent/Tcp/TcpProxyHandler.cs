@@ -28,17 +28,11 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         await pool.WhenWarmAsync(CancellationToken.None).ConfigureAwait(false);
 
         var context = Proxy.HttpHashKeys.ForAddress((connection.Client.RemoteEndPoint as IPEndPoint)?.Address);
-        var attempts = 1 + pool.Config.Retries;
         // source-ip persistence: the client's address stays on its backend while that one drains.
-        var balancer = pool.StickyBalancer ?? pool.Balancer;
-        var sticky = pool.StickyOwner(context);
-        var failed = default(FailedBackends);
-        for (var attempt = 0; attempt < attempts; attempt++)
+        var attempts = new BackendAttempts(pool, pool.StickyBalancer ?? pool.Balancer, context, pool.StickyOwner(context));
+        while (true)
         {
-            // Entered at the pick: concurrent picks under least-connections must see the
-            // connections still being opened.
-            var backend = pool.PickAndEnter(balancer, context, failed, sticky, out var failedOpen);
-            FailOpenLog.Note(pool, failedOpen, metrics, logger);
+            var backend = attempts.Next(metrics, logger);
             if (backend is null)
             {
                 Log.NoBackend(logger, config.Name, pool.Name);
@@ -54,9 +48,11 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             {
                 Log.ConnectFailed(logger, backend.Pool, backend.Name, ex.TimedOut ? "timeout" : ex.InnerException!.Message);
                 backend.Leave();
-                health.ReportPassive(backend, false, "connect failed");
-                failed.Add(backend);
-                continue;
+                if (attempts.Failed(backend, health, "connect failed", RetryRule.Allows(ForwardOutcome.ConnectFailed, ex.TimedOut, idempotent: false, responseStarted: false, bodyReadStarted: false)))
+                {
+                    continue;
+                }
+                return;
             }
             if (socket is null)
             {

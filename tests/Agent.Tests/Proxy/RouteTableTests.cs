@@ -15,19 +15,19 @@ public sealed class RouteTableTests
 
     [Fact]
     public void Match_ExactHostBeatsWildcard() =>
-        Assert.Equal("exact", HostTable.Match("api.example.com", "/"));
+        Assert.Equal("exact", HostTable.Match("api.example.com", "/")?.Pool);
 
     [Fact]
     public void Match_WildcardBeatsAnyHost() =>
-        Assert.Equal("wild", HostTable.Match("www.example.com", "/"));
+        Assert.Equal("wild", HostTable.Match("www.example.com", "/")?.Pool);
 
     [Fact]
     public void Match_UnknownHost_FallsBackToAnyHost() =>
-        Assert.Equal("any", HostTable.Match("other.org", "/"));
+        Assert.Equal("any", HostTable.Match("other.org", "/")?.Pool);
 
     [Fact]
     public void Match_HostIsCaseInsensitive() =>
-        Assert.Equal("exact", HostTable.Match("API.Example.COM", "/"));
+        Assert.Equal("exact", HostTable.Match("API.Example.COM", "/")?.Pool);
 
     [Theory]
     [InlineData("a.example.com", "wild")]
@@ -39,7 +39,7 @@ public sealed class RouteTableTests
     {
         var table = new RouteTable([Route("wild", "/", "*.example.com")]);
 
-        Assert.Equal(expected, table.Match(host, "/"));
+        Assert.Equal(expected, table.Match(host, "/")?.Pool);
     }
 
     [Fact]
@@ -47,8 +47,8 @@ public sealed class RouteTableTests
     {
         var table = new RouteTable([Route("short", "/", "*.example.com"), Route("long", "/", "*.api.example.com")]);
 
-        Assert.Equal("long", table.Match("v1.api.example.com", "/"));
-        Assert.Equal("short", table.Match("www.example.com", "/"));
+        Assert.Equal("long", table.Match("v1.api.example.com", "/")?.Pool);
+        Assert.Equal("short", table.Match("www.example.com", "/")?.Pool);
     }
 
     [Theory]
@@ -62,7 +62,7 @@ public sealed class RouteTableTests
     {
         var table = new RouteTable([Route("root", "/"), Route("v2", "/api/v2"), Route("api", "/api")]);
 
-        Assert.Equal(expected, table.Match("any.host", path));
+        Assert.Equal(expected, table.Match("any.host", path)?.Pool);
     }
 
     [Theory]
@@ -77,7 +77,7 @@ public sealed class RouteTableTests
     {
         var table = new RouteTable([Route("api", "/api")]);
 
-        Assert.Equal(matches ? "api" : null, table.Match("h", path));
+        Assert.Equal(matches ? "api" : null, table.Match("h", path)?.Pool);
     }
 
     [Fact]
@@ -85,15 +85,15 @@ public sealed class RouteTableTests
     {
         var table = new RouteTable([Route("api", "/api/")]);
 
-        Assert.Equal("api", table.Match("h", "/api/x"));
-        Assert.Null(table.Match("h", "/apix"));
+        Assert.Equal("api", table.Match("h", "/api/x")?.Pool);
+        Assert.Null(table.Match("h", "/apix")?.Pool);
     }
 
     [Theory]
     [InlineData("api.example.com:8080")]
     [InlineData("api.example.com:443")]
     public void Match_HostWithPort_IgnoresPort(string host) =>
-        Assert.Equal("exact", HostTable.Match(host, "/"));
+        Assert.Equal("exact", HostTable.Match(host, "/")?.Pool);
 
     [Theory]
     [InlineData("[::1]")]
@@ -102,7 +102,7 @@ public sealed class RouteTableTests
     {
         var table = new RouteTable([Route("v6", "/", "[::1]"), Route("v6-other", "/", "[2001:db8::1]")]);
 
-        Assert.Equal("v6", table.Match(host, "/"));
+        Assert.Equal("v6", table.Match(host, "/")?.Pool);
     }
 
     [Fact]
@@ -110,8 +110,8 @@ public sealed class RouteTableTests
     {
         var table = new RouteTable([Route("v6", "/", "[2001:db8::1]")]);
 
-        Assert.Equal("v6", table.Match("[2001:db8::1]:443", "/"));
-        Assert.Null(table.Match("[2001:db8::2]:443", "/"));
+        Assert.Equal("v6", table.Match("[2001:db8::1]:443", "/")?.Pool);
+        Assert.Null(table.Match("[2001:db8::2]:443", "/")?.Pool);
     }
 
     [Fact]
@@ -119,21 +119,21 @@ public sealed class RouteTableTests
     {
         var table = new RouteTable([Route("a", "/a", "a.test"), Route("b", "/b")]);
 
-        Assert.Null(table.Match("a.test", "/c"));
-        Assert.Null(table.Match("x.test", "/a"));
+        Assert.Null(table.Match("a.test", "/c")?.Pool);
+        Assert.Null(table.Match("x.test", "/a")?.Pool);
     }
 
     [Fact]
     public void Match_EmptyTable_ReturnsNull() =>
-        Assert.Null(new RouteTable([]).Match("h", "/"));
+        Assert.Null(new RouteTable([]).Match("h", "/")?.Pool);
 
     [Fact]
     public void Match_ExactHostWithLongerPath_BeatsExactHostRoot()
     {
         var table = new RouteTable([Route("root", "/", "h.test"), Route("api", "/api", "h.test")]);
 
-        Assert.Equal("api", table.Match("h.test", "/api/x"));
-        Assert.Equal("root", table.Match("h.test", "/web"));
+        Assert.Equal("api", table.Match("h.test", "/api/x")?.Pool);
+        Assert.Equal("root", table.Match("h.test", "/web")?.Pool);
     }
 
     [Fact]
@@ -141,7 +141,7 @@ public sealed class RouteTableTests
     {
         var table = new RouteTable([Route("first", "/x", "h.test"), Route("second", "/x", "h.test")]);
 
-        Assert.Equal("first", table.Match("h.test", "/x"));
+        Assert.Equal("first", table.Match("h.test", "/x")?.Pool);
     }
 
     [Fact]
