@@ -17,8 +17,8 @@ public sealed record FleetOptions
     /// <summary>Period of each stream's full health summary, as a real agent sends (10 s); zero sends none.</summary>
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Quiet time measured before the changes, to tell idle CPU from CPU per change.</summary>
-    public TimeSpan IdleWindow { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Quiet time measured after the changes, to tell idle CPU from CPU per change.</summary>
+    public TimeSpan IdleWindow { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>How long one change may take to reach every stream before the run fails.</summary>
     public TimeSpan ChangeTimeout { get; init; } = TimeSpan.FromSeconds(30);

@@ -13,13 +13,20 @@ public sealed class FleetReport
 
     public TimeSpan FirstSnapshotAll { get; set; }
 
-    public int Refusals { get; set; }
+    /// <summary>Stream opens refused before every stream had its first snapshot, by status.</summary>
+    public IReadOnlyDictionary<string, int> Refusals { get; set; } = new Dictionary<string, int>();
 
-    public int Reconnects { get; set; }
+    /// <summary>Accepted streams lost during the run, by status.</summary>
+    public IReadOnlyDictionary<string, int> Lost { get; set; } = new Dictionary<string, int>();
 
     public double RssPerStream { get; set; }
 
     public TimeSpan IdleCpuPerSecond { get; set; }
+
+    /// <summary>Control-plane CPU over the measured changes, and how long they took.</summary>
+    public TimeSpan ChangesCpu { get; set; }
+
+    public TimeSpan ChangesElapsed { get; set; }
 
     public TimeSpan CpuPerChange { get; set; }
 
@@ -56,16 +63,19 @@ public sealed class FleetReport
         return sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Count) - 1, 0, sorted.Count - 1)];
     }
 
+    private static string Counts(IReadOnlyDictionary<string, int> counts) =>
+        counts.Count == 0 ? "0" : $"{counts.Values.Sum()} ({string.Join(", ", counts.OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value}"))})";
+
     public void Print(TextWriter output)
     {
         var rows = new List<(string, string)>
         {
             ("streams (per HTTP/2 connection)", $"{Streams} ({StreamsPerConnection})"),
             ("time to first snapshot, all streams", $"{FirstSnapshotAll.TotalSeconds:0.00} s"),
-            ("stream opens refused (retried with backoff)", $"{Refusals}"),
-            ("streams lost after acceptance", $"{Reconnects}"),
+            ("stream opens refused (retried with backoff)", Counts(Refusals)),
+            ("streams lost after acceptance (resumed)", Counts(Lost)),
             ("control-plane RSS per stream", $"{RssPerStream / 1024:0.0} KB"),
-            ("control-plane idle CPU", $"{IdleCpuPerSecond.TotalMilliseconds:0} ms/s"),
+            ("control-plane idle CPU (keep-alives, health summaries)", $"{IdleCpuPerSecond.TotalMilliseconds:0} ms/s"),
             ("changes", $"{Changes}"),
             ("write -> one agent ACKed, p50 / p99", $"{Percentile(PerAgentAckMs, 50):0.0} / {Percentile(PerAgentAckMs, 99):0.0} ms"),
             ("write -> all agents ACKed, p50 / p99 / max", $"{Percentile(AllAckedMs, 50):0.0} / {Percentile(AllAckedMs, 99):0.0} / {Percentile(AllAckedMs, 100):0.0} ms"),

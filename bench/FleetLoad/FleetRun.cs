@@ -12,6 +12,8 @@ namespace LoadBalancer.Bench.FleetLoad;
 /// </summary>
 public sealed class FleetRun(FleetOptions options, ControlPlaneTarget target, TextWriter output)
 {
+    private const int WarmUpChanges = 2;
+
     private readonly string _suffix = Guid.NewGuid().ToString("N")[..6];
     private readonly List<string> _errors = [];
 
@@ -40,18 +42,22 @@ public sealed class FleetRun(FleetOptions options, ControlPlaneTarget target, Te
         {
             await progress.AllConfigured.WaitAsync(TimeSpan.FromSeconds(120), cancellationToken).ConfigureAwait(false);
             report.FirstSnapshotAll = Stopwatch.GetElapsedTime(opened, progress.FirstConfiguredAt.Max());
-            report.Refusals = streams.Sum(s => s.Refusals);
+            report.Refusals = Tally(streams.Select(s => s.RefusedBy));
             report.RssPerStream = (double)(target.RssBytes() - rssBefore) / options.Streams;
 
-            output.WriteLine($"all configured in {report.FirstSnapshotAll.TotalSeconds:0.00} s; {options.IdleWindow.TotalSeconds:0} s idle ...");
+            // Unmeasured changes first: the control plane's first pushes pay for JIT compilation.
+            output.WriteLine($"all configured in {report.FirstSnapshotAll.TotalSeconds:0.00} s; {WarmUpChanges} warm-up changes, then {options.Changes} measured ...");
+            backend = await ChangeAsync(management, admin, backend, streams, progress, WarmUpChanges, null, cancellationToken).ConfigureAwait(false);
+            await ChangeAsync(management, admin, backend, streams, progress, options.Changes, report, cancellationToken).ConfigureAwait(false);
+            await CheckStatusAsync(management, admin, streams, report, cancellationToken).ConfigureAwait(false);
+
+            // Afterwards, when the control plane has settled: keep-alives and health summaries only.
+            output.WriteLine($"{options.IdleWindow.TotalSeconds:0} s idle ...");
             var idleCpu = target.CpuTime();
             var idleStart = Stopwatch.GetTimestamp();
             await Task.Delay(options.IdleWindow, cancellationToken).ConfigureAwait(false);
             report.IdleCpuPerSecond = (target.CpuTime() - idleCpu) / Math.Max(0.001, Stopwatch.GetElapsedTime(idleStart).TotalSeconds);
-
-            output.WriteLine($"{options.Changes} changes ...");
-            await ChangeAsync(management, admin, backend, streams, progress, report, cancellationToken).ConfigureAwait(false);
-            await CheckStatusAsync(management, admin, streams, report, cancellationToken).ConfigureAwait(false);
+            report.CpuPerChangeNet = (report.ChangesCpu - report.IdleCpuPerSecond * report.ChangesElapsed.TotalSeconds) / options.Changes;
         }
         catch (TimeoutException ex)
         {
@@ -63,7 +69,7 @@ public sealed class FleetRun(FleetOptions options, ControlPlaneTarget target, Te
             await Task.WhenAll(running).ConfigureAwait(false);
             channels.ForEach(c => c.Dispose());
         }
-        report.Reconnects = streams.Sum(s => s.Reconnects);
+        report.Lost = Tally(streams.Select(s => s.LostBy));
         _errors.AddRange(streams.SelectMany(s => s.Errors).Take(20));
         report.Errors = _errors;
         return report;
@@ -74,6 +80,9 @@ public sealed class FleetRun(FleetOptions options, ControlPlaneTarget target, Te
         var token = await access.CreateTokenAsync(new CreateTokenRequest { Role = "agent", Tier = options.Tier, Description = "lb-fleetload " + _suffix }, admin, cancellationToken: cancellationToken).ConfigureAwait(false);
         return new Metadata { { "authorization", "Bearer " + token.Secret } };
     }
+
+    private static Dictionary<string, int> Tally(IEnumerable<IReadOnlyDictionary<string, int>> counts) =>
+        counts.SelectMany(c => c).GroupBy(c => c.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(c => c.Value), StringComparer.Ordinal);
 
     /// <summary>A pool of two backends and a listener of the tier routing to it.</summary>
     private async Task<Backend> CreateResourcesAsync(Management.ManagementClient management, Metadata admin, CancellationToken cancellationToken)
@@ -95,7 +104,8 @@ public sealed class FleetRun(FleetOptions options, ControlPlaneTarget target, Te
         return first;
     }
 
-    private async Task ChangeAsync(Management.ManagementClient management, Metadata admin, Backend backend, List<FleetStream> streams, FleetProgress progress, FleetReport report, CancellationToken cancellationToken)
+    /// <summary>Makes <paramref name="changes"/> changes one after the other, each waited for on every stream; measured into <paramref name="report"/> if given.</summary>
+    private async Task<Backend> ChangeAsync(Management.ManagementClient management, Metadata admin, Backend backend, List<FleetStream> streams, FleetProgress progress, int changes, FleetReport? report, CancellationToken cancellationToken)
     {
         var lastRevision = streams.Max(s => s.Received.Keys.DefaultIfEmpty(0).Max());
         var cpuBefore = target.CpuTime();
@@ -103,10 +113,11 @@ public sealed class FleetRun(FleetOptions options, ControlPlaneTarget target, Te
         var started = Stopwatch.GetTimestamp();
         var perAgent = new List<double>();
         var allAcked = new List<double>();
-        for (var change = 1; change <= options.Changes; change++)
+        for (var change = 1; change <= changes; change++)
         {
             var watch = progress.Watch(lastRevision);
-            backend.Spec.Weight = 2 + (change % 9);
+            // 2..10, never the weight it has: every change changes the tier's snapshot.
+            backend.Spec.Weight = backend.Spec.Weight % 9 + 2;
             backend = await management.UpdateBackendAsync(new WriteBackendRequest { Backend = backend }, admin, cancellationToken: cancellationToken).ConfigureAwait(false);
             var answered = Stopwatch.GetTimestamp();
             var revision = backend.Metadata.ResourceVersion;
@@ -117,15 +128,21 @@ public sealed class FleetRun(FleetOptions options, ControlPlaneTarget target, Te
             VerifyRevision(streams, revision);
             lastRevision = revision;
         }
+        if (report is null)
+        {
+            return backend;
+        }
         var elapsed = Stopwatch.GetElapsedTime(started);
         var cpu = target.CpuTime() - cpuBefore;
+        report.ChangesCpu = cpu;
+        report.ChangesElapsed = elapsed;
         report.CpuPerChange = cpu / options.Changes;
-        report.CpuPerChangeNet = (cpu - report.IdleCpuPerSecond * elapsed.TotalSeconds) / options.Changes;
         report.BytesReceivedPerAgentPerChange = (double)(target.BytesReceived - bytesBefore.BytesReceived) / options.Streams / options.Changes;
         report.BytesSentPerAgentPerChange = (double)(target.BytesSent - bytesBefore.BytesSent) / options.Streams / options.Changes;
         report.PerAgentAckMs = perAgent;
         report.AllAckedMs = allAcked;
         report.LastRevision = lastRevision;
+        return backend;
     }
 
     /// <summary>Every stream has this revision, all with one hash (each already checked against its payload).</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net.Http;
 using System.Security.Cryptography;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -31,11 +32,11 @@ public sealed class FleetStream(int index, string name, string tier, AgentSync.A
     /// <summary>What went wrong, for the verdict: a hash that does not match its payload, a stream cut off.</summary>
     public ConcurrentQueue<string> Errors { get; } = new();
 
-    /// <summary>Opens refused by the control plane (rate limit, agent limit) before one was accepted.</summary>
-    public int Refusals { get; private set; }
+    /// <summary>Opens refused before a stream was accepted (each retried), by status.</summary>
+    public ConcurrentDictionary<string, int> RefusedBy { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Streams lost after they were accepted (each reconnects).</summary>
-    public int Reconnects { get; private set; }
+    /// <summary>Accepted streams lost (each reconnects and resumes), by status.</summary>
+    public ConcurrentDictionary<string, int> LostBy { get; } = new(StringComparer.Ordinal);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -66,27 +67,28 @@ public sealed class FleetStream(int index, string name, string tier, AgentSync.A
                     await health.CancelAsync().ConfigureAwait(false);
                     await reporting.ConfigureAwait(false);
                 }
-                Errors.Enqueue($"{Name}: the control plane ended the stream");
+                LostBy.AddOrUpdate("ended by the control plane", 1, (_, n) => n + 1);
             }
-            catch (RpcException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is RpcException or OperationCanceledException or HttpProtocolException or IOException)
             {
                 return;
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.Unauthenticated or StatusCode.InvalidArgument)
             {
-                return;
-            }
-            catch (RpcException ex) when (!accepted && ex.StatusCode is StatusCode.ResourceExhausted or StatusCode.Unavailable)
-            {
-                Refusals++;
-            }
-            catch (RpcException ex)
-            {
+                // An agent would not get further by retrying either.
                 Errors.Enqueue($"{Name}: {ex.Status.StatusCode} {ex.Status.Detail}");
+                return;
             }
-            if (accepted)
+            catch (Exception ex) when (ex is RpcException or HttpProtocolException or IOException)
             {
-                Reconnects++;
+                // Refused (rate limit, ENHANCE_YOUR_CALM) or cut off: retried with backoff, as the agent does.
+                var reason = ex switch
+                {
+                    RpcException rpc => rpc.StatusCode.ToString(),
+                    HttpProtocolException http => $"HTTP/2 {http.ErrorCode}",
+                    _ => "I/O",
+                };
+                (accepted ? LostBy : RefusedBy).AddOrUpdate(reason, 1, (_, n) => n + 1);
             }
             // Exponential backoff with jitter, as the agent reconnects.
             await Task.Delay(backoff * (0.5 + Random.Shared.NextDouble()), cancellationToken).ConfigureAwait(false);
