@@ -28,6 +28,7 @@ public static class ManagementApiExtensions
             options.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromFiles(Google.Rpc.ErrorDetailsReflection.Descriptor);
         });
         services.TryAddSingleton<ITierStatusSource, NoTierStatusSource>();
+        services.TryAddSingleton<IAgentStateOverlay, NoAgentStateOverlay>();
         return services;
     }
 

@@ -16,6 +16,7 @@ public sealed class ManagementService(
     ResourceStore store,
     IDbContextFactory<LbDbContext> dbFactory,
     ITierStatusSource tierStatus,
+    IAgentStateOverlay agentState,
     TimeProvider time) : LoadBalancer.Api.V1.Management.ManagementBase
 {
     private static readonly string Version =
@@ -96,7 +97,7 @@ public sealed class ManagementService(
         await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
         var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
         var entities = await db.Backends.AsNoTracking().OrderBy(b => b.Name).ToListAsync(context.CancellationToken).ConfigureAwait(false);
-        var status = await StatusBuilder.LoadAsync(db, time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
+        var status = await StatusBuilder.LoadAsync(db, agentState, time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
         var list = new BackendList { Revision = revision };
         list.Items.AddRange(entities.Where(e => ResourceMapper.MatchesSelector(e.LabelsJson, request.LabelSelector))
             .Select(e => status.Fill(ResourceMapper.ToBackend(e))));
@@ -119,7 +120,7 @@ public sealed class ManagementService(
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
         var entity = await db.Backends.AsNoTracking().SingleOrDefaultAsync(b => b.Name == name, cancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Backend, name);
-        var status = await StatusBuilder.LoadAsync(db, time.GetUtcNow().UtcDateTime, cancellationToken).ConfigureAwait(false);
+        var status = await StatusBuilder.LoadAsync(db, agentState, time.GetUtcNow().UtcDateTime, cancellationToken).ConfigureAwait(false);
         return status.Fill(ResourceMapper.ToBackend(entity));
     }
 
@@ -233,6 +234,7 @@ public sealed class ManagementService(
         await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
         var entity = await db.Agents.AsNoTracking().SingleOrDefaultAsync(a => a.Name == name, context.CancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Agent, name);
+        agentState.Overlay(entity);
         return ResourceMapper.ToAgent(entity);
     }
 
@@ -242,6 +244,7 @@ public sealed class ManagementService(
         await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
         var entity = await db.Agents.AsNoTracking().SingleOrDefaultAsync(a => a.Name == name, context.CancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Agent, name);
+        agentState.Overlay(entity);
         var config = new AgentConfig { Agent = entity.Name, Tier = entity.Tier, AppliedRevision = entity.AppliedRevision, AppliedHash = entity.AppliedHash };
         if (tierStatus.Get(entity.Tier) is { } stored)
         {
@@ -269,6 +272,7 @@ public sealed class ManagementService(
         await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
         var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
         var entities = await db.Agents.AsNoTracking().OrderBy(a => a.Name).ToListAsync(context.CancellationToken).ConfigureAwait(false);
+        entities.ForEach(agentState.Overlay);
         var list = new AgentList { Revision = revision };
         // Agents have no labels; the only selectable attribute is the tier ("tier" key).
         list.Items.AddRange(entities
@@ -360,6 +364,7 @@ public sealed class ManagementService(
         };
         var listenerTiers = await db.Listeners.AsNoTracking().Select(l => l.Tier).ToListAsync(cancellationToken).ConfigureAwait(false);
         var agents = await db.Agents.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
+        agents.ForEach(agentState.Overlay);
         var tiers = listenerTiers.Concat(agents.Select(a => a.Tier)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
         foreach (var tier in tiers)
         {
@@ -389,7 +394,7 @@ public sealed class ManagementService(
     }
 
     private Task<StatusBuilder> LoadStatusAsync(LbDbContext db, CancellationToken cancellationToken) =>
-        StatusBuilder.LoadAsync(db, time.GetUtcNow().UtcDateTime, cancellationToken);
+        StatusBuilder.LoadAsync(db, agentState, time.GetUtcNow().UtcDateTime, cancellationToken);
 
     private static T Require<T>(T? message, string field) where T : class =>
         message ?? throw Violations.Single(field, "required");

@@ -29,12 +29,14 @@ internal sealed class StatusBuilder
         _nowUtc = nowUtc;
     }
 
-    public static async Task<StatusBuilder> LoadAsync(LbDbContext db, DateTime nowUtc, CancellationToken cancellationToken)
+    /// <param name="agentState">Agents' observed state newer than their rows.</param>
+    public static async Task<StatusBuilder> LoadAsync(LbDbContext db, IAgentStateOverlay agentState, DateTime nowUtc, CancellationToken cancellationToken)
     {
         var listeners = await db.Listeners.AsNoTracking().OrderBy(l => l.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
         var backends = await db.Backends.AsNoTracking().OrderBy(b => b.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
         var agents = await db.Agents.AsNoTracking().OrderBy(a => a.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var health = await db.BackendHealth.AsNoTracking().OrderBy(h => h.Agent).ToListAsync(cancellationToken).ConfigureAwait(false);
+        agents.ForEach(agentState.Overlay);
+        var health = agentState.OverlayHealth(await db.BackendHealth.AsNoTracking().OrderBy(h => h.Agent).ToListAsync(cancellationToken).ConfigureAwait(false));
         return new StatusBuilder(listeners.Select(l => (l, ProtoJson.Parse<ListenerSpec>(l.SpecJson))).ToList(), backends, agents, health, nowUtc);
     }
 

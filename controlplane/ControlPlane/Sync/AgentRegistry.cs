@@ -13,8 +13,11 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// What changed on the way is handed to <see cref="AgentEvents"/>, which records the transitions.
 /// </summary>
 public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, Observability.ControlPlaneMetrics metrics, AgentEvents events,
-    TierSnapshotCache snapshots, AgentRetention retention, ILogger<AgentRegistry> logger)
+    TierSnapshotCache snapshots, AgentRetention retention, AgentStateBuffer pending, ILogger<AgentRegistry> logger)
 {
+    /// <summary>Agents' pending state written per transaction by <see cref="FlushAsync"/>: bounds one transaction's size and time.</summary>
+    private const int FlushBatch = 500;
+
     /// <summary>NACK errors and listener failure reasons are clipped to this many characters before they are logged or stored.</summary>
     public const int MaxErrorChars = 1024;
 
@@ -70,6 +73,8 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
                 agent.LastSeen = now;
                 agent.SoftwareVersion = hello.SoftwareVersion;
                 agent.Peer = peer;
+                // What the agent's listeners did last (with what a superseded stream left pending): the base of the next ACK's events.
+                connection.ListenerResults = agent.GetListenerResults();
             }, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -89,20 +94,22 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         var results = ack.Listeners.Take(10_000)
             .Select(l => new ListenerResultRecord(LogText.Clip(l.Name, 63), l.Programmed, string.IsNullOrEmpty(l.Reason) ? null : LogText.Clip(l.Reason, MaxErrorChars), ack.Revision))
             .ToList();
-        IReadOnlyList<ListenerResultRecord>? before = null;
-        await UpdateAsync(connection.Name, agent =>
+        var before = connection.ListenerResults;
+        connection.ListenerResults = results;
+        // In memory: written in bulk by FlushAsync, shown at once through the overlay.
+        var now = time.GetUtcNow().UtcDateTime;
+        pending.Record(connection.Name, state => state with { LastSeen = now, Applied = new AppliedSnapshot(ack.Revision, ack.SnapshotHash, results) });
+        await events.AckedAsync(connection.Name, before, results).ConfigureAwait(false);
+        if (!SameOutcomes(before, results))
         {
-            before = agent.GetListenerResults();
-            agent.LastSeen = time.GetUtcNow().UtcDateTime;
-            agent.AppliedRevision = ack.Revision;
-            agent.AppliedHash = ack.SnapshotHash;
-            agent.SetListenerResults(results);
-        }, cancellationToken).ConfigureAwait(false);
-        if (before is not null)
-        {
-            await events.AckedAsync(connection.Name, before, results).ConfigureAwait(false);
+            // Rare, and the base of the next transition's events: written now, so a crash before
+            // the next flush cannot repeat an event at the next connect.
+            await UpdateAsync(connection.Name, static _ => { }, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    private static bool SameOutcomes(IReadOnlyList<ListenerResultRecord> before, IReadOnlyList<ListenerResultRecord> after) =>
+        before.Count == after.Count && before.Zip(after).All(p => p.First.Name == p.Second.Name && p.First.Programmed == p.Second.Programmed && p.First.Reason == p.Second.Reason);
 
     public async Task RecordNackAsync(AgentConnection connection, Nack nack, CancellationToken cancellationToken)
     {
@@ -110,11 +117,8 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         var error = LogText.Clip(nack.Error, MaxErrorChars);
         Log.Nacked(logger, connection.Name, nack.Revision, error);
         metrics.Nacks.WithLabels(connection.Tier).Inc();
-        await UpdateAsync(connection.Name, agent =>
-        {
-            agent.LastSeen = time.GetUtcNow().UtcDateTime;
-            agent.LastNackError = $"revision {nack.Revision}: {error}";
-        }, cancellationToken).ConfigureAwait(false);
+        var now = time.GetUtcNow().UtcDateTime;
+        pending.Record(connection.Name, state => state with { LastSeen = now, LastNackError = $"revision {nack.Revision}: {error}" });
         await events.NackedAsync(connection.Name, nack.Revision, error).ConfigureAwait(false);
     }
 
@@ -133,48 +137,17 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         metrics.HealthReports.WithLabels(connection.Tier).Inc();
         report = OwnBackendsOnly(connection, report);
         var now = time.GetUtcNow().UtcDateTime;
-        try
+        var view = pending.HealthOf(connection.Name);
+        if (view is null)
         {
+            // Once per agent while it reports: from then on the view in memory is the newest truth.
             await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-            var rows = await db.BackendHealth.Where(h => h.Agent == connection.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
-            var byKey = rows.ToDictionary(r => (r.Pool, r.Backend));
-            var before = rows.ToDictionary(r => (r.Pool, r.Backend), r => r.State);
-            var reported = new HashSet<(string, string)>();
-            foreach (var backend in report.Backends)
-            {
-                var key = (backend.Pool, backend.Backend);
-                if (!reported.Add(key))
-                {
-                    continue;
-                }
-                if (!byKey.TryGetValue(key, out var row))
-                {
-                    row = new BackendHealthEntity { Agent = connection.Name, Pool = backend.Pool, Backend = backend.Backend };
-                    db.BackendHealth.Add(row);
-                }
-                row.Tier = connection.Tier;
-                row.State = AgentEvents.Normalize(backend.State);
-                row.Reason = LogText.Clip(backend.Reason, 256);
-                row.Since = backend.ObservedAt?.ToDateTime() ?? now;
-                row.InFlight = backend.InFlight;
-                row.ReportedAt = now;
-            }
-            if (report.Full)
-            {
-                db.BackendHealth.RemoveRange(rows.Where(r => !reported.Contains((r.Pool, r.Backend))));
-            }
-            var agent = await db.Agents.SingleOrDefaultAsync(a => a.Name == connection.Name, cancellationToken).ConfigureAwait(false);
-            if (agent is not null)
-            {
-                agent.LastSeen = now;
-            }
-            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-            await events.HealthReportedAsync(connection.Name, connection.Tier, connection.AckedRevision, before, report, ConnectedNames).ConfigureAwait(false);
+            var rows = await db.BackendHealth.AsNoTracking().Where(h => h.Agent == connection.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+            view = pending.AddHealth(connection.Name, new AgentHealthView(rows));
         }
-        catch (DbUpdateException ex)
-        {
-            Log.WriteFailed(logger, connection.Name, ex.GetBaseException().Message);
-        }
+        var before = view.Apply(connection.Name, connection.Tier, report, now);
+        pending.Record(connection.Name, state => state with { LastSeen = now });
+        await events.HealthReportedAsync(connection.Name, connection.Tier, connection.AckedRevision, before, report, ConnectedNames).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -258,8 +231,16 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         Log.Evicted(logger, string.Join(", ", gone), tier, retention.MaxAgentsPerTier, name);
     }
 
-    private static async Task ForgetAsync(LbDbContext db, List<string> names, CancellationToken cancellationToken)
+    private async Task ForgetAsync(LbDbContext db, List<string> names, CancellationToken cancellationToken)
     {
+        // Their views in memory too, else what is not written yet would still be shown (and the flush skips them).
+        foreach (var name in names)
+        {
+            if (pending.HealthOf(name) is { } view)
+            {
+                pending.ForgetHealth(name, view);
+            }
+        }
         await db.BackendHealth.Where(h => names.Contains(h.Agent)).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
         await db.Agents.Where(a => names.Contains(a.Name) && !a.Connected).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -270,8 +251,97 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         return await db.Agents.Where(a => a.Name == name).Select(a => a.Tier).SingleOrDefaultAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public Task TouchAsync(AgentConnection connection, CancellationToken cancellationToken) =>
-        UpdateAsync(connection.Name, agent => agent.LastSeen = time.GetUtcNow().UtcDateTime, cancellationToken);
+    /// <summary>The agent is alive (its stream took a keep-alive): in memory, written with the next flush.</summary>
+    public void Touch(AgentConnection connection)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        pending.Record(connection.Name, state => state with { LastSeen = now });
+    }
+
+    /// <summary>
+    /// Writes agents' pending observed state (<see cref="AgentStateBuffer"/>) in transactions of
+    /// at most <see cref="FlushBatch"/> rows; what was recorded meanwhile waits for the next call.
+    /// Returns how many agents' rows were written. Rows deleted meanwhile are not re-created.
+    /// </summary>
+    public async Task<int> FlushAsync(CancellationToken cancellationToken)
+    {
+        var written = 0;
+        for (var rounds = pending.Count / FlushBatch + 1; rounds > 0; rounds--)
+        {
+            var batch = pending.Peek(FlushBatch);
+            if (batch.Count == 0)
+            {
+                break;
+            }
+            try
+            {
+                await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+                var names = batch.Select(b => b.Key).ToList();
+                var rows = await db.Agents.Where(a => names.Contains(a.Name)).ToDictionaryAsync(a => a.Name, StringComparer.Ordinal, cancellationToken).ConfigureAwait(false);
+                foreach (var (name, state) in batch)
+                {
+                    if (rows.TryGetValue(name, out var row))
+                    {
+                        state.ApplyTo(row);
+                    }
+                }
+                await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbUpdateException ex)
+            {
+                // Kept in memory (and still shown): the next flush tries again.
+                Log.FlushFailed(logger, batch.Count, ex.GetBaseException().Message);
+                break;
+            }
+            foreach (var (name, state) in batch)
+            {
+                pending.Written(name, state);
+            }
+            written += batch.Count;
+        }
+        return written + await FlushHealthAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Replaces the rows of every agent whose health view changed with the view, one transaction
+    /// per <see cref="FlushBatch"/> agents; views of agents no longer connected are then dropped.
+    /// </summary>
+    private async Task<int> FlushHealthAsync(CancellationToken cancellationToken)
+    {
+        var views = pending.Health;
+        var written = 0;
+        foreach (var batch in views.Where(v => v.Value.Dirty).Chunk(FlushBatch))
+        {
+            var copies = batch.Select(v => (Name: v.Key, View: v.Value, Copy: v.Value.Copy())).ToList();
+            var names = copies.Select(c => c.Name).ToList();
+            try
+            {
+                await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+                await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                // Only agents still registered: a forgotten agent's view must not bring its rows back.
+                var registered = (await db.Agents.Where(a => names.Contains(a.Name)).Select(a => a.Name).ToListAsync(cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+                await db.BackendHealth.Where(h => names.Contains(h.Agent)).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+                db.BackendHealth.AddRange(copies.Where(c => registered.Contains(c.Name)).SelectMany(c => c.Copy.Rows));
+                await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbUpdateException ex)
+            {
+                Log.FlushFailed(logger, copies.Count, ex.GetBaseException().Message);
+                return written;
+            }
+            copies.ForEach(c => c.View.WrittenUpTo(c.Copy.Version));
+            written += copies.Count;
+        }
+        foreach (var (name, view) in views)
+        {
+            if (!view.Dirty && !_connections.ContainsKey(name))
+            {
+                pending.ForgetHealth(name, view);
+            }
+        }
+        return written;
+    }
 
     /// <param name="reason">Why the stream ended, for the event.</param>
     /// <param name="clean">The agent left on purpose (Goodbye or half-close): AgentDisconnected, not AgentLost.</param>
@@ -317,8 +387,15 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
                 agent = new AgentEntity { Name = name };
                 db.Agents.Add(agent);
             }
+            // What is pending goes along, so that it never lands after (and over) this change.
+            var unwritten = pending.Get(name);
+            unwritten?.ApplyTo(agent);
             change(agent);
             await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            if (unwritten is not null)
+            {
+                pending.Written(name, unwritten);
+            }
         }
         catch (DbUpdateException ex)
         {
@@ -356,6 +433,9 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "Forgot agents {Agents} of tier {Tier}, gone longest, to keep the tier within {Max} agents as {Agent} registers")]
         public static partial void Evicted(ILogger logger, string agents, string tier, int max, string agent);
 
+        [LoggerMessage(EventId = 3013, Level = LogLevel.Warning, Message = "Cannot write the observed state of {Count} agents; kept in memory and retried: {Reason}")]
+        public static partial void FlushFailed(ILogger logger, int count, string reason);
+
         [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Cannot record the state of agent {Agent}: {Reason}")]
         public static partial void WriteFailed(ILogger logger, string agent, string reason);
     }
@@ -376,6 +456,9 @@ public sealed class AgentConnection(string name, string tier)
 
     /// <summary>Cancelled when a newer stream of the same agent takes over.</summary>
     public CancellationTokenSource Superseded { get; } = new();
+
+    /// <summary>The listener outcomes of this agent's latest ACK (from its row at connect): what the next ACK's events compare with.</summary>
+    internal IReadOnlyList<ListenerResultRecord> ListenerResults { get; set; } = [];
 
     /// <summary>Set once a report about another tier's backend was logged: one line per stream, not per report.</summary>
     internal bool ForeignHealthLogged { get; set; }

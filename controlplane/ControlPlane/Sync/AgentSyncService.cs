@@ -264,7 +264,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
             {
                 await tick.ConfigureAwait(false);
                 await responseStream.WriteAsync(new ControlPlaneMessage { KeepAlive = new KeepAlive { SentAt = Timestamp.FromDateTime(DateTime.UtcNow) } }, cancellationToken).ConfigureAwait(false);
-                await agents.TouchAsync(connection, cancellationToken).ConfigureAwait(false);
+                agents.Touch(connection);
                 continue;
             }
 

@@ -8,8 +8,11 @@ public static partial class SyncServiceExtensions
         services.AddSingleton(retention);
         services.AddSingleton<TierSnapshotCache>();
         services.AddSingleton<Management.ITierStatusSource>(sp => sp.GetRequiredService<TierSnapshotCache>());
+        services.AddSingleton<AgentStateBuffer>();
+        services.AddSingleton<Management.IAgentStateOverlay>(sp => sp.GetRequiredService<AgentStateBuffer>());
         services.AddSingleton<AgentRegistry>();
         services.AddHostedService<AgentRegistryStartup>();
+        services.AddHostedService<AgentStateFlush>();
         services.AddHostedService<AgentExpirySweep>();
         services.AddHostedService<SnapshotPublisher>();
         return services;
@@ -51,6 +54,49 @@ public static partial class SyncServiceExtensions
         {
             [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Could not forget expired agents: {Reason}")]
             public static partial void SweepFailed(ILogger logger, string reason);
+        }
+    }
+
+    /// <summary>
+    /// Writes agents' observed state in bulk every <see cref="FlushInterval"/>, and once more
+    /// when the control plane stops (streams end first), so a clean stop loses nothing.
+    /// </summary>
+    private sealed partial class AgentStateFlush(AgentRegistry agents, ILogger<AgentStateFlush> logger) : BackgroundService
+    {
+        /// <summary>How stale an agent's row may be (what the API shows is never stale: it reads the memory too).</summary>
+        private static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
+
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            using var timer = new PeriodicTimer(FlushInterval);
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                await FlushAsync(stoppingToken).ConfigureAwait(false);
+            }
+        }
+
+        public override async Task StopAsync(CancellationToken cancellationToken)
+        {
+            await base.StopAsync(cancellationToken).ConfigureAwait(false);
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task FlushAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                await agents.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                Log.FlushFailed(logger, ex.GetBaseException().Message);
+            }
+        }
+
+        private static partial class Log
+        {
+            [LoggerMessage(EventId = 3014, Level = LogLevel.Warning, Message = "Could not write agents' observed state; retried in a second: {Reason}")]
+            public static partial void FlushFailed(ILogger logger, string reason);
         }
     }
 

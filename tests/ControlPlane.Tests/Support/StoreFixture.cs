@@ -36,7 +36,7 @@ internal sealed class StoreFixture : IAsyncDisposable
         Store = new ResourceStore(DbFactory, Feed, Secrets, Clock, NullLogger<ResourceStore>.Instance);
         Compiler = new SnapshotCompiler(Secrets);
         TierStatus = new FakeTierStatusSource();
-        Service = new ManagementService(Store, DbFactory, TierStatus, Clock);
+        Service = new ManagementService(Store, DbFactory, TierStatus, new NoAgentStateOverlay(), Clock);
     }
 
     public string Directory { get; }

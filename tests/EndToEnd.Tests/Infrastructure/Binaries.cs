@@ -15,6 +15,8 @@ public static class Binaries
 
     public static string SampleBackend => Find("SampleBackend", "lb-sample-backend");
 
+    public static string FleetLoad => Find("FleetLoad", "lb-fleetload");
+
     private static string Find(string project, string apphost)
     {
         // artifacts/bin/EndToEnd.Tests/debug -> artifacts/bin/<project>/debug
