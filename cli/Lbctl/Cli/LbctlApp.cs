@@ -4,6 +4,7 @@ using LoadBalancer.Cli.Apply;
 using LoadBalancer.Cli.Audit;
 using LoadBalancer.Cli.Backends;
 using LoadBalancer.Cli.Certificates;
+using LoadBalancer.Cli.Completion;
 using LoadBalancer.Cli.Config;
 using LoadBalancer.Cli.Delete;
 using LoadBalancer.Cli.Describe;
@@ -64,6 +65,7 @@ internal static class LbctlApp
         root.Subcommands.Add(EventsCommand.Create(runner));
         root.Subcommands.Add(ConfigCommand.Create(runner));
         root.Subcommands.Add(VersionCommand.Create(runner));
+        root.Subcommands.Add(CompletionCommand.Create(runner));
         return root;
     }
 
