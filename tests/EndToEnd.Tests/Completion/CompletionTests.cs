@@ -5,7 +5,7 @@ namespace LoadBalancer.EndToEnd.Tests.Completion;
 
 /// <summary>
 /// Shell completion against a real control plane: the lbctl binary completes resource names it
-/// asks the server for, and bash, given the script <c>lbctl completion bash</c> prints, offers them.
+/// asks the server for, and bash, fish and zsh, given the scripts <c>lbctl completion SHELL</c> prints, offer them.
 /// </summary>
 public sealed class CompletionTests : IAsyncLifetime
 {
@@ -57,10 +57,7 @@ public sealed class CompletionTests : IAsyncLifetime
     [Fact]
     public async Task Bash_WithTheGeneratedScript_CompletesVerbsKindsAndServerNames()
     {
-        var script = await Commands.RunAsync(Binaries.Lbctl, ["completion", "bash"], environment: Environment(_cluster.AdminTokenFile));
-        Assert.True(script.ExitCode == 0, script.ToString());
-        var scriptFile = Path.Combine(_cluster.Root, "lbctl.bash");
-        await File.WriteAllTextAsync(scriptFile, script.Stdout);
+        var scriptFile = await ScriptFileAsync("bash");
 
         // What bash does on TAB: fill COMP_* for the line and call the registered function.
         async Task<string[]> TabAsync(params string[] words)
@@ -73,9 +70,7 @@ public sealed class CompletionTests : IAsyncLifetime
                 "$function"
                 printf '%s\n' "${COMPREPLY[@]}"
                 """;
-            var environment = Environment(_cluster.AdminTokenFile);
-            environment["PATH"] = Path.GetDirectoryName(Binaries.Lbctl) + ":" + System.Environment.GetEnvironmentVariable("PATH");
-            var result = await Commands.RunAsync("bash", ["-c", program, "bash", scriptFile, .. words], environment: environment);
+            var result = await Commands.RunAsync("bash", ["-c", program, "bash", scriptFile, .. words], environment: ShellEnvironment());
             Assert.True(result.ExitCode == 0, result.ToString());
             return Words(result.Stdout);
         }
@@ -84,6 +79,63 @@ public sealed class CompletionTests : IAsyncLifetime
         Assert.Equal(["pool", "pools"], await TabAsync("lbctl", "get", "poo"));
         Assert.Equal(["web-1", "web-2"], await TabAsync("lbctl", "backend", "drain", "web"));
         Assert.Equal(["storefront"], await TabAsync("lbctl", "describe", "pool", "st"));
+    }
+
+    [Fact]
+    public async Task Fish_WithTheGeneratedScript_CompletesKindsAndServerNames()
+    {
+        var scriptFile = await ScriptFileAsync("fish");
+
+        // complete -C asks fish for the completions of a command line, as TAB does.
+        async Task<string[]> TabAsync(string line)
+        {
+            var result = await Commands.RunAsync("fish", ["-c", "source $argv[1]; complete -C $argv[2]", scriptFile, line], environment: ShellEnvironment());
+            Assert.True(result.ExitCode == 0, result.ToString());
+            return Words(result.Stdout);
+        }
+
+        Assert.Equal(["pool", "pools"], await TabAsync("lbctl get poo"));
+        Assert.Equal(["web-1", "web-2"], await TabAsync("lbctl backend drain web"));
+    }
+
+    [Fact]
+    public async Task Zsh_WithTheGeneratedScript_PassesTheLineAndAddsServerNames()
+    {
+        var scriptFile = await ScriptFileAsync("zsh");
+
+        // Outside a completion widget compadd and compdef do not exist: stand-ins print what the
+        // script hands them, with words and CURRENT set as zsh sets them on TAB.
+        const string program = """
+            compdef() { print -r -- "compdef $*" }
+            compadd() { shift; print -rl -- "$@" }
+            source "$1"; shift
+            words=("$@"); CURRENT=$#
+            _lbctl
+            """;
+        var result = await Commands.RunAsync("zsh", ["-c", program, "zsh", scriptFile, "lbctl", "describe", "pool", ""], environment: ShellEnvironment());
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = Words(result.Stdout);
+        Assert.Equal("compdef _lbctl lbctl", lines[0]);
+        Assert.Contains("orders-api", lines);
+        Assert.Contains("storefront", lines);
+    }
+
+    private async Task<string> ScriptFileAsync(string shell)
+    {
+        var script = await Commands.RunAsync(Binaries.Lbctl, ["completion", shell], environment: Environment(_cluster.AdminTokenFile));
+        Assert.True(script.ExitCode == 0, script.ToString());
+        var file = Path.Combine(_cluster.Root, "lbctl." + shell);
+        await File.WriteAllTextAsync(file, script.Stdout);
+        return file;
+    }
+
+    /// <summary>The cluster's settings, and lbctl on PATH as the scripts call it.</summary>
+    private Dictionary<string, string> ShellEnvironment()
+    {
+        var environment = Environment(_cluster.AdminTokenFile);
+        environment["PATH"] = Path.GetDirectoryName(Binaries.Lbctl) + ":" + System.Environment.GetEnvironmentVariable("PATH");
+        return environment;
     }
 
     private Dictionary<string, string> Environment(string tokenFile) => new()
