@@ -15,6 +15,11 @@ command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 # The power-cut durability test puts the control plane's data on ext4 on a loop device (needs root).
 command -v losetup >/dev/null 2>&1 && command -v mount >/dev/null 2>&1 || need+=(mount)
 command -v mkfs.ext4 >/dev/null 2>&1 && command -v e2fsck >/dev/null 2>&1 || need+=(e2fsprogs)
+# promtool (Debian's prometheus package) checks deploy/observability's alert rules.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# fish and zsh run the scripts of lbctl completion in its tests (bash is there already).
+command -v fish >/dev/null 2>&1 || need+=(fish)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
 # Debian's Chromium for the dashboard's browser test (Playwright drives it; it downloads no browser).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,4 +1,6 @@
+using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Hosting;
+using LoadBalancer.Common.Versioning;
 
 // Socket completions run inline on the socket engine's threads (one per core), with Kestrel's
 // pipes scheduled inline too (AgentServiceExtensions): a proxied request is then served without
@@ -8,6 +10,12 @@ using LoadBalancer.Agent.Hosting;
 if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
 {
     Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+}
+
+// Before the parser, which would ask for the required --control-plane and --tier first.
+if (BuildInfo.Of<AgentOptions>().TryPrintVersion(args, "lb-agent", Console.Out))
+{
+    return 0;
 }
 
 var (options, exitCode) = AgentCommandLine.Parse(args);

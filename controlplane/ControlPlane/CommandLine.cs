@@ -27,6 +27,7 @@ internal static class CommandLine
     public const string Usage = "usage: lb-controlplane [--data DIR] [--listen URL] [--admin URL] [--san NAME]... [--insecure]\n" +
         "       lb-controlplane backup [--data DIR] --to FILE\n" +
         "       lb-controlplane restore [--data DIR] --from FILE\n" +
+        "       lb-controlplane --version\n" +
         "  --data DIR        data folder (default ./lb-data)\n" +
         "  --listen URL      gRPC endpoint (default https://127.0.0.1:7400); TLS with a CA made in DATA/tls\n" +
         "  --san NAME        another DNS name or IP address for the serving certificate (repeatable)\n" +

@@ -111,6 +111,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddControlPlaneStore(dataDir);
         builder.Services.AddManagementApi();
+        // Server reflection lists and describes the API for grpcurl and similar tools; its calls pass
+        // the same interceptors (token, role, rate limit) as every other (Access/AccessPolicy).
+        builder.Services.AddGrpcReflection();
         builder.Services.AddAccessControl(new AccessLimits(options.RateLimit, options.RateLimit * 2));
         builder.Services.AddAgentSync(new AgentRetention(options.AgentExpiry, AgentRetention.DefaultMaxAgentsPerTier));
         builder.Services.AddEvents();
@@ -139,6 +142,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         api.MapAccessApi();
         api.MapAgentSync();
         api.MapEvents();
+        api.MapGrpcReflectionService();
         api.MapDashboard();
         if (tls is not null)
         {

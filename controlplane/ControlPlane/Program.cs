@@ -1,5 +1,11 @@
 using LoadBalancer.ControlPlane;
+using LoadBalancer.Common.Versioning;
 using LoadBalancer.ControlPlane.Store;
+
+if (BuildInfo.Of<CommandLineOptions>().TryPrintVersion(args, "lb-controlplane", Console.Out))
+{
+    return 0;
+}
 
 if (!CommandLine.TryParse(args, out var options))
 {

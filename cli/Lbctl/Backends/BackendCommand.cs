@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LoadBalancer.Api.V1;
 using LoadBalancer.Cli.Cli;
+using LoadBalancer.Cli.Resources;
 
 namespace LoadBalancer.Cli.Backends;
 
@@ -20,6 +21,7 @@ internal static class BackendCommand
     private static Command StateCommand(CommandRunner runner, string verb, string state, string description)
     {
         var nameArgument = NameArgument.Create<string>("Backend name", ArgumentArity.ExactlyOne);
+        runner.Names.AddTo(nameArgument, ApiKinds.Backend);
         var command = new Command(verb, description);
         command.Arguments.Add(nameArgument);
         runner.SetAction(command, async (parseResult, context, cancellationToken) =>

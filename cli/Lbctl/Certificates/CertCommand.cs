@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using LoadBalancer.Api.V1;
 using LoadBalancer.Cli.Cli;
+using LoadBalancer.Cli.Resources;
 
 namespace LoadBalancer.Cli.Certificates;
 
@@ -79,6 +80,7 @@ internal static class CertCommand
     private static Command RotateCommand(CommandRunner runner)
     {
         var nameArgument = NameArgument.Create<string>("Certificate name", ArgumentArity.ExactlyOne);
+        runner.Names.AddTo(nameArgument, ApiKinds.Certificate);
         var certFile = new Option<string>("--cert") { Description = "PEM file: the new certificate, leaf first, then its chain", Required = true, HelpName = "FILE" };
         var keyFile = new Option<string>("--key") { Description = "PEM file: the new private key", Required = true, HelpName = "FILE" };
 

@@ -9,7 +9,7 @@ namespace LoadBalancer.Cli.Cli;
 /// What a verb runs with: the environment and, created on first use, the connection. Verbs
 /// that never call the server (config view) therefore never resolve or write anything.
 /// </summary>
-internal sealed class CliContext(CliEnvironment environment, ConnectionFlags flags) : IDisposable
+internal sealed class CliContext(CliEnvironment environment, ConnectionFlags flags, bool writeConfigOnFirstUse = true) : IDisposable
 {
     private ConnectionSettings? _settings;
     private GrpcChannel? _channel;
@@ -31,7 +31,7 @@ internal sealed class CliContext(CliEnvironment environment, ConnectionFlags fla
     /// <summary>Why the server's TLS certificate was refused, if it was (error messages say what to do).</summary>
     public CertificateRejection? CertificateRejection => _certificateCheck?.Rejection;
 
-    public ConnectionSettings Settings => _settings ??= ConnectionResolver.Resolve(flags, environment);
+    public ConnectionSettings Settings => _settings ??= ConnectionResolver.Resolve(flags, environment, writeConfigOnFirstUse);
 
     public Management.ManagementClient Client => _client ??= new Management.ManagementClient(Invoker);
 

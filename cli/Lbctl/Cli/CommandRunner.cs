@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Grpc.Core;
+using LoadBalancer.Cli.Completion;
 using LoadBalancer.Cli.Connection;
 using LoadBalancer.Cli.Output;
 using LoadBalancer.Cli.Yaml;
@@ -13,6 +14,9 @@ namespace LoadBalancer.Cli.Cli;
 internal sealed class CommandRunner(CliEnvironment environment, GlobalOptions globals, Func<IReadOnlyList<string>, int> printHelp)
 {
     public CliEnvironment Environment => environment;
+
+    /// <summary>Completion of resource names from the server, for the verbs' NAME arguments.</summary>
+    public ResourceNameCompletion Names { get; } = new(environment, globals);
 
     /// <param name="errorExitCode">
     /// The exit code of a refusal (server error, bad manifest, unreadable file) for a verb that

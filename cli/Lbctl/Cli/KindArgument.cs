@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Completions;
 using LoadBalancer.Cli.Resources;
 
 namespace LoadBalancer.Cli.Cli;
@@ -6,8 +7,10 @@ namespace LoadBalancer.Cli.Cli;
 /// <summary>The KIND argument shared by get, describe and delete: an unknown kind is a parse (usage) error.</summary>
 internal static class KindArgument
 {
-    public static Argument<ApiKind?> Create(bool optional = false) => new("KIND")
+    public static Argument<ApiKind?> Create(bool optional = false)
     {
+        var argument = new Argument<ApiKind?>("KIND")
+        {
         Description = $"Resource kind: {ApiKinds.CommandLineNames}",
         Arity = optional ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne,
         CustomParser = result =>
@@ -24,7 +27,23 @@ internal static class KindArgument
             }
             return kind;
         },
-    };
+        };
+        // The custom parser hides the kinds from completion: offer the plural and singular names,
+        // while KIND is the word being typed (System.CommandLine asks every argument of the verb).
+        var names = ApiKinds.All.SelectMany(k => new[] { k.Plural, k.Singular }).ToArray();
+        argument.CompletionSources.Add(context => context.ParseResult.GetResult(argument) is not { Tokens.Count: > 0 } || IsLastWordTyped(context, argument)
+            ? names.Where(n => n.StartsWith(context.WordToComplete, StringComparison.OrdinalIgnoreCase)).Select(n => new CompletionItem(n))
+            : []);
+        return argument;
+    }
+
+    /// <summary>True when the word under the cursor is this argument's last value (still being typed).</summary>
+    public static bool IsLastWordTyped(CompletionContext context, Argument argument) =>
+        context.WordToComplete.Length > 0
+        && context.ParseResult.GetResult(argument) is { Tokens: [.., var last] }
+        && last.Value == context.WordToComplete
+        && context.ParseResult.Tokens is [.., var typed]
+        && last.Equals(typed);
 }
 
 /// <summary>

@@ -1,8 +1,10 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using LoadBalancer.Cli.Apply;
 using LoadBalancer.Cli.Audit;
 using LoadBalancer.Cli.Backends;
 using LoadBalancer.Cli.Certificates;
+using LoadBalancer.Cli.Completion;
 using LoadBalancer.Cli.Config;
 using LoadBalancer.Cli.Delete;
 using LoadBalancer.Cli.Describe;
@@ -12,6 +14,8 @@ using LoadBalancer.Cli.Export;
 using LoadBalancer.Cli.Get;
 using LoadBalancer.Cli.Status;
 using LoadBalancer.Cli.Tokens;
+using LoadBalancer.Common.Versioning;
+using LoadBalancer.Cli.Version;
 
 namespace LoadBalancer.Cli.Cli;
 
@@ -37,6 +41,11 @@ internal static class LbctlApp
         var globals = new GlobalOptions();
         var root = new RootCommand("lbctl controls the load balancer's control plane: apply manifests, inspect and change resources, manage API tokens, read the audit log and events.");
         globals.AddTo(root);
+        // --version prints the line lb-agent and lb-controlplane print, not the raw informational version.
+        foreach (var option in root.Options.OfType<VersionOption>())
+        {
+            option.Action = new VersionLineAction();
+        }
 
         var runner = new CommandRunner(environment, globals, path =>
             root.Parse([.. path, "--help"]).Invoke(new InvocationConfiguration { Output = environment.Err, Error = environment.Err }));
@@ -55,6 +64,17 @@ internal static class LbctlApp
         root.Subcommands.Add(AuditCommand.Create(runner));
         root.Subcommands.Add(EventsCommand.Create(runner));
         root.Subcommands.Add(ConfigCommand.Create(runner));
+        root.Subcommands.Add(VersionCommand.Create(runner));
+        root.Subcommands.Add(CompletionCommand.Create(runner));
         return root;
+    }
+
+    private sealed class VersionLineAction : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.WriteLine(BuildInfo.Of<VersionLineAction>().Describe("lbctl"));
+            return ExitCodes.Success;
+        }
     }
 }

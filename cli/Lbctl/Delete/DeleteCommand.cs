@@ -16,6 +16,7 @@ internal static class DeleteCommand
     {
         var kindArgument = KindArgument.Create(optional: true);
         var names = NameArgument.Create<string[]>("Names of the resources to delete", ArgumentArity.ZeroOrMore);
+        runner.Names.AddTo(names, kindArgument);
         var files = FilenameOption.Create("Delete every resource named in these manifests, last document first", required: false);
         var dryRun = new Option<bool>("--dry-run") { Description = "Check that the delete would succeed, without deleting" };
         var ignoreNotFound = new Option<bool>("--ignore-not-found") { Description = "Treat a resource that does not exist as deleted" };

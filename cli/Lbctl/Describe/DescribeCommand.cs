@@ -12,6 +12,7 @@ internal static class DescribeCommand
     {
         var kindArgument = KindArgument.Create();
         var nameArgument = NameArgument.Create<string?>("Resource name (default: all)", ArgumentArity.ZeroOrOne);
+        runner.Names.AddTo(nameArgument, kindArgument);
 
         var command = new Command("describe", "Show a resource in detail: metadata, spec, status per agent, conditions");
         command.Arguments.Add(kindArgument);

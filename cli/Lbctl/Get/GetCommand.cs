@@ -24,6 +24,8 @@ internal static class GetCommand
         var selector = LabelSelector.CreateOption();
         var fieldSelector = FieldSelector.CreateOption();
         var pool = FieldSelector.CreatePoolOption();
+        runner.Names.AddTo(nameArgument, kindArgument);
+        runner.Names.AddTo(pool, ApiKinds.Pool);
 
         var command = new Command("get", "List resources, or show one");
         command.Arguments.Add(kindArgument);

@@ -1,6 +1,6 @@
-using System.Reflection;
 using Grpc.Core;
 using LoadBalancer.Api.V1;
+using LoadBalancer.Common.Versioning;
 using LoadBalancer.ControlPlane.Access;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Validation;
@@ -19,8 +19,7 @@ public sealed class ManagementService(
     IAgentStateOverlay agentState,
     TimeProvider time) : LoadBalancer.Api.V1.Management.ManagementBase
 {
-    private static readonly string Version =
-        typeof(ManagementService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+    private static readonly BuildInfo Build = BuildInfo.Of<ManagementService>();
 
     // ------------------------------------------------------------------ Pool
 
@@ -356,7 +355,8 @@ public sealed class ManagementService(
         var response = new StatusResponse
         {
             Revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false),
-            Version = Version,
+            Version = Build.Version,
+            Commit = Build.Commit ?? "",
             Pools = await db.Pools.CountAsync(cancellationToken).ConfigureAwait(false),
             Backends = await db.Backends.CountAsync(cancellationToken).ConfigureAwait(false),
             Listeners = await db.Listeners.CountAsync(cancellationToken).ConfigureAwait(false),

@@ -20,6 +20,8 @@ public sealed class ControlPlaneMetrics
         _time = time;
         AgentsConnected = Metrics.CreateGauge("lb_controlplane_agents_connected", "Agents with an open sync stream, by tier.", "tier");
         Revision = Metrics.CreateGauge("lb_controlplane_revision", "The store's current revision.");
+        AgentInSync = Metrics.CreateGauge("lb_controlplane_agent_in_sync",
+            "1 when the connected agent has acknowledged its tier's current snapshot, 0 while it has not; by tier and agent.", "tier", "agent");
         PushDuration = Metrics.CreateHistogram("lb_controlplane_push_duration_seconds", "Time from the committed write that produced a tier's snapshot revision to each agent's ACK of that revision.",
             new HistogramConfiguration { LabelNames = ["tier"], Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
         Nacks = Metrics.CreateCounter("lb_controlplane_nacks_total", "Snapshots refused by agents, by tier.", "tier");
@@ -34,6 +36,9 @@ public sealed class ControlPlaneMetrics
     }
 
     public Gauge AgentsConnected { get; }
+
+    /// <summary>Per connected agent: 1 when it serves its tier's current snapshot, 0 while behind (set at each scrape).</summary>
+    public Gauge AgentInSync { get; }
 
     public Gauge Revision { get; }
 

@@ -11,6 +11,7 @@ public static class ObservabilityExtensions
     {
         services.AddSingleton<ControlPlaneMetrics>();
         services.AddHostedService<RevisionWatcher>();
+        services.AddHostedService<AgentSyncGauge>();
         return services;
     }
 

@@ -32,6 +32,15 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
     public int ConnectedCount(string tier) => _connections.Values.Count(c => c.Tier == tier);
 
+    /// <summary>
+    /// Each connected agent and whether the snapshot it last acknowledged is its tier's current
+    /// one (compared by hash, as lbctl status does: revisions do not compare across a restore).
+    /// </summary>
+    public IReadOnlyList<(string Name, string Tier, bool InSync)> SyncStates() =>
+        _connections.Values
+            .Select(c => (c.Name, c.Tier, snapshots.Get(c.Tier) is not { } current || c.AckedHash == current.Hash))
+            .ToList();
+
     public IReadOnlyCollection<string> ConnectedNames(string tier) => _connections.Values.Where(c => c.Tier == tier).Select(c => c.Name).ToList();
 
     /// <summary>
@@ -42,7 +51,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     /// to its tier, so a token of one tier cannot supersede or rewrite another tier's agent.</exception>
     public async Task<AgentConnection> ConnectAsync(Hello hello, string peer, CancellationToken cancellationToken)
     {
-        var connection = new AgentConnection(hello.Name, hello.Tier) { AckedRevision = hello.Revision, OpenedAt = time.GetUtcNow().UtcDateTime };
+        var connection = new AgentConnection(hello.Name, hello.Tier) { AckedRevision = hello.Revision, AckedHash = hello.SnapshotHash, OpenedAt = time.GetUtcNow().UtcDateTime };
         var now = time.GetUtcNow().UtcDateTime;
         await _claimGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -90,6 +99,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     {
         metrics.Acked(connection.Tier, connection.AckedRevision, ack.Revision, connection.OpenedAt);
         connection.AckedRevision = Math.Max(connection.AckedRevision, ack.Revision);
+        connection.AckedHash = ack.SnapshotHash;
         // Listener names come from the snapshot (DNS labels); anything longer is not one of ours.
         var results = ack.Listeners.Take(10_000)
             .Select(l => new ListenerResultRecord(LogText.Clip(l.Name, 63), l.Programmed, string.IsNullOrEmpty(l.Reason) ? null : LogText.Clip(l.Reason, MaxErrorChars), ack.Revision))
@@ -450,6 +460,9 @@ public sealed class AgentConnection(string name, string tier)
 
     /// <summary>The newest revision this stream's agent has acknowledged (or announced in Hello).</summary>
     public long AckedRevision { get; set; }
+
+    /// <summary>The hash of the snapshot this stream's agent last acknowledged (or announced in Hello).</summary>
+    public string AckedHash { get; set; } = "";
 
     /// <summary>When the stream was opened (push-duration samples start after it).</summary>
     public DateTime OpenedAt { get; init; }

@@ -66,6 +66,9 @@ public sealed class RoleMatrixTests : IAsyncLifetime
         ["/lb.v1.Events/WatchEvents"] = Readers,
         // An agent token opens its own tier's stream (the tier check has its own tests).
         ["/lb.v1.AgentSync/Sync"] = AgentsAndAdmin,
+        // Server reflection: the API's schema, for those who may read the API (an agent token may not).
+        ["/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"] = Readers,
+        ["/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"] = Readers,
     };
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
@@ -193,6 +196,8 @@ public sealed class RoleMatrixTests : IAsyncLifetime
         }
         await CheckAsync("/lb.v1.Events/WatchEvents", () => WatchAsync(token));
         await CheckAsync("/lb.v1.AgentSync/Sync", () => SyncAsync(token, role));
+        await CheckAsync("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", () => ReflectAsync(token));
+        await CheckAsync("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", () => ReflectV1AlphaAsync(token));
 
         Assert.True(wrong.Count == 0, string.Join("\n", wrong));
         var expectedCalls = Expected.Keys.Where(m => role != "admin" || m != "/lb.v1.Access/RevokeToken");
@@ -240,6 +245,42 @@ public sealed class RoleMatrixTests : IAsyncLifetime
             while (await call.ResponseStream.MoveNext(cts.Token))
             {
             }
+            return null;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    /// <summary>Asks server reflection (v1) for the list of services and reads the answer (null for OK).</summary>
+    private async Task<StatusCode?> ReflectAsync(string? token)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(Timeout);
+            using var call = _server.Reflection(token).ServerReflectionInfo(cancellationToken: cts.Token);
+            await call.RequestStream.WriteAsync(new Grpc.Reflection.V1.ServerReflectionRequest { ListServices = "" }, cts.Token);
+            await call.RequestStream.CompleteAsync();
+            Assert.True(await call.ResponseStream.MoveNext(cts.Token), "an allowed reflection call ended without an answer");
+            return null;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    /// <summary>The same over v1alpha.</summary>
+    private async Task<StatusCode?> ReflectV1AlphaAsync(string? token)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(Timeout);
+            using var call = _server.ReflectionV1Alpha(token).ServerReflectionInfo(cancellationToken: cts.Token);
+            await call.RequestStream.WriteAsync(new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" }, cts.Token);
+            await call.RequestStream.CompleteAsync();
+            Assert.True(await call.ResponseStream.MoveNext(cts.Token), "an allowed reflection call ended without an answer");
             return null;
         }
         catch (RpcException ex)

@@ -56,6 +56,12 @@ internal sealed class ApiServer : IAsyncDisposable
 
     public Api.V1.Events.EventsClient Events(string? token) => new(Invoker(token));
 
+    /// <summary>A real gRPC server-reflection client (what grpcurl speaks), v1.</summary>
+    public Grpc.Reflection.V1.ServerReflection.ServerReflectionClient Reflection(string? token) => new(Invoker(token));
+
+    /// <summary>The same, v1alpha (older grpcurl versions ask for this one).</summary>
+    public Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient ReflectionV1Alpha(string? token) => new(Invoker(token));
+
     public async Task<string> CreateTokenAsync(string role, string tier = "", string ttl = "") =>
         (await Access(AdminToken).CreateTokenAsync(new CreateTokenRequest { Role = role, Tier = tier, Ttl = ttl })).Secret;
 
