@@ -440,14 +440,20 @@ public sealed partial class HealthMonitor : IDisposable
             lock (_gate)
             {
                 previous = _backend.Health;
-                _ejectedUntil = 0;
-                _reason = _active == BackendHealth.Healthy ? "ejection over" : _reason;
+                EndEjection();
                 changed = Apply(previous);
             }
             if (changed is not null)
             {
                 _owner.Publish(changed, previous);
             }
+        }
+
+        // Caller holds _gate.
+        private void EndEjection()
+        {
+            _ejectedUntil = 0;
+            _reason = _active == BackendHealth.Healthy ? "ejection over" : _reason;
         }
 
         private bool IsEjected() => _ejectedUntil != 0 && Environment.TickCount64 < _ejectedUntil;
@@ -461,10 +467,9 @@ public sealed partial class HealthMonitor : IDisposable
             {
                 // The ejection's time passed before its timer ran (a late timer on a busy machine):
                 // whoever sees it first ends it, so the way back says why.
-                _ejectedUntil = 0;
+                EndEjection();
                 _ejectionTimer?.Dispose();
                 _ejectionTimer = null;
-                _reason = _active == BackendHealth.Healthy ? "ejection over" : _reason;
             }
             var next = Effective();
             _backend.Health = next;

@@ -14,4 +14,8 @@ public sealed class BackendConnectException(DnsEndPoint endPoint, bool timedOut,
 
     /// <summary>connectTimeout passed (a 504 when no retry is left) rather than a refusal.</summary>
     public bool TimedOut { get; } = timedOut;
+
+    /// <summary>connectTimeout passed while connecting to host:port.</summary>
+    public static BackendConnectException TimeoutPassed(string host, int port, TimeSpan timeout) =>
+        new(new DnsEndPoint(host, port), timedOut: true, new TimeoutException($"connect timed out after {timeout.TotalMilliseconds:0} ms"));
 }

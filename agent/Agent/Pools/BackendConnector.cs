@@ -46,7 +46,7 @@ public static class BackendConnector
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             socket.Dispose();
-            throw new BackendConnectException(new DnsEndPoint(host, port), timedOut: true, new TimeoutException($"connect timed out after {timeout.TotalMilliseconds:0} ms"));
+            throw BackendConnectException.TimeoutPassed(host, port, timeout);
         }
         catch (SocketException ex)
         {

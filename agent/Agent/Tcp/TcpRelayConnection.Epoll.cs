@@ -83,7 +83,7 @@ internal sealed partial class TcpRelayConnection
             }
             catch (OperationCanceledException)
             {
-                throw TimedOut(host, port, timeout);
+                throw BackendConnectException.TimeoutPassed(host, port, timeout);
             }
             catch (SocketException ex)
             {
@@ -97,7 +97,7 @@ internal sealed partial class TcpRelayConnection
             var left = limit == long.MaxValue ? long.MaxValue : limit - (Environment.TickCount64 - started);
             if (left <= 0)
             {
-                throw TimedOut(host, port, timeout);
+                throw BackendConnectException.TimeoutPassed(host, port, timeout);
             }
             var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
             try
@@ -139,7 +139,7 @@ internal sealed partial class TcpRelayConnection
                     return null;
                 case ConnectTimedOut:
                     socket.Dispose();
-                    throw TimedOut(host, port, timeout);
+                    throw BackendConnectException.TimeoutPassed(host, port, timeout);
                 default:
                     socket.Dispose();
                     lastError = new SocketException(result);
@@ -151,9 +151,6 @@ internal sealed partial class TcpRelayConnection
     }
 
     private void PostConnectTimedOut() => _loop!.Post(this, EpollCommand.ConnectTimedOut);
-
-    private static BackendConnectException TimedOut(string host, int port, TimeSpan timeout) =>
-        new(new DnsEndPoint(host, port), timedOut: true, new TimeoutException($"connect timed out after {timeout.TotalMilliseconds:0} ms"));
 
     // Handler's thread.
     private Task RelayOnLoopAsync()
