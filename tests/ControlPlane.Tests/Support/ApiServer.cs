@@ -36,6 +36,18 @@ internal sealed class ApiServer : IAsyncDisposable
 
     public string DatabasePath => Path.Combine(Root, "lb.db");
 
+    /// <summary>A server whose edge tier has one http listener, "public" on 8080, routing to pool "web" with backend "web-1".</summary>
+    public static async Task<ApiServer> StartWithEdgeWebAsync()
+    {
+        var server = await StartAsync();
+        var apply = new ApplyRequest();
+        apply.Resources.Add(Resources.R(Resources.Pool("web")));
+        apply.Resources.Add(Resources.R(Resources.Backend("web-1", "web", "127.0.0.1:9101")));
+        apply.Resources.Add(Resources.R(Resources.HttpListener("public", "edge", 8080, "web")));
+        await server.Management(server.AdminToken).ApplyAsync(apply);
+        return server;
+    }
+
     public static async Task<ApiServer> StartAsync(int rateLimit = 0, Action<IServiceCollection>? configureServices = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "lb-api-tests-" + Guid.NewGuid().ToString("N")[..10]);

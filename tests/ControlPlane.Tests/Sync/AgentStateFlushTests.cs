@@ -3,7 +3,6 @@ using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
-using static LoadBalancer.ControlPlane.Tests.Support.Resources;
 
 namespace LoadBalancer.ControlPlane.Tests.Sync;
 
@@ -17,15 +16,7 @@ public sealed class AgentStateFlushTests : IAsyncLifetime
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
     private ApiServer _server = null!;
 
-    public async Task InitializeAsync()
-    {
-        _server = await ApiServer.StartAsync();
-        var apply = new ApplyRequest();
-        apply.Resources.Add(R(Pool("web")));
-        apply.Resources.Add(R(Backend("web-1", "web", "127.0.0.1:9101")));
-        apply.Resources.Add(R(HttpListener("public", "edge", 8080, "web")));
-        await _server.Management(_server.AdminToken).ApplyAsync(apply);
-    }
+    public async Task InitializeAsync() => _server = await ApiServer.StartWithEdgeWebAsync();
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
