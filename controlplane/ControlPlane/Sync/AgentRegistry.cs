@@ -27,6 +27,10 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     // Check-then-claim of a name must be atomic, or two tiers racing for one name could both pass.
     private readonly SemaphoreSlim _claimGate = new(1, 1);
 
+    // Agent rows are read, changed and saved by the bulk flush and by single-row writes: one at a
+    // time, else a flush that read before a single-row write saves its older state over it.
+    private readonly SemaphoreSlim _rowWrites = new(1, 1);
+
     // The (pool, backend) pairs of each published snapshot, computed once per snapshot.
     private readonly ConditionalWeakTable<TierSnapshot, HashSet<(string Pool, string Backend)>> _backendsOf = new();
 
@@ -283,6 +287,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             {
                 break;
             }
+            await _rowWrites.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
@@ -302,6 +307,10 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
                 // Kept in memory (and still shown): the next flush tries again.
                 Log.FlushFailed(logger, batch.Count, ex.GetBaseException().Message);
                 break;
+            }
+            finally
+            {
+                _rowWrites.Release();
             }
             foreach (var (name, state) in batch)
             {
@@ -388,6 +397,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
     private async Task UpdateAsync(string name, Action<AgentEntity> change, CancellationToken cancellationToken)
     {
+        await _rowWrites.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
@@ -411,6 +421,10 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         {
             // Observed state is best effort: the next report overwrites it anyway.
             Log.WriteFailed(logger, name, ex.GetBaseException().Message);
+        }
+        finally
+        {
+            _rowWrites.Release();
         }
     }
 
