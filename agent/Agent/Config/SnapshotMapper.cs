@@ -102,9 +102,9 @@ public static class SnapshotMapper
                 throw new SnapshotRejectedException($"listeners '{ports[listener.Port]}' and '{listener.Name}' share port {listener.Port}");
             }
             if (listener.ProxyProtocol is { } accept
-                && (!listener.IsTcp || accept.TrustedSources.Count == 0 || !accept.TrustedSources.All(c => System.Net.IPNetwork.TryParse(c, out _))))
+                && (accept.TrustedSources.Count == 0 || !accept.TrustedSources.All(c => System.Net.IPNetwork.TryParse(c, out _))))
             {
-                throw new SnapshotRejectedException($"listener '{listener.Name}' accepts the PROXY protocol without valid trusted sources, or is not tcp");
+                throw new SnapshotRejectedException($"listener '{listener.Name}' accepts the PROXY protocol without valid trusted sources");
             }
             switch (listener.Protocol)
             {

@@ -111,14 +111,14 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
         {
             var spec = ProtoJson.Parse<ListenerSpec>(entity.SpecJson);
             var listener = new SnapshotListener { Name = entity.Name, Port = spec.Port, Protocol = spec.Protocol };
+            if (spec.ProxyProtocol is { } accept)
+            {
+                listener.ProxyProtocolTrustedSources.AddRange(CanonicalCidrs(accept.TrustedSources));
+            }
             if (spec.Protocol == "tcp")
             {
                 listener.Pool = spec.Pool;
                 usedPools.Add(spec.Pool);
-                if (spec.ProxyProtocol is { } accept)
-                {
-                    listener.ProxyProtocolTrustedSources.AddRange(CanonicalCidrs(accept.TrustedSources));
-                }
             }
             else
             {

@@ -462,16 +462,11 @@ public static class SpecValidator
         }
     }
 
-    /// <summary>A listener's proxyProtocol: tcp only (for now), with the load balancers it is accepted from.</summary>
+    /// <summary>A listener's proxyProtocol: the load balancers in front it is accepted (and required) from.</summary>
     private static void ValidateProxyProtocolAccept(ListenerSpec spec, Violations v, string p)
     {
         if (spec.ProxyProtocol is not { } accept)
         {
-            return;
-        }
-        if (spec.Protocol is "http" or "https")
-        {
-            v.Add(p + "proxyProtocol", $"not supported for protocol {spec.Protocol} yet: only tcp listeners accept the PROXY protocol");
             return;
         }
         if (accept.TrustedSources.Count == 0)
