@@ -101,10 +101,16 @@ public static class SnapshotMapper
             {
                 throw new SnapshotRejectedException($"listeners '{ports[listener.Port]}' and '{listener.Name}' share port {listener.Port}");
             }
-            if (listener.ProxyProtocol is { } accept
-                && (accept.TrustedSources.Count == 0 || !accept.TrustedSources.All(c => System.Net.IPNetwork.TryParse(c, out _))))
+            foreach (var (field, set) in new[] { ("proxyProtocol.trustedSources", listener.ProxyProtocol?.TrustedSources), ("allow", listener.Allow), ("deny", listener.Deny) })
             {
-                throw new SnapshotRejectedException($"listener '{listener.Name}' accepts the PROXY protocol without valid trusted sources");
+                if (set is not null && !set.Cidrs.All(c => System.Net.IPNetwork.TryParse(c, out _)))
+                {
+                    throw new SnapshotRejectedException($"listener '{listener.Name}' has an invalid CIDR in {field}");
+                }
+            }
+            if (listener.IsHttps && listener.TlsPolicy is not ("modern" or "intermediate"))
+            {
+                throw new SnapshotRejectedException($"https listener '{listener.Name}' has TLS policy '{listener.TlsPolicy}'");
             }
             switch (listener.Protocol)
             {
@@ -155,7 +161,11 @@ public static class SnapshotMapper
             .ToEquatableArray(),
         listener.Pool,
         listener.TrustedProxies.ToEquatableArray(),
-        listener.ProxyProtocolTrustedSources.Count > 0 ? new ProxyProtocolAcceptConfig(listener.ProxyProtocolTrustedSources.ToEquatableArray()) : null);
+        CidrSet.Of(listener.ProxyProtocolTrustedSources) is { } trusted ? new ProxyProtocolAcceptConfig(trusted) : null,
+        CidrSet.Of(listener.Allow),
+        CidrSet.Of(listener.Deny),
+        // A snapshot of a control plane older than TLS policies (or cached from one) has none.
+        listener.TlsPolicy.Length == 0 ? "intermediate" : listener.TlsPolicy);
 
     private static PoolConfig MapPool(SnapshotPool pool)
     {

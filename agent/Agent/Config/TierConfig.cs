@@ -26,8 +26,15 @@ public sealed record ListenerConfig(
     EquatableArray<RouteConfig> Routes,
     string Pool,
     EquatableArray<string> TrustedProxies = default,
-    ProxyProtocolAcceptConfig? ProxyProtocol = null)
+    ProxyProtocolAcceptConfig? ProxyProtocol = null,
+    CidrSet? Allow = null,
+    CidrSet? Deny = null,
+    string TlsPolicy = "intermediate")
 {
+    /// <summary>Whether a client at <paramref name="address"/> may connect: allow (when set) lets it in, deny keeps it out.</summary>
+    public bool Admits(System.Net.IPAddress address) =>
+        (Allow is null || Allow.Contains(address)) && (Deny is null || !Deny.Contains(address));
+
     public bool IsTcp => Protocol == "tcp";
 
     public bool IsHttps => Protocol == "https";
@@ -79,13 +86,26 @@ public sealed record PoolConfig(
 /// A tcp listener behind another load balancer: a PROXY protocol header is required from the
 /// <paramref name="TrustedSources"/> (CIDRs) and connections from anywhere else are refused.
 /// </summary>
-public sealed record ProxyProtocolAcceptConfig(EquatableArray<string> TrustedSources)
+public sealed record ProxyProtocolAcceptConfig(CidrSet TrustedSources)
+{
+    public bool Trusts(System.Net.IPAddress address) => TrustedSources.Contains(address);
+}
+
+/// <summary>A set of networks (CIDRs, as validated by the control plane), parsed once, compared by their text.</summary>
+public sealed record CidrSet(EquatableArray<string> Cidrs)
 {
     private System.Net.IPNetwork[]? _networks;
 
-    public bool Trusts(System.Net.IPAddress address)
+    public static CidrSet? Of(IEnumerable<string> cidrs)
     {
-        var networks = _networks ??= [.. TrustedSources.Select(System.Net.IPNetwork.Parse)];
+        var array = cidrs.ToArray();
+        return array.Length == 0 ? null : new CidrSet(new EquatableArray<string>(array));
+    }
+
+    public bool Contains(System.Net.IPAddress address)
+    {
+        var networks = _networks ??= [.. Cidrs.Select(System.Net.IPNetwork.Parse)];
+        // A dual-mode socket reports IPv4 clients as ::ffff:a.b.c.d.
         var v4 = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
         foreach (var network in networks)
         {
@@ -97,10 +117,10 @@ public sealed record ProxyProtocolAcceptConfig(EquatableArray<string> TrustedSou
         return false;
     }
 
-    // The parsed networks are a cache of TrustedSources: equality is over the CIDRs only.
-    public bool Equals(ProxyProtocolAcceptConfig? other) => other is not null && TrustedSources.Equals(other.TrustedSources);
+    // The parsed networks are a cache of the CIDRs: equality is over the text only.
+    public bool Equals(CidrSet? other) => other is not null && Cidrs.Equals(other.Cidrs);
 
-    public override int GetHashCode() => TrustedSources.GetHashCode();
+    public override int GetHashCode() => Cidrs.GetHashCode();
 }
 
 public sealed record CertificateConfig(string Name, string CertificatePem, string PrivateKeyPem, string Fingerprint)

@@ -169,7 +169,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         {
             try
             {
-                tls = new SniCertificateMap(config.Certificates.Select(name => _certificates.Load(certificates[name])).ToList());
+                tls = new SniCertificateMap(config.Certificates.Select(name => _certificates.Load(certificates[name])).ToList(), config.TlsPolicy);
             }
             catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or InvalidOperationException or ArgumentException or KeyNotFoundException)
             {

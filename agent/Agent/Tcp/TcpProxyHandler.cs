@@ -50,6 +50,11 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
                 local = header.Destination;
             }
         }
+        if ((config.Allow is not null || config.Deny is not null) && (client is null || !config.Admits(client.Address)))
+        {
+            metrics.ConnectionsDenied.WithLabels(config.Name).Inc();
+            return;
+        }
         // Warming is bounded (a few seconds at most); a client that leaves meanwhile finds out at the relay.
         await pool.WhenWarmAsync(CancellationToken.None).ConfigureAwait(false);
 

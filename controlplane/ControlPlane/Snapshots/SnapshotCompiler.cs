@@ -22,6 +22,10 @@ public sealed record CompiledStore(long Revision, IReadOnlyDictionary<string, Co
 public sealed class SnapshotCompiler(SecretProtector secrets)
 {
     public const string DefaultAlgorithm = "round-robin";
+
+    /// <summary>Mozilla's intermediate profile: what scanners expect of a server for general clients.</summary>
+    public const string DefaultTlsPolicy = "intermediate";
+
     public const long DefaultDrainTimeoutMs = 30_000;
     public const int DefaultRetries = 1;
     public const long DefaultConnectTimeoutMs = 5_000;
@@ -114,6 +118,12 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             if (spec.ProxyProtocol is { } accept)
             {
                 listener.ProxyProtocolTrustedSources.AddRange(CanonicalCidrs(accept.TrustedSources));
+            }
+            listener.Allow.AddRange(CanonicalCidrs(spec.Allow));
+            listener.Deny.AddRange(CanonicalCidrs(spec.Deny));
+            if (spec.Protocol == "https")
+            {
+                listener.TlsPolicy = spec.TlsPolicy.Length == 0 ? DefaultTlsPolicy : spec.TlsPolicy;
             }
             if (spec.Protocol == "tcp")
             {

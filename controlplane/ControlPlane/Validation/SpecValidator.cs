@@ -381,6 +381,19 @@ public static class SpecValidator
                 }
             }
         }
+        ValidateCidrs(spec.Allow, p + "allow", v);
+        ValidateCidrs(spec.Deny, p + "deny", v);
+        if (spec.TlsPolicy.Length > 0)
+        {
+            if (spec.TlsPolicy is not ("modern" or "intermediate"))
+            {
+                v.Add(p + "tlsPolicy", $"'{Clip(spec.TlsPolicy)}' is not one of modern (TLS 1.3 only), intermediate (TLS 1.2 and 1.3, AEAD ciphers)");
+            }
+            else if (spec.Protocol != "https")
+            {
+                v.Add(p + "tlsPolicy", "only allowed for protocol https");
+            }
+        }
         switch (spec.Protocol)
         {
             case "http":

@@ -64,6 +64,37 @@ public sealed class ListenerValidationTests : IAsyncLifetime
         await Rejects(HttpListener("other", "edge", 8081, "web", s => s.ProxyProtocol = new ProxyProtocolAccept { TrustedSources = { "10.0.0.0/33" } }), "spec.proxyProtocol.trustedSources[0]");
     }
 
+    [Theory]
+    [InlineData("allow", "10.0.0.1/8")]
+    [InlineData("deny", "not-a-network")]
+    public async Task Create_AllowOrDenyNotACidr_IsRejectedNamingTheEntry(string field, string cidr)
+    {
+        await Rejects(TcpListener("db", "data", 5432, "db", s => (field == "allow" ? s.Allow : s.Deny).Add(cidr)), $"spec.{field}[0]");
+        Assert.Empty((await _f.Service.ListListeners(new ListRequest(), _f.Context)).Items);
+    }
+
+    [Fact]
+    public async Task Create_AllowAndDeny_AreKeptOnEveryProtocol()
+    {
+        var created = await Create(HttpListener("public", "edge", 8080, "web", s => { s.Allow.Add("10.0.0.0/8"); s.Deny.Add("10.1.0.0/16"); }));
+        Assert.Equal(["10.0.0.0/8"], created.Spec.Allow);
+        Assert.Equal(["10.1.0.0/16"], created.Spec.Deny);
+        await Create(TcpListener("db", "data", 5432, "db", s => s.Deny.Add("fd00::/8")));
+    }
+
+    [Theory]
+    [InlineData("http", "modern", "only allowed for protocol https")]
+    [InlineData("tcp", "intermediate", "only allowed for protocol https")]
+    [InlineData("https", "old", "is not one of modern")]
+    public async Task Create_TlsPolicy_OnlyModernOrIntermediate_OnHttps(string protocol, string policy, string rule)
+    {
+        var listener = protocol == "tcp"
+            ? TcpListener("l", "data", 5432, "db", s => s.TlsPolicy = policy)
+            : HttpListener("l", "edge", 8443, "web", s => { s.Protocol = protocol; s.TlsPolicy = policy; });
+        var description = await Rejects(listener, "spec.tlsPolicy");
+        Assert.Contains(rule, description, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Create_HttpListener_LowercasesHostsAndReferences()
     {

@@ -58,7 +58,7 @@ public class ProxyProtocolRelayTests : IAsyncLifetime
         var pool = Pool("db", [Backend("b", backend.Port)], connectTimeout: TimeSpan.FromSeconds(2), protocol: "tcp") with { ProxyProtocol = sendVersion };
         var listener = TestConfigs.Tcp(_listener, port, "db") with
         {
-            ProxyProtocol = trustedSources is null ? null : new ProxyProtocolAcceptConfig(new EquatableArray<string>(trustedSources)),
+            ProxyProtocol = trustedSources is null ? null : new ProxyProtocolAcceptConfig(new CidrSet(new EquatableArray<string>(trustedSources))),
         };
         var outcome = (await _agent.ApplyAsync([listener], [pool])).Single();
         Assert.True(outcome.Programmed, outcome.Reason);
@@ -186,6 +186,26 @@ public class ProxyProtocolRelayTests : IAsyncLifetime
 
         // A client's own PROXY line is just bytes here: the header the agent wrote comes first.
         Assert.Matches(@"^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 \d+ " + port + "\r\nPROXY TCP4 203\\.0\\.113\\.7", echoed);
+    }
+
+    [Fact]
+    public async Task Deny_ClosesTheClientsConnection_BeforeABackendIsAsked()
+    {
+        var backend = Recorder();
+        var port = Ports.Free();
+        var pool = Pool("db", [Backend("b", backend.Port)], connectTimeout: TimeSpan.FromSeconds(2), protocol: "tcp");
+        var listener = TestConfigs.Tcp(_listener, port, "db") with { Deny = CidrSet.Of(["127.0.0.7/32"]) };
+        Assert.True((await _agent.ApplyAsync([listener], [pool])).Single().Programmed);
+
+        using (var denied = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            denied.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.7"), 0));
+            await denied.ConnectAsync(IPAddress.Loopback, port);
+            Assert.Empty(await SocketReads.ReadToEndAsync(denied, Wait));
+        }
+        Assert.Equal(0, backend.Accepted);
+        Assert.Equal(1, _agent.Metrics.ConnectionsDenied.WithLabels(_listener).Value);
+        Assert.Equal("ok", Encoding.ASCII.GetString(await ExchangeAsync(port, "ok"u8.ToArray())));
     }
 
     private double RefusedCount(string reason) =>

@@ -13,7 +13,7 @@ namespace LoadBalancer.Agent.Tests.Listeners;
 /// client (X-Forwarded-For, on the fast path and on YARP's), the bytes after it are the request (or
 /// the TLS handshake), and only the trusted sources may send one.
 /// </summary>
-public class ProxyProtocolAcceptTests : IAsyncLifetime
+public class ClientAdmissionTests : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
     private static int _instances;
@@ -53,7 +53,7 @@ public class ProxyProtocolAcceptTests : IAsyncLifetime
     private async Task<int> ListenerAsync(string trusted, bool https = false)
     {
         var port = Ports.Free();
-        var accept = new ProxyProtocolAcceptConfig(new EquatableArray<string>([trusted]));
+        var accept = new ProxyProtocolAcceptConfig(new CidrSet(new EquatableArray<string>([trusted])));
         var listener = (https ? Https(_listener, port, ["site"], Route("app")) : Http(_listener, port, Route("app"))) with { ProxyProtocol = accept };
         var certificates = https ? new[] { TestCertificates.Ecdsa("site", "shop.example.com") } : [];
         var outcome = (await _agent.ApplyAsync([listener], [Pool("app", [Backend("b", _backend.Port)])], certificates)).Single();
@@ -153,10 +153,66 @@ public class ProxyProtocolAcceptTests : IAsyncLifetime
         Assert.Empty(_heads);
         Assert.Equal(1, _agent.Metrics.ProxyProtocolRefused.WithLabels(_listener, "invalid").Value);
     }
+
+    private async Task<int> GatedListenerAsync(string[] allow, string[] deny, string? proxyTrusted = null)
+    {
+        var port = Ports.Free();
+        var listener = Http(_listener, port, Route("app")) with
+        {
+            Allow = CidrSet.Of(allow),
+            Deny = CidrSet.Of(deny),
+            ProxyProtocol = proxyTrusted is null ? null : new ProxyProtocolAcceptConfig(new CidrSet(new EquatableArray<string>([proxyTrusted]))),
+        };
+        var outcome = (await _agent.ApplyAsync([listener], [Pool("app", [Backend("b", _backend.Port)])])).Single();
+        Assert.True(outcome.Programmed, outcome.Reason);
+        return port;
+    }
+
+    private static async Task<string> GetFromAsync(string from, int port, string prefix = "")
+    {
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        client.Bind(new IPEndPoint(IPAddress.Parse(from), 0));
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        using var stream = new NetworkStream(client, ownsSocket: false);
+        try
+        {
+            return await SendAsync(stream, prefix + "GET / HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n");
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    [Fact]
+    public async Task AllowAndDeny_DecideByTheClientsAddress_DenyWinning()
+    {
+        var port = await GatedListenerAsync(allow: ["127.0.0.0/24"], deny: ["127.0.0.6/32"]);
+
+        Assert.StartsWith("HTTP/1.1 200", await GetFromAsync("127.0.0.5", port), StringComparison.Ordinal);
+        Assert.Equal("", await GetFromAsync("127.0.0.6", port));
+        Assert.Equal("", await GetFromAsync("127.0.1.5", port));
+
+        lock (_heads)
+        {
+            Assert.Single(_heads);
+        }
+        Assert.Equal(2, _agent.Metrics.ConnectionsDenied.WithLabels(_listener).Value);
+    }
+
+    [Fact]
+    public async Task Deny_AppliesToTheClientNamedByThePROXYHeader()
+    {
+        var port = await GatedListenerAsync(allow: [], deny: ["203.0.113.0/24"], proxyTrusted: "127.0.0.1/32");
+
+        Assert.Equal("", await GetFromAsync("127.0.0.1", port, "PROXY TCP4 203.0.113.7 198.51.100.1 40000 80\r\n"));
+        Assert.StartsWith("HTTP/1.1 200", await GetFromAsync("127.0.0.1", port, "PROXY TCP4 198.51.100.7 198.51.100.1 40000 80\r\n"), StringComparison.Ordinal);
+        Assert.Equal("198.51.100.7", TakeForwardedFor());
+    }
 }
 
 /// <summary>The same through YARP's forwarder (lb-agent --http-fast-path off).</summary>
-public sealed class ProxyProtocolAcceptYarpTests : ProxyProtocolAcceptTests
+public sealed class ClientAdmissionYarpTests : ClientAdmissionTests
 {
     protected override bool FastPath => false;
 }

@@ -6,37 +6,51 @@ using Microsoft.AspNetCore.Connections;
 namespace LoadBalancer.Agent.Listeners;
 
 /// <summary>
-/// The PROXY protocol on http and https listeners: Kestrel connection middleware ahead of TLS that
-/// takes the header off (leaving what follows in the pipe) and makes its source the connection's
-/// remote end point, which the fast path, YARP's path, X-Forwarded-For, persistence and the access
-/// log all read. The listener's current config is read per connection, so a change applies to the
-/// next connection without rebinding.
+/// Who may use an http or https listener, decided per connection by Kestrel connection middleware
+/// ahead of TLS: first the PROXY protocol (the header is taken off, leaving what follows in the
+/// pipe, and its client becomes the connection's remote end point, which the fast path, YARP's
+/// path, X-Forwarded-For, persistence and the access log all read), then the listener's allow and
+/// deny lists against that client. The listener's current config is read per connection, so a
+/// change applies to the next connection without rebinding.
 /// </summary>
-internal static class ProxyProtocolAccept
+internal static class ClientAdmission
 {
-    public static async Task HandleAsync(ConnectionContext connection, ConnectionDelegate next, ListenerState state, Metrics.AgentMetrics metrics)
+    public static Task HandleAsync(ConnectionContext connection, ConnectionDelegate next, ListenerState state, Metrics.AgentMetrics metrics)
     {
-        if (state.Config.ProxyProtocol is not { } accept)
+        var config = state.Config;
+        if (config.ProxyProtocol is null && config.Allow is null && config.Deny is null)
         {
-            await next(connection).ConfigureAwait(false);
-            return;
+            return next(connection);
         }
-        var listener = state.Config.Name;
-        if (connection.RemoteEndPoint is not IPEndPoint peer || !accept.Trusts(peer.Address))
+        return AdmitAsync(connection, next, config, metrics);
+    }
+
+    private static async Task AdmitAsync(ConnectionContext connection, ConnectionDelegate next, Config.ListenerConfig config, Metrics.AgentMetrics metrics)
+    {
+        var peer = connection.RemoteEndPoint as IPEndPoint;
+        if (config.ProxyProtocol is { } accept)
         {
-            metrics.ProxyProtocolRefused.WithLabels(listener, "untrusted").Inc();
-            return;
+            if (peer is null || !accept.Trusts(peer.Address))
+            {
+                metrics.ProxyProtocolRefused.WithLabels(config.Name, "untrusted").Inc();
+                return;
+            }
+            var read = await ReadAsync(connection).ConfigureAwait(false);
+            if (read.Header is not { } header)
+            {
+                metrics.ProxyProtocolRefused.WithLabels(config.Name, read.Failure).Inc();
+                return;
+            }
+            if (header.Source is { } source)
+            {
+                connection.RemoteEndPoint = peer = source;
+                connection.LocalEndPoint = header.Destination;
+            }
         }
-        var read = await ReadAsync(connection).ConfigureAwait(false);
-        if (read.Header is not { } header)
+        if (peer is null || !config.Admits(peer.Address))
         {
-            metrics.ProxyProtocolRefused.WithLabels(listener, read.Failure).Inc();
+            metrics.ConnectionsDenied.WithLabels(config.Name).Inc();
             return;
-        }
-        if (header.Source is { } source)
-        {
-            connection.RemoteEndPoint = source;
-            connection.LocalEndPoint = header.Destination;
         }
         await next(connection).ConfigureAwait(false);
     }
