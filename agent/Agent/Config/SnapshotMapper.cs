@@ -111,6 +111,10 @@ public static class SnapshotMapper
                 default:
                     throw new SnapshotRejectedException($"listener '{listener.Name}' has unknown protocol '{listener.Protocol}'");
             }
+            if (!(listener.TracingSamplingRatio is >= 0 and <= 1))
+            {
+                throw new SnapshotRejectedException($"listener '{listener.Name}' has tracing.samplingRatio {listener.TracingSamplingRatio.ToString(System.Globalization.CultureInfo.InvariantCulture)}, not from 0 to 1");
+            }
             if (listener.IsHttps && listener.Certificates.Count == 0)
             {
                 throw new SnapshotRejectedException($"https listener '{listener.Name}' has no certificate");
@@ -145,7 +149,8 @@ public static class SnapshotMapper
                 r.Pool))
             .ToEquatableArray(),
         listener.Pool,
-        listener.TrustedProxies.ToEquatableArray());
+        listener.TrustedProxies.ToEquatableArray(),
+        listener.Tracing?.SamplingRatio ?? 0);
 
     private static PoolConfig MapPool(SnapshotPool pool)
     {

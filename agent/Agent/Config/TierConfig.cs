@@ -25,7 +25,8 @@ public sealed record ListenerConfig(
     EquatableArray<string> Certificates,
     EquatableArray<RouteConfig> Routes,
     string Pool,
-    EquatableArray<string> TrustedProxies = default)
+    EquatableArray<string> TrustedProxies = default,
+    double TracingSamplingRatio = 0)
 {
     public bool IsTcp => Protocol == "tcp";
 
