@@ -118,6 +118,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddAgentSync(new AgentRetention(options.AgentExpiry, AgentRetention.DefaultMaxAgentsPerTier));
         builder.Services.AddEvents();
         builder.Services.AddControlPlaneObservability();
+        builder.Services.AddControlPlaneTracing(options.Otel);
         builder.Services.AddLocalPortRouting();
         configureServices?.Invoke(builder.Services);
 

@@ -126,6 +126,10 @@ public static class SnapshotMapper
                 default:
                     throw new SnapshotRejectedException($"listener '{listener.Name}' has unknown protocol '{listener.Protocol}'");
             }
+            if (!(listener.TracingSamplingRatio is >= 0 and <= 1))
+            {
+                throw new SnapshotRejectedException($"listener '{listener.Name}' has tracing.samplingRatio {listener.TracingSamplingRatio.ToString(System.Globalization.CultureInfo.InvariantCulture)}, not from 0 to 1");
+            }
             if (listener.IsHttps && listener.Certificates.Count == 0)
             {
                 throw new SnapshotRejectedException($"https listener '{listener.Name}' has no certificate");
@@ -165,7 +169,8 @@ public static class SnapshotMapper
         CidrSet.Of(listener.Allow),
         CidrSet.Of(listener.Deny),
         // A snapshot of a control plane older than TLS policies (or cached from one) has none.
-        listener.TlsPolicy.Length == 0 ? "intermediate" : listener.TlsPolicy);
+        listener.TlsPolicy.Length == 0 ? "intermediate" : listener.TlsPolicy,
+        listener.Tracing?.SamplingRatio ?? 0);
 
     private static PoolConfig MapPool(SnapshotPool pool)
     {

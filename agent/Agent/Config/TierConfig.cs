@@ -29,7 +29,8 @@ public sealed record ListenerConfig(
     ProxyProtocolAcceptConfig? ProxyProtocol = null,
     CidrSet? Allow = null,
     CidrSet? Deny = null,
-    string TlsPolicy = "intermediate")
+    string TlsPolicy = "intermediate",
+    double TracingSamplingRatio = 0)
 {
     /// <summary>Whether a client at <paramref name="address"/> may connect: allow (when set) lets it in, deny keeps it out.</summary>
     public bool Admits(System.Net.IPAddress address) =>

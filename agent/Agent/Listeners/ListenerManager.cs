@@ -245,7 +245,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         }
 
         var server = new KestrelServer(Options.Create(options), _transport, _loggerFactory);
-        var application = new ListenerHttpApplication(context => _httpHandler.HandleAsync(context, config.Name, state.Routes), _contextFactory);
+        var application = new ListenerHttpApplication(context => _httpHandler.HandleAsync(context, config.Name, state.Routes, state.Config.TracingSamplingRatio), _contextFactory);
         try
         {
             await server.StartAsync(application, cancellationToken).ConfigureAwait(false);

@@ -134,6 +134,11 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             {
                 listener.Routes.AddRange(OrderRoutes(spec.Routes));
                 listener.TrustedProxies.AddRange(CanonicalCidrs(spec.TrustedProxies));
+                if (spec.Tracing is { SamplingRatio: > 0 } tracing)
+                {
+                    // Absent when 0, the default: snapshots of listeners without tracing keep their bytes and hash.
+                    listener.Tracing = new SnapshotTracing { SamplingRatio = tracing.SamplingRatio };
+                }
                 usedPools.UnionWith(spec.Routes.Select(r => r.Pool));
                 if (spec.Protocol == "https")
                 {

@@ -401,6 +401,7 @@ public static class SpecValidator
                 ValidateRoutes(spec, view, v, p);
                 ValidateTrustedProxies(spec, v, p);
                 ValidateProxyProtocolAccept(spec, v, p);
+                ValidateTracing(spec.Tracing, v, p);
                 if (spec.Pool.Length > 0)
                 {
                     v.Add(p + "pool", $"not allowed for protocol {spec.Protocol}; use routes");
@@ -418,6 +419,10 @@ public static class SpecValidator
                 if (spec.TrustedProxies.Count > 0)
                 {
                     v.Add(p + "trustedProxies", "not allowed for protocol tcp: it forwards no headers");
+                }
+                if (spec.Tracing is not null)
+                {
+                    v.Add(p + "tracing", "not allowed for protocol tcp: tcp connections are not traced");
                 }
                 if (spec.Pool.Length == 0)
                 {
@@ -451,6 +456,15 @@ public static class SpecValidator
     }
 
     public const int MaxTrustedProxies = 100;
+
+    private static void ValidateTracing(ListenerTracing? tracing, Violations v, string p)
+    {
+        // NaN fails both comparisons: it is caught by the negated range test.
+        if (tracing is not null && !(tracing.SamplingRatio >= 0 && tracing.SamplingRatio <= 1))
+        {
+            v.Add(p + "tracing.samplingRatio", $"must be from 0 to 1 (the share of requests without a traceparent that start a trace), not {tracing.SamplingRatio.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        }
+    }
 
     private static void ValidateTrustedProxies(ListenerSpec spec, Violations v, string p) =>
         ValidateCidrs(spec.TrustedProxies, p + "trustedProxies", v);

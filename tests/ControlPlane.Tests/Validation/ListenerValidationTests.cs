@@ -39,6 +39,25 @@ public sealed class ListenerValidationTests : IAsyncLifetime
         await Rejects(new Listener { Metadata = new ObjectMeta { Name = "db" }, Spec = new ListenerSpec { Tier = "data", Port = 5432, Protocol = "tcp", Pool = "db", TrustedProxies = { "10.0.0.0/8" } } }, "spec.trustedProxies");
     }
 
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public async Task Create_TracingSamplingRatioOutOfRange_IsRejectedWithFieldViolation(double ratio)
+    {
+        var message = await Rejects(HttpListener("public", "edge", 8080, "web", s => s.Tracing = new ListenerTracing { SamplingRatio = ratio }), "spec.tracing.samplingRatio");
+        Assert.Contains("from 0 to 1", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_TracingSamplingRatio_IsKept_AndNotAllowedOnTcp()
+    {
+        var created = await Create(HttpListener("public", "edge", 8080, "web", s => s.Tracing = new ListenerTracing { SamplingRatio = 0.25 }));
+        Assert.Equal(0.25, created.Spec.Tracing.SamplingRatio);
+        await Rejects(new Listener { Metadata = new ObjectMeta { Name = "db" }, Spec = new ListenerSpec { Tier = "data", Port = 5432, Protocol = "tcp", Pool = "db", Tracing = new ListenerTracing() } }, "spec.tracing");
+    }
+
     [Fact]
     public async Task Create_TcpListenerAcceptingProxyProtocol_KeepsItsTrustedSources()
     {
