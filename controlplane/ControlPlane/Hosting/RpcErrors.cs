@@ -57,35 +57,28 @@ public static class RpcErrors
 /// <summary>Maps refusals (<see cref="RpcErrors"/>) for every service; innermost, so metrics and access see the mapped status.</summary>
 public sealed class RpcErrorInterceptor : Interceptor
 {
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
-    {
-        try
-        {
-            return await continuation(request, context).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is StoreException or ValidationException)
-        {
-            throw RpcErrors.ToRpcException(ex)!;
-        }
-    }
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation) =>
+        MappedAsync(() => continuation(request, context));
 
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        try
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        MappedAsync(async () =>
         {
             await continuation(request, responseStream, context).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is StoreException or ValidationException)
-        {
-            throw RpcErrors.ToRpcException(ex)!;
-        }
-    }
+            return true;
+        });
 
-    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        MappedAsync(async () =>
+        {
+            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+            return true;
+        });
+
+    private static async Task<T> MappedAsync<T>(Func<Task<T>> call)
     {
         try
         {
-            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+            return await call().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is StoreException or ValidationException)
         {
