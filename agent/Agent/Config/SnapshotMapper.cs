@@ -71,6 +71,10 @@ public static class SnapshotMapper
                     throw new SnapshotRejectedException($"backend '{backend.Name}' of pool '{pool.Name}' has no valid address");
                 }
             }
+            if (pool.ProxyProtocol is not (0 or 1 or 2) || (pool.ProxyProtocol != 0 && pool.Protocol != "tcp"))
+            {
+                throw new SnapshotRejectedException($"pool '{pool.Name}' has PROXY protocol version {pool.ProxyProtocol} for protocol {pool.Protocol}");
+            }
         }
 
         var certificates = new HashSet<string>(StringComparer.Ordinal);
@@ -96,6 +100,11 @@ public static class SnapshotMapper
             if (!ports.TryAdd(listener.Port, listener.Name))
             {
                 throw new SnapshotRejectedException($"listeners '{ports[listener.Port]}' and '{listener.Name}' share port {listener.Port}");
+            }
+            if (listener.ProxyProtocol is { } accept
+                && (accept.TrustedSources.Count == 0 || !accept.TrustedSources.All(c => System.Net.IPNetwork.TryParse(c, out _))))
+            {
+                throw new SnapshotRejectedException($"listener '{listener.Name}' accepts the PROXY protocol without valid trusted sources");
             }
             switch (listener.Protocol)
             {
@@ -145,7 +154,8 @@ public static class SnapshotMapper
                 r.Pool))
             .ToEquatableArray(),
         listener.Pool,
-        listener.TrustedProxies.ToEquatableArray());
+        listener.TrustedProxies.ToEquatableArray(),
+        listener.ProxyProtocolTrustedSources.Count > 0 ? new ProxyProtocolAcceptConfig(listener.ProxyProtocolTrustedSources.ToEquatableArray()) : null);
 
     private static PoolConfig MapPool(SnapshotPool pool)
     {
@@ -194,7 +204,8 @@ public static class SnapshotMapper
             tls,
             pool.Backends
                 .Select(b => new BackendConfig(b.Name, b.Host, b.Port, b.Weight <= 0 ? 1 : b.Weight, string.IsNullOrEmpty(b.State) ? "enabled" : b.State))
-                .ToEquatableArray());
+                .ToEquatableArray(),
+            pool.ProxyProtocol);
     }
 
     private static TimeSpan Positive(long milliseconds, long fallback) =>

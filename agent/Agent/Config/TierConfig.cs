@@ -25,7 +25,8 @@ public sealed record ListenerConfig(
     EquatableArray<string> Certificates,
     EquatableArray<RouteConfig> Routes,
     string Pool,
-    EquatableArray<string> TrustedProxies = default)
+    EquatableArray<string> TrustedProxies = default,
+    ProxyProtocolAcceptConfig? ProxyProtocol = null)
 {
     public bool IsTcp => Protocol == "tcp";
 
@@ -71,7 +72,36 @@ public sealed record PoolConfig(
     TimeSpan IdleTimeout,
     int MaxConnectionsPerBackend,
     BackendTlsConfig? BackendTls,
-    EquatableArray<BackendConfig> Backends);
+    EquatableArray<BackendConfig> Backends,
+    int ProxyProtocol = 0);
+
+/// <summary>
+/// A tcp listener behind another load balancer: a PROXY protocol header is required from the
+/// <paramref name="TrustedSources"/> (CIDRs) and connections from anywhere else are refused.
+/// </summary>
+public sealed record ProxyProtocolAcceptConfig(EquatableArray<string> TrustedSources)
+{
+    private System.Net.IPNetwork[]? _networks;
+
+    public bool Trusts(System.Net.IPAddress address)
+    {
+        var networks = _networks ??= [.. TrustedSources.Select(System.Net.IPNetwork.Parse)];
+        var v4 = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        foreach (var network in networks)
+        {
+            if (network.Contains(v4) || network.Contains(address))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // The parsed networks are a cache of TrustedSources: equality is over the CIDRs only.
+    public bool Equals(ProxyProtocolAcceptConfig? other) => other is not null && TrustedSources.Equals(other.TrustedSources);
+
+    public override int GetHashCode() => TrustedSources.GetHashCode();
+}
 
 public sealed record CertificateConfig(string Name, string CertificatePem, string PrivateKeyPem, string Fingerprint)
 {

@@ -11,6 +11,8 @@ internal sealed class ListenerEndpointConfigurator(FastPath.FastHttpHandler fast
 
     public void Configure(ListenOptions listen, ListenerState state)
     {
+        // First, before TLS: the PROXY protocol header precedes the handshake.
+        listen.Use(next => connection => ProxyProtocolAccept.HandleAsync(connection, next, state, metrics));
         switch (state.Config.Protocol)
         {
             case "http":

@@ -103,6 +103,10 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
         {
             var spec = ProtoJson.Parse<ListenerSpec>(entity.SpecJson);
             var listener = new SnapshotListener { Name = entity.Name, Port = spec.Port, Protocol = spec.Protocol };
+            if (spec.ProxyProtocol is { } accept)
+            {
+                listener.ProxyProtocolTrustedSources.AddRange(CanonicalCidrs(accept.TrustedSources));
+            }
             if (spec.Protocol == "tcp")
             {
                 listener.Pool = spec.Pool;
@@ -111,7 +115,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             else
             {
                 listener.Routes.AddRange(OrderRoutes(spec.Routes));
-                listener.TrustedProxies.AddRange(spec.TrustedProxies.Select(c => System.Net.IPNetwork.Parse(c).ToString()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
+                listener.TrustedProxies.AddRange(CanonicalCidrs(spec.TrustedProxies));
                 usedPools.UnionWith(spec.Routes.Select(r => r.Pool));
                 if (spec.Protocol == "https")
                 {
@@ -180,6 +184,10 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             .Select(p => p.Route);
     }
 
+    // Deterministic snapshots: each network once, in one spelling, in one order.
+    private static IEnumerable<string> CanonicalCidrs(IEnumerable<string> cidrs) =>
+        cidrs.Select(c => System.Net.IPNetwork.Parse(c).ToString()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+
     /// <summary>The pool's session-cookie key in the clear (a bare one predates sealing and is sealed at the next start).</summary>
     private byte[] SessionKeyOf(PoolEntity pool) =>
         pool.SessionKeyIsSealed ? secrets.UnprotectSessionKey(pool.SessionKey, pool.Name) : pool.SessionKey;
@@ -199,6 +207,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             RequestTimeoutMs = Durations.ToMilliseconds(spec.RequestTimeout, 0),
             IdleTimeoutMs = Durations.ToMilliseconds(spec.IdleTimeout, 0),
             MaxConnectionsPerBackend = spec.MaxConnectionsPerBackend,
+            ProxyProtocol = spec.ProxyProtocol switch { "v1" => 1, "v2" => 2, _ => 0 },
         };
         if (spec.HealthCheck is { } hc)
         {

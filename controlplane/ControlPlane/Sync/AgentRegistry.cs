@@ -26,6 +26,10 @@ public sealed partial class AgentRegistry(IAgentStateStore store, TimeProvider t
     // Check-then-claim of a name must be atomic, or two tiers racing for one name could both pass.
     private readonly SemaphoreSlim _claimGate = new(1, 1);
 
+    // Agent rows are read, changed and saved by the bulk flush and by single-row writes: one at a
+    // time, else a flush that read before a single-row write saves its older state over it.
+    private readonly SemaphoreSlim _rowWrites = new(1, 1);
+
     // The (pool, backend) pairs of each published snapshot, computed once per snapshot.
     private readonly ConditionalWeakTable<TierSnapshot, HashSet<(string Pool, string Backend)>> _backendsOf = new();
 
@@ -272,6 +276,7 @@ public sealed partial class AgentRegistry(IAgentStateStore store, TimeProvider t
             {
                 break;
             }
+            await _rowWrites.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 await store.UpdateExistingAsync(batch.Select(b => (b.Key, (Action<AgentEntity>)b.Value.ApplyTo)).ToList(), cancellationToken).ConfigureAwait(false);
@@ -281,6 +286,10 @@ public sealed partial class AgentRegistry(IAgentStateStore store, TimeProvider t
                 // Kept in memory (and still shown): the next flush tries again.
                 Log.FlushFailed(logger, batch.Count, ex.GetBaseException().Message);
                 break;
+            }
+            finally
+            {
+                _rowWrites.Release();
             }
             foreach (var (name, state) in batch)
             {
@@ -359,6 +368,7 @@ public sealed partial class AgentRegistry(IAgentStateStore store, TimeProvider t
 
     private async Task UpdateAsync(string name, Action<AgentEntity> change, CancellationToken cancellationToken)
     {
+        await _rowWrites.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             // What is pending goes along, so that it never lands after (and over) this change.
@@ -377,6 +387,10 @@ public sealed partial class AgentRegistry(IAgentStateStore store, TimeProvider t
         {
             // Observed state is best effort: the next report overwrites it anyway.
             Log.WriteFailed(logger, name, ex.GetBaseException().Message);
+        }
+        finally
+        {
+            _rowWrites.Release();
         }
     }
 

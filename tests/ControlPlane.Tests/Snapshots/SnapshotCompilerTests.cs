@@ -112,6 +112,25 @@ public sealed class SnapshotCompilerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Compile_ProxyProtocol_TrustedSourcesCanonicalAndOnce_AndThePoolsVersion()
+    {
+        await _f.Service.Apply(new ApplyRequest
+        {
+            Resources =
+            {
+                R(Pool("pg", "tcp", s => s.ProxyProtocol = "v2")),
+                R(Backend("pg-1", "pg", "127.0.0.1:5432")),
+                R(TcpListener("postgres", "data", 15432, "pg", s => s.ProxyProtocol = new ProxyProtocolAccept { TrustedSources = { "fd00::/8", "10.0.0.0/8", "10.0.0.0/8" } })),
+            },
+        }, _f.Context);
+
+        var data = (await CompileAsync())["data"].Data;
+
+        Assert.Equal(["10.0.0.0/8", "fd00::/8"], data.Listeners.Single().ProxyProtocolTrustedSources);
+        Assert.Equal(2, data.Pools.Single().ProxyProtocol);
+    }
+
+    [Fact]
     public async Task CompileAll_Twice_GivesSameBytesAndHash()
     {
         await _f.Service.Apply(new ApplyRequest { Resources = { ThreeTiers() } }, _f.Context);

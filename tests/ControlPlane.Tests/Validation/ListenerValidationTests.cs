@@ -40,6 +40,31 @@ public sealed class ListenerValidationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Create_TcpListenerAcceptingProxyProtocol_KeepsItsTrustedSources()
+    {
+        var created = await Create(TcpListener("db", "data", 5432, "db", s => s.ProxyProtocol = new ProxyProtocolAccept { TrustedSources = { "10.0.0.0/8", "fd00::/8" } }));
+        Assert.Equal(["10.0.0.0/8", "fd00::/8"], created.Spec.ProxyProtocol.TrustedSources);
+    }
+
+    [Theory]
+    [InlineData("10.0.0.1/8", "spec.proxyProtocol.trustedSources[0]")]
+    [InlineData("lb.internal", "spec.proxyProtocol.trustedSources[0]")]
+    [InlineData(null, "spec.proxyProtocol.trustedSources")]
+    public async Task Create_ProxyProtocolWithoutValidTrustedSources_IsRejected_AndNothingIsWritten(string? cidr, string field)
+    {
+        var description = await Rejects(TcpListener("db", "data", 5432, "db", s => s.ProxyProtocol = cidr is null ? new ProxyProtocolAccept() : new ProxyProtocolAccept { TrustedSources = { cidr } }), field);
+        Assert.False(string.IsNullOrWhiteSpace(description));
+        Assert.Empty((await _f.Service.ListListeners(new ListRequest(), _f.Context)).Items);
+    }
+
+    [Fact]
+    public async Task Create_ProxyProtocolOnAnHttpListener_IsAccepted_AndValidatedAlike()
+    {
+        await Create(HttpListener("public", "edge", 8080, "web", s => s.ProxyProtocol = new ProxyProtocolAccept { TrustedSources = { "10.0.0.0/8" } }));
+        await Rejects(HttpListener("other", "edge", 8081, "web", s => s.ProxyProtocol = new ProxyProtocolAccept { TrustedSources = { "10.0.0.0/33" } }), "spec.proxyProtocol.trustedSources[0]");
+    }
+
+    [Fact]
     public async Task Create_HttpListener_LowercasesHostsAndReferences()
     {
         var created = await Create(HttpListener("Public", "Edge", 8080, "WEB", s => s.Routes[0].Hosts.Add("WWW.Example.COM")));
