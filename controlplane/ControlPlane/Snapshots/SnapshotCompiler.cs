@@ -4,7 +4,6 @@ using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Security;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Validation;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Snapshots;
 
@@ -36,33 +35,26 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
     public const long DefaultEjectionTimeMs = 30_000;
 
     /// <summary>
-    /// Opens a read transaction (a consistent WAL snapshot), reads the revision and compiles every
-    /// tier from the same view, so the revision and the payloads always belong together.
+    /// Reads the store through one view (one consistent read at one revision) and compiles every
+    /// tier from it, so the revision and the payloads always belong together.
     /// </summary>
-    public async Task<CompiledStore> CompileCurrentAsync(IDbContextFactory<LbDbContext> dbFactory, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
+    public async Task<CompiledStore> CompileCurrentAsync(IStoreReader reader, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(dbFactory);
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        // A deferred transaction takes no write lock; its first read pins the snapshot.
-        var connection = (Microsoft.Data.Sqlite.SqliteConnection)db.Database.GetDbConnection();
-        await using var transaction = connection.BeginTransaction(deferred: true);
-        await db.Database.UseTransactionAsync(transaction, cancellationToken).ConfigureAwait(false);
-        var revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
-        var tiers = await CompileAllAsync(db, extraTiers, cancellationToken).ConfigureAwait(false);
-        await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-        return new CompiledStore(revision, tiers);
+        ArgumentNullException.ThrowIfNull(reader);
+        await using var view = await reader.OpenViewAsync(cancellationToken).ConfigureAwait(false);
+        var tiers = await CompileAllAsync(view, extraTiers, cancellationToken).ConfigureAwait(false);
+        return new CompiledStore(view.Revision, tiers);
     }
 
     /// <summary>Compiles every tier that has a listener plus <paramref name="extraTiers"/> (which may be empty).</summary>
-    public async Task<IReadOnlyDictionary<string, CompiledTier>> CompileAllAsync(LbDbContext db, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
+    public async Task<IReadOnlyDictionary<string, CompiledTier>> CompileAllAsync(IStoreView view, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(extraTiers);
-        var listeners = await db.Listeners.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
-        var pools = await db.Pools.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
-        var backends = await db.Backends.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
-        var certificates = await db.Certificates.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
+        var listeners = await view.ListAsync<ListenerEntity>(cancellationToken).ConfigureAwait(false);
+        var pools = await view.ListAsync<PoolEntity>(cancellationToken).ConfigureAwait(false);
+        var backends = await view.ListAsync<BackendEntity>(cancellationToken).ConfigureAwait(false);
+        var certificates = await view.ListAsync<CertificateEntity>(cancellationToken).ConfigureAwait(false);
         return Compile(listeners, pools, backends, certificates, extraTiers);
     }
 

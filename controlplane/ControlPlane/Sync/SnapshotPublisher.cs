@@ -1,7 +1,6 @@
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Snapshots;
 using LoadBalancer.ControlPlane.Store;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Sync;
 
@@ -11,7 +10,7 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// revision is the store revision at which its content last changed.
 /// </summary>
 public sealed partial class SnapshotPublisher(
-    IDbContextFactory<LbDbContext> dbFactory,
+    IStoreReader reader,
     SnapshotCompiler compiler,
     StoreChangeFeed changes,
     TierSnapshotCache cache,
@@ -47,7 +46,7 @@ public sealed partial class SnapshotPublisher(
             {
                 return;
             }
-            catch (Exception ex) when (ex is InvalidOperationException or DbUpdateException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception ex) when (ex is InvalidOperationException or StoreUnavailableException)
             {
                 // Nothing is published: agents keep their last good snapshot. Try again shortly.
                 Log.CompileFailed(logger, ex.Message);
@@ -60,7 +59,7 @@ public sealed partial class SnapshotPublisher(
     {
         using var span = Observability.ControlPlaneTracing.Source.StartActivity("compile snapshots");
         // One deferred read transaction: every tier sees the same revision, writers are not blocked.
-        var store = await compiler.CompileCurrentAsync(dbFactory, extraTiers, cancellationToken).ConfigureAwait(false);
+        var store = await compiler.CompileCurrentAsync(reader, extraTiers, cancellationToken).ConfigureAwait(false);
         var storeRevision = store.Revision;
         var compiled = store.Tiers;
         span?.SetTag("lb.revision", storeRevision);

@@ -67,8 +67,8 @@ public sealed class SnapshotCompilerTests : IAsyncLifetime
 
     private async Task<IReadOnlyDictionary<string, CompiledTier>> CompileAsync(params string[] extraTiers)
     {
-        await using var db = await _f.DbFactory.CreateDbContextAsync();
-        return await _f.Compiler.CompileAllAsync(db, extraTiers, CancellationToken.None);
+        await using var view = await _f.Reader.OpenViewAsync();
+        return await _f.Compiler.CompileAllAsync(view, extraTiers, CancellationToken.None);
     }
 
     [Theory]
@@ -183,8 +183,8 @@ public sealed class SnapshotCompilerTests : IAsyncLifetime
             await other.Service.Apply(new ApplyRequest { Resources = { resource } }, other.Context);
         }
         var mine = await CompileAsync();
-        await using var db = await other.DbFactory.CreateDbContextAsync();
-        var theirs = await other.Compiler.CompileAllAsync(db, [], CancellationToken.None);
+        await using var view = await other.Reader.OpenViewAsync();
+        var theirs = await other.Compiler.CompileAllAsync(view, [], CancellationToken.None);
         foreach (var tier in new[] { "edge", "internal", "data" })
         {
             Assert.Equal(mine[tier].Hash, theirs[tier].Hash);
@@ -219,7 +219,7 @@ public sealed class SnapshotCompilerTests : IAsyncLifetime
     public async Task CompileCurrent_ReturnsRevisionWithTiers()
     {
         await _f.Service.Apply(new ApplyRequest { Resources = { ThreeTiers() } }, _f.Context);
-        var compiled = await _f.Compiler.CompileCurrentAsync(_f.DbFactory, ["spare"], CancellationToken.None);
+        var compiled = await _f.Compiler.CompileCurrentAsync(_f.Reader, ["spare"], CancellationToken.None);
         Assert.Equal(1, compiled.Revision);
         Assert.Equal(["data", "edge", "internal", "spare"], compiled.Tiers.Keys.Order(StringComparer.Ordinal));
     }
