@@ -6,11 +6,13 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
+using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Agent.LoadBalancing;
 using LoadBalancer.Agent.Persistence;
 using LoadBalancer.Agent.Pools;
 using LoadBalancer.Agent.Proxy;
+using LoadBalancer.Agent.Routing;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -139,7 +141,15 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 return true;
             }
 
-            var pool = MatchPool(out var routed);
+            var route = MatchRoute();
+            var routed = route is not null;
+            if (route is { HasFilters: true })
+            {
+                // Redirects, rewrites and header modifiers are the YARP path's (RouteTransformer).
+                _input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
+                return true;
+            }
+            var pool = route is null ? null : WeightedPools.Choose(route, _handler.Pools, this);
             if (routed && pool is { Config.Protocol: "https" })
             {
                 // TLS to the backends is YARP's (SocketsHttpHandler's SslStream, backend TLS settings).
@@ -453,7 +463,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         return false;
     }
 
-    private PoolRuntime? MatchPool(out bool routed)
+    private RouteConfig? MatchRoute()
     {
         Span<char> host = stackalloc char[256];
         var hostBytes = _request.Host;
@@ -467,13 +477,12 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         var rented = pathBytes.Length > 512 ? ArrayPool<char>.Shared.Rent(pathBytes.Length) : null;
         Span<char> path = rented ?? stackalloc char[512];
         path = path[..Encoding.ASCII.GetChars(pathBytes, path)];
-        var route = _listener.Routes.Match(host, path);
+        var entry = _listener.Routes.Match(host, path, new Http1RouteRequest(_request));
         if (rented is not null)
         {
             ArrayPool<char>.Shared.Return(rented);
         }
-        routed = route is not null;
-        return route is null ? null : _handler.Pools.Find(route.Pool);
+        return entry?.Route;
     }
 
     /// <summary>The outcome of an exchange this connection cut itself (drain deadline or request timeout).</summary>

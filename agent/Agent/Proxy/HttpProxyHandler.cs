@@ -4,6 +4,7 @@ using LoadBalancer.Agent.LoadBalancing;
 using LoadBalancer.Agent.Metrics;
 using LoadBalancer.Agent.Persistence;
 using LoadBalancer.Agent.Pools;
+using LoadBalancer.Agent.Routing;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -23,15 +24,24 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
     public async Task HandleAsync(HttpContext context, string listener, RouteTable routes)
     {
         var request = context.Request;
-        var route = routes.Match(request.Host.Value, request.Path.Value);
-        if (route is null)
+        var entry = routes.Match(request.Host.Value, request.Path.Value, new HttpRouteRequest(request));
+        if (entry is null)
         {
             metrics.NoBackend.WithLabels(listener, "404").Inc();
             await WriteErrorAsync(context, StatusCodes.Status404NotFound, "no route matches this host and path").ConfigureAwait(false);
             return;
         }
+        if (entry.Route.Redirect is { } redirect)
+        {
+            context.Response.StatusCode = redirect.StatusCode;
+            context.Response.Headers.Location = Redirects.Location(redirect, request.Scheme, request.Host.Value ?? string.Empty,
+                context.Connection.LocalPort, request.Path.Value ?? "/", request.QueryString.Value ?? string.Empty, entry.MatchedPrefix);
+            context.Response.ContentLength = 0;
+            LogAccess(context, listener, "-", "-", redirect.StatusCode, TimeSpan.Zero);
+            return;
+        }
 
-        var pool = pools.Find(route.Pool);
+        var pool = WeightedPools.Choose(entry.Route, pools, new ContextRequestKeys(context));
         if (pool?.HttpClient is null)
         {
             metrics.NoBackend.WithLabels(listener, "503").Inc();
@@ -90,7 +100,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                 try
                 {
                     using var registration = activity.Register(backend, context.Abort);
-                    error = await forwarder.SendAsync(context, scheme + backend.Address, pool.HttpClient, requestConfig, routes.Forwarding).ConfigureAwait(false);
+                    error = await forwarder.SendAsync(context, scheme + backend.Address, pool.HttpClient, requestConfig, entry.Transformer).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -38,6 +38,10 @@ internal static class ServerNormalization
                     {
                         route.Pool = route.Pool.ToLowerInvariant();
                         LowerAll(route.Hosts);
+                        foreach (var backend in route.Backends)
+                        {
+                            backend.Pool = backend.Pool.ToLowerInvariant();
+                        }
                     }
                 }
                 break;

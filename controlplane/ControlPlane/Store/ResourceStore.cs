@@ -278,7 +278,7 @@ public sealed partial class ResourceStore(
             {
                 var spec = ProtoJson.Parse<ListenerSpec>(l.SpecJson);
                 return kind == ResourceKind.Pool
-                    ? spec.Pool == name || spec.Routes.Any(r => r.Pool == name)
+                    ? spec.Pool == name || spec.Routes.Any(r => RouteRules.PoolsOf(r).Contains(name))
                     : spec.Certificates.Contains(name);
             })
             .Select(l => l.Name)
@@ -526,6 +526,10 @@ public sealed partial class ResourceStore(
                     {
                         route.Pool = route.Pool.ToLowerInvariant();
                         LowerAll(route.Hosts);
+                        foreach (var backend in route.Backends)
+                        {
+                            backend.Pool = backend.Pool.ToLowerInvariant();
+                        }
                     }
                 }
                 return (ResourceKind.Listener, NormalizeMeta(resource.Listener.Metadata), spec);
