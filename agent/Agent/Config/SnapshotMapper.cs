@@ -215,6 +215,8 @@ public static class SnapshotMapper
             Rewrite = rewrite,
             RequestHeaders = requestHeaders,
             ResponseHeaders = responseHeaders,
+            BackendRequestTimeout = TimeSpan.FromMilliseconds(Math.Max(0, route.BackendRequestTimeoutMs)),
+            Retries = route.HasRetries ? Math.Max(0, route.Retries) : null,
         };
     }
 

@@ -51,6 +51,12 @@ public sealed record RouteConfig(EquatableArray<string> Hosts, string PathPrefix
 
     public HeaderModifierConfig? ResponseHeaders { get; init; }
 
+    /// <summary>Each attempt's timeout instead of the pool's requestTimeout; zero: the pool's.</summary>
+    public TimeSpan BackendRequestTimeout { get; init; }
+
+    /// <summary>Retries instead of the pool's; null: the pool's.</summary>
+    public int? Retries { get; init; }
+
     /// <summary>True when a filter changes the request or answers it: the YARP path serves such routes.</summary>
     public bool HasFilters => Redirect is not null || Rewrite is not null || RequestHeaders is not null || ResponseHeaders is not null;
 }

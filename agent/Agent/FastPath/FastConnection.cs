@@ -198,7 +198,10 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
             // A pool that has just appeared waits for its backends' first health results, as on the YARP path.
             await pool.WhenWarmAsync(_connection.ConnectionClosed).ConfigureAwait(false);
             var sticky = SessionAffinity.Place(this, pool, out var balancer, out var pickContext);
-            var attempts = new BackendAttempts(pool, balancer, pickContext, sticky);
+            var attempts = new BackendAttempts(pool, balancer, pickContext, sticky, route!.Retries);
+            // The route's timeout, where it sets one, wins over the pool's.
+            var requestTimeout = route.BackendRequestTimeout > TimeSpan.Zero ? route.BackendRequestTimeout
+                : pool.Config.RequestTimeout > TimeSpan.Zero ? pool.Config.RequestTimeout : DefaultRequestTimeout;
             var idempotent = _request.IsIdempotent;
 
             while (true)
@@ -238,7 +241,6 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                         // The exchange with the backend.
                         var socket = connection.Socket;
                         var reused = connection.Reused;
-                        var requestTimeout = pool.Config.RequestTimeout > TimeSpan.Zero ? pool.Config.RequestTimeout : DefaultRequestTimeout;
                         var responseStarted = false;
                         var status = 0;
                         try

@@ -50,8 +50,11 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         }
         await pool.WhenWarmAsync(context.RequestAborted).ConfigureAwait(false);
 
-        var requestConfig = pool.Config.RequestTimeout > TimeSpan.Zero
-            ? new ForwarderRequestConfig { ActivityTimeout = pool.Config.RequestTimeout }
+        // The route's timeout and retries, where it sets them, win over the pool's.
+        var requestTimeout = entry.Route.BackendRequestTimeout > TimeSpan.Zero ? entry.Route.BackendRequestTimeout : pool.Config.RequestTimeout;
+        var retries = entry.Route.Retries ?? pool.Config.Retries;
+        var requestConfig = requestTimeout > TimeSpan.Zero
+            ? new ForwarderRequestConfig { ActivityTimeout = requestTimeout }
             : DefaultRequestConfig;
         var scheme = pool.Config.Protocol == "https" ? "https://" : "http://";
         var canHaveBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true;
@@ -67,13 +70,13 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         // Bodies stream through unbuffered: a retry is possible only while the forwarder has not
         // started reading the body. Only requests that can have one pay for the wrapper.
         ReadTrackingStream? body = null;
-        if (pool.Config.Retries > 0 && canHaveBody)
+        if (retries > 0 && canHaveBody)
         {
             body = new ReadTrackingStream(request.Body);
             request.Body = body;
         }
         var sticky = SessionAffinity.Place(new ContextRequestKeys(context), pool, out var balancer, out var pickContext);
-        var attempts = new BackendAttempts(pool, balancer, pickContext, sticky);
+        var attempts = new BackendAttempts(pool, balancer, pickContext, sticky, retries);
         var idempotent = RetryRule.IsIdempotent(request.Method);
 
         try

@@ -208,6 +208,11 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
         }
         compiled.Backends.AddRange(route.Backends.Select(b => new RouteBackend { Pool = b.Pool, Weight = b.HasWeight ? b.Weight : 1 }));
         compiled.Filters.AddRange(route.Filters.Select(f => f.Clone()));
+        compiled.BackendRequestTimeoutMs = Durations.ToMilliseconds(route.Timeouts?.BackendRequest ?? string.Empty, 0);
+        if (route.HasRetries)
+        {
+            compiled.Retries = route.Retries;
+        }
         return compiled;
     }
 

@@ -489,6 +489,14 @@ public static partial class SpecValidator
             ValidateMatches(route, v, rp);
             ValidateRouteBackends(route, view, v, rp);
             ValidateFilters(route, v, rp);
+            if (route.Timeouts is { } timeouts)
+            {
+                CheckDuration(timeouts.BackendRequest, rp + "timeouts.backendRequest", OneDay, v);
+            }
+            if (route.HasRetries && route.Retries is < 0 or > 10)
+            {
+                v.Add(rp + "retries", $"must be from 0 to 10, not {route.Retries}");
+            }
             if (route.Matches.Count > 0)
             {
                 // Routes with matches may share host and path: method, headers and query tell them apart.

@@ -91,4 +91,14 @@ public sealed class SnapshotMapperRouteTests
     [Fact]
     public void Map_NoPoolNoRedirect_IsRefusedWhole() =>
         Assert.Throws<SnapshotRejectedException>(() => SnapshotMapper.Map(1, "h", Data(new SnapshotRoute())));
+
+    [Fact]
+    public void Map_RouteTimeoutAndRetries_OnlyWhenSet()
+    {
+        var set = SnapshotMapper.Map(1, "h", Data(new SnapshotRoute { Pool = "blue", BackendRequestTimeoutMs = 1500, Retries = 0 })).Listeners.Single().Routes.Single();
+        var unset = SnapshotMapper.Map(1, "h", Data(new SnapshotRoute { Pool = "blue" })).Listeners.Single().Routes.Single();
+
+        Assert.Equal((TimeSpan.FromMilliseconds(1500), (int?)0), (set.BackendRequestTimeout, set.Retries));
+        Assert.Equal((TimeSpan.Zero, (int?)null), (unset.BackendRequestTimeout, unset.Retries));
+    }
 }

@@ -258,4 +258,14 @@ public sealed class RouteValidationTests : IAsyncLifetime
 
         await RpcAssert.StatusAsync(() => _f.Service.DeletePool(new DeleteRequest { Name = "web-v2" }, _f.Context), Grpc.Core.StatusCode.FailedPrecondition);
     }
+
+    [Fact]
+    public async Task Create_BadRouteTimeout_IsRefused() =>
+        await Rejects(new Route { Pool = "web", Timeouts = new RouteTimeouts { BackendRequest = "soon" } }, "spec.routes[0].timeouts.backendRequest");
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(11)]
+    public async Task Create_RouteRetriesOutOfRange_IsRefused(int retries) =>
+        await Rejects(new Route { Pool = "web", Retries = retries }, "spec.routes[0].retries");
 }

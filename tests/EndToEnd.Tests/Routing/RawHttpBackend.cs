@@ -10,6 +10,7 @@ namespace LoadBalancer.EndToEnd.Tests.Routing;
 /// An HTTP/1.1 backend on a bare socket, so a test sees the request head exactly as the agent
 /// sent it (no server framework normalising it). It answers every request 200 with X-Backend
 /// (its name) and X-Backend-Secret, keeps connections alive, and keeps the last heads it read.
+/// A request for a path under /hold is never answered: the connection stays open until the agent gives up.
 /// </summary>
 public sealed class RawHttpBackend : IAsyncDisposable
 {
@@ -100,6 +101,13 @@ public sealed class RawHttpBackend : IAsyncDisposable
                 while (_heads.Count > KeptHeads)
                 {
                     _heads.TryDequeue(out var _);
+                }
+                if (head.StartsWith("GET /hold", StringComparison.Ordinal))
+                {
+                    while (await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false) > 0)
+                    {
+                    }
+                    return;
                 }
                 await socket.SendAsync(_response, SocketFlags.None, _stop.Token).ConfigureAwait(false);
             }

@@ -118,6 +118,55 @@ public sealed class RouteTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData("on")]
+    [InlineData("off")]
+    public async Task RouteTimeoutAndRetries_OverrideThePools(string fastPath)
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await using var slow = RawHttpBackend.Start("slow-1");
+        try
+        {
+            await cluster.StartAgentAsync("edge", "edge-1", "127.0.0.1", "--http-fast-path", fastPath);
+            var port = Ports.Free();
+            var applied = await cluster.ApplyAsync(Yaml.Join(
+                Yaml.Pool("slow", extra: "  requestTimeout: 60s\n  retries: 3"),
+                Yaml.Backend("slow-1", "slow", slow.Port),
+                $$$"""
+                apiVersion: lb/v1
+                kind: Listener
+                metadata: {name: timed}
+                spec:
+                  tier: edge
+                  port: {{{port.ToString(CultureInfo.InvariantCulture)}}}
+                  protocol: http
+                  routes:
+                    - pool: slow
+                      timeouts: {backendRequest: 1s}
+                      retries: 0
+                """));
+            Assert.True(applied.ExitCode == 0, applied.ToString());
+            var url = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
+            await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url + "/") == "slow-1", Propagation, "the listener", cluster.Diagnostics);
+
+            using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(30) };
+            var before = slow.Requests;
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            using var response = await client.GetAsync(url + "/hold/me");
+            output.WriteLine($"fast path {fastPath}: {(int)response.StatusCode} after {watch.ElapsedMilliseconds} ms");
+
+            // The route's 1 s, not the pool's 60 s; one attempt, not the pool's four.
+            Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+            Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(10));
+            Assert.Equal(1, slow.Requests - before);
+        }
+        catch
+        {
+            output.WriteLine(cluster.Diagnostics());
+            throw;
+        }
+    }
+
     private static async Task<string?> WhoAsync(HttpClient client, HttpMethod method, string url, params (string Name, string Value)[] headers)
     {
         using var request = new HttpRequestMessage(method, url);
