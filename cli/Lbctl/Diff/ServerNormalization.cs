@@ -42,6 +42,17 @@ internal static class ServerNormalization
                         {
                             backend.Pool = backend.Pool.ToLowerInvariant();
                         }
+                        foreach (var filter in route.Filters)
+                        {
+                            if (filter.RequestRedirect is { } redirect)
+                            {
+                                redirect.Hostname = redirect.Hostname.ToLowerInvariant();
+                            }
+                            if (filter.UrlRewrite is { } rewrite)
+                            {
+                                rewrite.Hostname = rewrite.Hostname.ToLowerInvariant();
+                            }
+                        }
                     }
                 }
                 break;

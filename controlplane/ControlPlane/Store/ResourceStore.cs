@@ -530,6 +530,17 @@ public sealed partial class ResourceStore(
                         {
                             backend.Pool = backend.Pool.ToLowerInvariant();
                         }
+                        foreach (var filter in route.Filters)
+                        {
+                            if (filter.RequestRedirect is { } redirect)
+                            {
+                                redirect.Hostname = redirect.Hostname.ToLowerInvariant();
+                            }
+                            if (filter.UrlRewrite is { } rewrite)
+                            {
+                                rewrite.Hostname = rewrite.Hostname.ToLowerInvariant();
+                            }
+                        }
                     }
                 }
                 return (ResourceKind.Listener, NormalizeMeta(resource.Listener.Metadata), spec);

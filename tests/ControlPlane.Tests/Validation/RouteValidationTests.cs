@@ -268,4 +268,16 @@ public sealed class RouteValidationTests : IAsyncLifetime
     [InlineData(11)]
     public async Task Create_RouteRetriesOutOfRange_IsRefused(int retries) =>
         await Rejects(new Route { Pool = "web", Retries = retries }, "spec.routes[0].retries");
+
+    [Fact]
+    public async Task Create_RedirectAndRewriteHostnames_AreLowercased()
+    {
+        var listener = WithRoute(new Route { Hosts = { "a.example.com" }, Filters = { new RouteFilter { Type = "RequestRedirect", RequestRedirect = new RequestRedirectFilter { Hostname = "WWW.Example.COM" } } } });
+        listener.Spec.Routes.Add(new Route { Pool = "web", Filters = { new RouteFilter { Type = "URLRewrite", UrlRewrite = new UrlRewriteFilter { Hostname = "Internal.Example.COM" } } } });
+
+        var created = await _f.Service.CreateListener(new WriteListenerRequest { Listener = listener }, _f.Context);
+
+        Assert.Equal("www.example.com", created.Spec.Routes[0].Filters[0].RequestRedirect.Hostname);
+        Assert.Equal("internal.example.com", created.Spec.Routes[1].Filters[0].UrlRewrite.Hostname);
+    }
 }
