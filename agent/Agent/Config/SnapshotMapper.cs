@@ -120,7 +120,7 @@ public static class SnapshotMapper
                 case "http" or "https":
                     foreach (var route in listener.Routes)
                     {
-                        RequirePool(listener.Name, route.Pool);
+                        CheckRoute(listener.Name, route);
                     }
                     break;
                 default:
@@ -143,6 +143,35 @@ public static class SnapshotMapper
             }
         }
 
+        void CheckRoute(string listener, RouteConfig route)
+        {
+            foreach (var pattern in RoutePatterns(route))
+            {
+                // The control plane compiled these already; one it could not reach here would fail the whole table.
+                if (!Routing.RoutePatterns.TryCompile(pattern, out _, out var error))
+                {
+                    throw new SnapshotRejectedException($"listener '{listener}' has an invalid regular expression: {error}");
+                }
+            }
+            if (route.Pool.Length > 0)
+            {
+                RequirePool(listener, route.Pool);
+                return;
+            }
+            foreach (var backend in route.Backends)
+            {
+                RequirePool(listener, backend.Pool);
+            }
+            if (route.Backends.Count == 0 && route.Redirect is null)
+            {
+                throw new SnapshotRejectedException($"listener '{listener}' has a route with neither a pool nor a redirect");
+            }
+            if (route.Backends.Count > 0 && route.Backends.All(b => b.Weight <= 0))
+            {
+                throw new SnapshotRejectedException($"listener '{listener}' has a route whose backend weights sum to 0");
+            }
+        }
+
         void RequirePool(string listener, string pool)
         {
             if (!pools.ContainsKey(pool))
@@ -157,12 +186,7 @@ public static class SnapshotMapper
         listener.Port,
         listener.Protocol,
         listener.Certificates.ToEquatableArray(),
-        listener.Routes
-            .Select(r => new RouteConfig(
-                r.Hosts.Select(h => h.ToLowerInvariant()).ToEquatableArray(),
-                string.IsNullOrEmpty(r.PathPrefix) ? "/" : r.PathPrefix,
-                r.Pool))
-            .ToEquatableArray(),
+        listener.Routes.Select(MapRoute).ToEquatableArray(),
         listener.Pool,
         listener.TrustedProxies.ToEquatableArray(),
         CidrSet.Of(listener.ProxyProtocolTrustedSources) is { } trusted ? new ProxyProtocolAcceptConfig(trusted) : null,
@@ -171,6 +195,76 @@ public static class SnapshotMapper
         // A snapshot of a control plane older than TLS policies (or cached from one) has none.
         listener.TlsPolicy.Length == 0 ? "intermediate" : listener.TlsPolicy,
         listener.Tracing?.SamplingRatio ?? 0);
+
+    private static RouteConfig MapRoute(SnapshotRoute route)
+    {
+        RedirectConfig? redirect = null;
+        RewriteConfig? rewrite = null;
+        HeaderModifierConfig? requestHeaders = null;
+        HeaderModifierConfig? responseHeaders = null;
+        foreach (var filter in route.Filters)
+        {
+            switch (filter.Type)
+            {
+                case "RequestRedirect" when filter.RequestRedirect is { } r:
+                    redirect = new RedirectConfig(r.Scheme, r.Hostname, r.HasPort ? r.Port : 0, MapPathModifier(r.Path), r.HasStatusCode ? r.StatusCode : 301);
+                    break;
+                case "URLRewrite" when filter.UrlRewrite is { } u:
+                    rewrite = new RewriteConfig(u.Hostname, MapPathModifier(u.Path));
+                    break;
+                case "RequestHeaderModifier" when filter.RequestHeaderModifier is { } m:
+                    requestHeaders = MapHeaderModifier(m);
+                    break;
+                case "ResponseHeaderModifier" when filter.ResponseHeaderModifier is { } m:
+                    responseHeaders = MapHeaderModifier(m);
+                    break;
+                default:
+                    throw new SnapshotRejectedException($"route filter '{filter.Type}' is not supported by this agent");
+            }
+        }
+        return new RouteConfig(
+            route.Hosts.Select(h => h.ToLowerInvariant()).ToEquatableArray(),
+            string.IsNullOrEmpty(route.PathPrefix) ? "/" : route.PathPrefix,
+            route.Pool)
+        {
+            Matches = route.Matches
+                .Select(m => new RouteMatchConfig(
+                    string.IsNullOrEmpty(m.Path?.Type) ? "PathPrefix" : m.Path.Type,
+                    string.IsNullOrEmpty(m.Path?.Value) ? "/" : m.Path.Value,
+                    m.Method,
+                    m.Headers.Select(MapValueMatch).ToEquatableArray(),
+                    m.QueryParams.Select(MapValueMatch).ToEquatableArray()))
+                .ToEquatableArray(),
+            Backends = route.Backends.Select(b => new WeightedPoolConfig(b.Pool, b.HasWeight ? b.Weight : 1)).ToEquatableArray(),
+            Redirect = redirect,
+            Rewrite = rewrite,
+            RequestHeaders = requestHeaders,
+            ResponseHeaders = responseHeaders,
+            BackendRequestTimeout = TimeSpan.FromMilliseconds(Math.Max(0, route.BackendRequestTimeoutMs)),
+            Retries = route.HasRetries ? Math.Max(0, route.Retries) : null,
+        };
+    }
+
+    private static ValueMatchConfig MapValueMatch(ValueMatch match) =>
+        new(string.IsNullOrEmpty(match.Type) ? "Exact" : match.Type, match.Name, match.Value);
+
+    private static PathModifierConfig? MapPathModifier(PathModifier? path) => path switch
+    {
+        null or { Type.Length: 0 } => null,
+        { Type: "ReplacePrefixMatch" } => new PathModifierConfig(path.Type, path.ReplacePrefixMatch),
+        _ => new PathModifierConfig(path.Type, path.ReplaceFullPath),
+    };
+
+    private static HeaderModifierConfig MapHeaderModifier(HeaderModifierFilter modifier) => new(
+        modifier.Set.Select(h => new HeaderValueConfig(h.Name, h.Value)).ToEquatableArray(),
+        modifier.Add.Select(h => new HeaderValueConfig(h.Name, h.Value)).ToEquatableArray(),
+        modifier.Remove.ToEquatableArray());
+
+    /// <summary>Every regular expression of a route (paths, headers, query parameters).</summary>
+    private static IEnumerable<string> RoutePatterns(RouteConfig route) =>
+        route.Matches.SelectMany(m =>
+            (m.PathType == "RegularExpression" ? [m.PathValue] : Array.Empty<string>())
+                .Concat(m.Headers.Concat(m.QueryParams).Where(h => h.Type == "RegularExpression").Select(h => h.Value)));
 
     private static PoolConfig MapPool(SnapshotPool pool)
     {

@@ -41,7 +41,63 @@ public sealed record ListenerConfig(
     public bool IsHttps => Protocol == "https";
 }
 
-public sealed record RouteConfig(EquatableArray<string> Hosts, string PathPrefix, string Pool);
+/// <summary>
+/// One route: its hosts, then any of <see cref="Matches"/> (none: <see cref="PathPrefix"/>), then
+/// <see cref="Pool"/> or a weighted split over <see cref="Backends"/> (or neither when
+/// <see cref="Redirect"/> answers), with Gateway API's HTTPRoute filters.
+/// </summary>
+public sealed record RouteConfig(EquatableArray<string> Hosts, string PathPrefix, string Pool)
+{
+    public EquatableArray<RouteMatchConfig> Matches { get; init; } = EquatableArray<RouteMatchConfig>.Empty;
+
+    public EquatableArray<WeightedPoolConfig> Backends { get; init; } = EquatableArray<WeightedPoolConfig>.Empty;
+
+    public RedirectConfig? Redirect { get; init; }
+
+    public RewriteConfig? Rewrite { get; init; }
+
+    public HeaderModifierConfig? RequestHeaders { get; init; }
+
+    public HeaderModifierConfig? ResponseHeaders { get; init; }
+
+    /// <summary>Each attempt's timeout instead of the pool's requestTimeout; zero: the pool's.</summary>
+    public TimeSpan BackendRequestTimeout { get; init; }
+
+    /// <summary>Retries instead of the pool's; null: the pool's.</summary>
+    public int? Retries { get; init; }
+
+    /// <summary>True when a filter changes the request or answers it: the YARP path serves such routes.</summary>
+    public bool HasFilters => Redirect is not null || Rewrite is not null || RequestHeaders is not null || ResponseHeaders is not null;
+}
+
+/// <param name="PathType">Exact, PathPrefix or RegularExpression.</param>
+/// <param name="Method">Empty: any method.</param>
+public sealed record RouteMatchConfig(
+    string PathType,
+    string PathValue,
+    string Method,
+    EquatableArray<ValueMatchConfig> Headers,
+    EquatableArray<ValueMatchConfig> QueryParams);
+
+/// <param name="Type">Exact or RegularExpression.</param>
+public sealed record ValueMatchConfig(string Type, string Name, string Value);
+
+public sealed record WeightedPoolConfig(string Pool, int Weight);
+
+/// <param name="Scheme">Empty: the request's.</param>
+/// <param name="Hostname">Empty: the request's host.</param>
+/// <param name="Port">0: derived as Gateway API says (the scheme's well-known port, or the listener's).</param>
+/// <param name="Path">Null: the request's path.</param>
+public sealed record RedirectConfig(string Scheme, string Hostname, int Port, PathModifierConfig? Path, int StatusCode);
+
+public sealed record RewriteConfig(string Hostname, PathModifierConfig? Path);
+
+/// <param name="Type">ReplaceFullPath or ReplacePrefixMatch.</param>
+public sealed record PathModifierConfig(string Type, string Value);
+
+public sealed record HeaderModifierConfig(EquatableArray<HeaderValueConfig> Set, EquatableArray<HeaderValueConfig> Add, EquatableArray<string> Remove);
+
+public sealed record HeaderValueConfig(string Name, string Value);
 
 public sealed record HealthCheckConfig(
     string Type,

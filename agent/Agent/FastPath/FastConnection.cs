@@ -6,12 +6,14 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
+using LoadBalancer.Agent.Config;
 using LoadBalancer.Agent.Listeners;
 using LoadBalancer.Agent.LoadBalancing;
 using LoadBalancer.Agent.Persistence;
 using LoadBalancer.Agent.Pools;
 using LoadBalancer.Agent.Proxy;
 using LoadBalancer.Agent.Tracing;
+using LoadBalancer.Agent.Routing;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -140,8 +142,15 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 return true;
             }
 
-            var pool = MatchPool(out var route);
+            var route = MatchRoute();
             var routed = route is not null;
+            if (route is { HasFilters: true })
+            {
+                // Redirects, rewrites and header modifiers are the YARP path's (RouteTransformer).
+                _input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
+                return true;
+            }
+            var pool = route is null ? null : WeightedPools.Choose(route, _handler.Pools, this);
             if (routed && pool is { Config.Protocol: "https" })
             {
                 // TLS to the backends is YARP's (SocketsHttpHandler's SslStream, backend TLS settings).
@@ -188,14 +197,17 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
             }
 
             // Off (no --otel): this one check, no Activity, and traceparent passes through as sent.
-            var span = AgentTracing.Enabled ? StartSpan(route!) : null;
+            var span = AgentTracing.Enabled ? StartSpan(route!, pool.Name) : null;
             BackendState? tried = null;
             int spanStatus;
 
             // A pool that has just appeared waits for its backends' first health results, as on the YARP path.
             await pool.WhenWarmAsync(_connection.ConnectionClosed).ConfigureAwait(false);
             var sticky = SessionAffinity.Place(this, pool, out var balancer, out var pickContext);
-            var attempts = new BackendAttempts(pool, balancer, pickContext, sticky);
+            var attempts = new BackendAttempts(pool, balancer, pickContext, sticky, route!.Retries);
+            // The route's timeout, where it sets one, wins over the pool's.
+            var requestTimeout = route.BackendRequestTimeout > TimeSpan.Zero ? route.BackendRequestTimeout
+                : pool.Config.RequestTimeout > TimeSpan.Zero ? pool.Config.RequestTimeout : DefaultRequestTimeout;
             var idempotent = _request.IsIdempotent;
 
             while (true)
@@ -237,7 +249,6 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                         // The exchange with the backend.
                         var socket = connection.Socket;
                         var reused = connection.Reused;
-                        var requestTimeout = pool.Config.RequestTimeout > TimeSpan.Zero ? pool.Config.RequestTimeout : DefaultRequestTimeout;
                         var responseStarted = false;
                         var status = 0;
                         try
@@ -473,7 +484,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         return false;
     }
 
-    private PoolRuntime? MatchPool(out Config.RouteConfig? matched)
+    private RouteConfig? MatchRoute()
     {
         Span<char> host = stackalloc char[256];
         var hostBytes = _request.Host;
@@ -487,13 +498,12 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         var rented = pathBytes.Length > 512 ? ArrayPool<char>.Shared.Rent(pathBytes.Length) : null;
         Span<char> path = rented ?? stackalloc char[512];
         path = path[..Encoding.ASCII.GetChars(pathBytes, path)];
-        var route = _listener.Routes.Match(host, path);
+        var entry = _listener.Routes.Match(host, path, new Http1RouteRequest(_request));
         if (rented is not null)
         {
             ArrayPool<char>.Shared.Return(rented);
         }
-        matched = route;
-        return route is null ? null : _handler.Pools.Find(route.Pool);
+        return entry?.Route;
     }
 
     /// <summary>The outcome of an exchange this connection cut itself (drain deadline or request timeout).</summary>
@@ -744,9 +754,9 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
     }
 
     /// <summary>The request's span when it is sampled (tracing on).</summary>
-    private Activity? StartSpan(Config.RouteConfig route) =>
+    private Activity? StartSpan(Config.RouteConfig route, string pool) =>
         ProxySpan.Start(Header("traceparent"), Header("tracestate"), _listener.Config.TracingSamplingRatio,
-            Encoding.ASCII.GetString(_request.Method), Encoding.ASCII.GetString(_request.Host), Path, _listener.Config.Name, route);
+            Encoding.ASCII.GetString(_request.Method), Encoding.ASCII.GetString(_request.Host), Path, _listener.Config.Name, route, pool);
 
     public string? Header(string name)
     {

@@ -20,13 +20,14 @@ internal struct BackendAttempts
     private int _attempt;
 
     /// <param name="sticky">The backend persistence placed the request on, if any: tried first.</param>
-    public BackendAttempts(PoolRuntime pool, ILoadBalancer balancer, in PickContext context, BackendState? sticky)
+    /// <param name="retries">The route's retries when it overrides the pool's.</param>
+    public BackendAttempts(PoolRuntime pool, ILoadBalancer balancer, in PickContext context, BackendState? sticky, int? retries = null)
     {
         _pool = pool;
         _balancer = balancer;
         _context = context;
         Sticky = sticky;
-        _attempts = 1 + pool.Config.Retries;
+        _attempts = 1 + (retries ?? pool.Config.Retries);
     }
 
     public readonly BackendState? Sticky { get; }

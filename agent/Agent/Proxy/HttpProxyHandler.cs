@@ -5,6 +5,7 @@ using LoadBalancer.Agent.Metrics;
 using LoadBalancer.Agent.Persistence;
 using LoadBalancer.Agent.Pools;
 using LoadBalancer.Agent.Tracing;
+using LoadBalancer.Agent.Routing;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -25,15 +26,24 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
     public async Task HandleAsync(HttpContext context, string listener, RouteTable routes, double samplingRatio = 0)
     {
         var request = context.Request;
-        var route = routes.Match(request.Host.Value, request.Path.Value);
-        if (route is null)
+        var entry = routes.Match(request.Host.Value, request.Path.Value, new HttpRouteRequest(request));
+        if (entry is null)
         {
             metrics.NoBackend.WithLabels(listener, "404").Inc();
             await WriteErrorAsync(context, StatusCodes.Status404NotFound, "no route matches this host and path").ConfigureAwait(false);
             return;
         }
+        if (entry.Route.Redirect is { } redirect)
+        {
+            context.Response.StatusCode = redirect.StatusCode;
+            context.Response.Headers.Location = Redirects.Location(redirect, request.Scheme, request.Host.Value ?? string.Empty,
+                context.Connection.LocalPort, request.Path.Value ?? "/", request.QueryString.Value ?? string.Empty, entry.MatchedPrefix);
+            context.Response.ContentLength = 0;
+            LogAccess(context, listener, "-", "-", redirect.StatusCode, TimeSpan.Zero);
+            return;
+        }
 
-        var pool = pools.Find(route.Pool);
+        var pool = WeightedPools.Choose(entry.Route, pools, new ContextRequestKeys(context));
         if (pool?.HttpClient is null)
         {
             metrics.NoBackend.WithLabels(listener, "503").Inc();
@@ -42,12 +52,15 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         }
         // Off (no --otel): this one check, no Activity, and traceparent passes through as sent.
         var span = AgentTracing.Enabled
-            ? ProxySpan.Start(request.Headers.TraceParent, request.Headers.TraceState, samplingRatio, request.Method, request.Host.Value ?? string.Empty, request.Path.Value ?? "/", listener, route)
+            ? ProxySpan.Start(request.Headers.TraceParent, request.Headers.TraceState, samplingRatio, request.Method, request.Host.Value ?? string.Empty, request.Path.Value ?? "/", listener, entry.Route, pool.Name)
             : null;
         await pool.WhenWarmAsync(context.RequestAborted).ConfigureAwait(false);
 
-        var requestConfig = pool.Config.RequestTimeout > TimeSpan.Zero
-            ? new ForwarderRequestConfig { ActivityTimeout = pool.Config.RequestTimeout }
+        // The route's timeout and retries, where it sets them, win over the pool's.
+        var requestTimeout = entry.Route.BackendRequestTimeout > TimeSpan.Zero ? entry.Route.BackendRequestTimeout : pool.Config.RequestTimeout;
+        var retries = entry.Route.Retries ?? pool.Config.Retries;
+        var requestConfig = requestTimeout > TimeSpan.Zero
+            ? new ForwarderRequestConfig { ActivityTimeout = requestTimeout }
             : DefaultRequestConfig;
         var scheme = pool.Config.Protocol == "https" ? "https://" : "http://";
         var canHaveBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true;
@@ -63,13 +76,13 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         // Bodies stream through unbuffered: a retry is possible only while the forwarder has not
         // started reading the body. Only requests that can have one pay for the wrapper.
         ReadTrackingStream? body = null;
-        if (pool.Config.Retries > 0 && canHaveBody)
+        if (retries > 0 && canHaveBody)
         {
             body = new ReadTrackingStream(request.Body);
             request.Body = body;
         }
         var sticky = SessionAffinity.Place(new ContextRequestKeys(context), pool, out var balancer, out var pickContext);
-        var attempts = new BackendAttempts(pool, balancer, pickContext, sticky);
+        var attempts = new BackendAttempts(pool, balancer, pickContext, sticky, retries);
         var idempotent = RetryRule.IsIdempotent(request.Method);
         BackendState? tried = null;
         var clientGone = false;
@@ -99,7 +112,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                 try
                 {
                     using var registration = activity.Register(backend, context.Abort);
-                    error = await forwarder.SendAsync(context, scheme + backend.Address, pool.HttpClient, requestConfig, routes.Forwarding).ConfigureAwait(false);
+                    error = await forwarder.SendAsync(context, scheme + backend.Address, pool.HttpClient, requestConfig, entry.Transformer).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -25,7 +25,7 @@ internal static class ProxySpan
     /// The request's span, or null when tracing is off or the request is not sampled: callers
     /// check <see cref="AgentTracing.Enabled"/> first, so that off costs one call.
     /// </summary>
-    public static Activity? Start(string? traceparent, string? tracestate, double samplingRatio, string method, string host, string path, string listener, RouteConfig route)
+    public static Activity? Start(string? traceparent, string? tracestate, double samplingRatio, string method, string host, string path, string listener, RouteConfig route, string? pool = null)
     {
         if (!TraceSampling.ShouldRecord(traceparent, tracestate, samplingRatio, Random.Shared.NextDouble(), out var parent))
         {
@@ -43,7 +43,8 @@ internal static class ProxySpan
             span.SetTag(UrlPath, path);
             span.SetTag(Listener, listener);
             span.SetTag(Route, RouteName(route));
-            span.SetTag(Pool, route.Pool);
+            // A weighted split names its pools in the route; the span names the one chosen.
+            span.SetTag(Pool, pool ?? route.Pool);
         }
         return span;
     }

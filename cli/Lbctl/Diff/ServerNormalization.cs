@@ -38,6 +38,21 @@ internal static class ServerNormalization
                     {
                         route.Pool = route.Pool.ToLowerInvariant();
                         LowerAll(route.Hosts);
+                        foreach (var backend in route.Backends)
+                        {
+                            backend.Pool = backend.Pool.ToLowerInvariant();
+                        }
+                        foreach (var filter in route.Filters)
+                        {
+                            if (filter.RequestRedirect is { } redirect)
+                            {
+                                redirect.Hostname = redirect.Hostname.ToLowerInvariant();
+                            }
+                            if (filter.UrlRewrite is { } rewrite)
+                            {
+                                rewrite.Hostname = rewrite.Hostname.ToLowerInvariant();
+                            }
+                        }
                     }
                 }
                 break;

@@ -131,7 +131,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
                     // Absent when 0, the default: snapshots of listeners without tracing keep their bytes and hash.
                     listener.Tracing = new SnapshotTracing { SamplingRatio = tracing.SamplingRatio };
                 }
-                usedPools.UnionWith(spec.Routes.Select(r => r.Pool));
+                usedPools.UnionWith(spec.Routes.SelectMany(RouteRules.PoolsOf));
                 if (spec.Protocol == "https")
                 {
                     // Order is meaningful here: the first certificate is the default for clients without SNI.
@@ -180,15 +180,15 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             var wildcard = route.Hosts.Where(h => h.StartsWith("*.", StringComparison.Ordinal)).ToList();
             if (exact.Count > 0)
             {
-                parts.Add((0, path.Length, order, new SnapshotRoute { Hosts = { exact }, PathPrefix = path, Pool = route.Pool }));
+                parts.Add((0, path.Length, order, Compile(route, exact)));
             }
             if (wildcard.Count > 0)
             {
-                parts.Add((1, path.Length, order, new SnapshotRoute { Hosts = { wildcard }, PathPrefix = path, Pool = route.Pool }));
+                parts.Add((1, path.Length, order, Compile(route, wildcard)));
             }
             if (route.Hosts.Count == 0)
             {
-                parts.Add((2, path.Length, order, new SnapshotRoute { PathPrefix = path, Pool = route.Pool }));
+                parts.Add((2, path.Length, order, Compile(route, [])));
             }
             order++;
         }
@@ -202,6 +202,34 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
     // Deterministic snapshots: each network once, in one spelling, in one order.
     private static IEnumerable<string> CanonicalCidrs(IEnumerable<string> cidrs) =>
         cidrs.Select(c => System.Net.IPNetwork.Parse(c).ToString()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+
+    /// <summary>One route part for some of its hosts, with Gateway API's defaults written out.</summary>
+    private static SnapshotRoute Compile(LoadBalancer.Api.V1.Route route, IEnumerable<string> hosts)
+    {
+        var compiled = new SnapshotRoute { Hosts = { hosts }, Pool = route.Pool };
+        if (route.Matches.Count == 0)
+        {
+            compiled.PathPrefix = route.PathPrefix.Length == 0 ? "/" : route.PathPrefix;
+        }
+        foreach (var match in route.Matches)
+        {
+            var path = match.Path?.Clone() ?? new PathMatch();
+            path.Type = path.Type.Length == 0 ? RouteRules.PathPrefix : path.Type;
+            path.Value = path.Value.Length == 0 ? "/" : path.Value;
+            var compiledMatch = new RouteMatch { Path = path, Method = match.Method };
+            compiledMatch.Headers.AddRange(match.Headers.Select(h => new ValueMatch { Type = h.Type.Length == 0 ? RouteRules.Exact : h.Type, Name = h.Name, Value = h.Value }));
+            compiledMatch.QueryParams.AddRange(match.QueryParams.Select(q => new ValueMatch { Type = q.Type.Length == 0 ? RouteRules.Exact : q.Type, Name = q.Name, Value = q.Value }));
+            compiled.Matches.Add(compiledMatch);
+        }
+        compiled.Backends.AddRange(route.Backends.Select(b => new RouteBackend { Pool = b.Pool, Weight = b.HasWeight ? b.Weight : 1 }));
+        compiled.Filters.AddRange(route.Filters.Select(f => f.Clone()));
+        compiled.BackendRequestTimeoutMs = Durations.ToMilliseconds(route.Timeouts?.BackendRequest ?? string.Empty, 0);
+        if (route.HasRetries)
+        {
+            compiled.Retries = route.Retries;
+        }
+        return compiled;
+    }
 
     /// <summary>The pool's session-cookie key in the clear (a bare one predates sealing and is sealed at the next start).</summary>
     private byte[] SessionKeyOf(PoolEntity pool) =>
@@ -313,11 +341,11 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
                 }
                 continue;
             }
-            foreach (var route in listener.Routes)
+            foreach (var pool in listener.Routes.SelectMany(r => r.Pool.Length > 0 ? [r.Pool] : r.Backends.Select(b => b.Pool)))
             {
-                if (!pools.ContainsKey(route.Pool))
+                if (!pools.ContainsKey(pool))
                 {
-                    throw new InvalidOperationException($"tier {data.Tier}: listener {listener.Name} routes to missing pool {route.Pool}");
+                    throw new InvalidOperationException($"tier {data.Tier}: listener {listener.Name} routes to missing pool {pool}");
                 }
             }
             if (listener.Protocol == "https" && listener.Certificates.Count == 0)

@@ -278,7 +278,7 @@ public sealed partial class ResourceStore(
             {
                 var spec = ProtoJson.Parse<ListenerSpec>(l.SpecJson);
                 return kind == ResourceKind.Pool
-                    ? spec.Pool == name || spec.Routes.Any(r => r.Pool == name)
+                    ? spec.Pool == name || spec.Routes.Any(r => RouteRules.PoolsOf(r).Contains(name))
                     : spec.Certificates.Contains(name);
             })
             .Select(l => l.Name)
@@ -526,6 +526,21 @@ public sealed partial class ResourceStore(
                     {
                         route.Pool = route.Pool.ToLowerInvariant();
                         LowerAll(route.Hosts);
+                        foreach (var backend in route.Backends)
+                        {
+                            backend.Pool = backend.Pool.ToLowerInvariant();
+                        }
+                        foreach (var filter in route.Filters)
+                        {
+                            if (filter.RequestRedirect is { } redirect)
+                            {
+                                redirect.Hostname = redirect.Hostname.ToLowerInvariant();
+                            }
+                            if (filter.UrlRewrite is { } rewrite)
+                            {
+                                rewrite.Hostname = rewrite.Hostname.ToLowerInvariant();
+                            }
+                        }
                     }
                 }
                 return (ResourceKind.Listener, NormalizeMeta(resource.Listener.Metadata), spec);

@@ -14,7 +14,7 @@ public sealed class StoreView
 /// Field-by-field rules of every kind. Each method adds all violations it finds, with the
 /// field path in protobuf JSON names (prefixed by e.g. "Listener/web: " inside Apply).
 /// </summary>
-public static class SpecValidator
+public static partial class SpecValidator
 {
     public const int MaxStringLength = 4096;
     public const int MaxRoutes = 1000;
@@ -189,7 +189,7 @@ public static class SpecValidator
                 {
                     v.Add(p + "protocol", $"must stay tcp: tcp listener {listenerName} forwards to this pool");
                 }
-                else if (listener.Protocol is "http" or "https" && protocol == "tcp" && listener.Routes.Any(r => r.Pool == name))
+                else if (listener.Protocol is "http" or "https" && protocol == "tcp" && listener.Routes.Any(r => RouteRules.PoolsOf(r).Contains(name)))
                 {
                     v.Add(p + "protocol", $"must stay http or https: listener {listenerName} routes HTTP requests to this pool");
                 }
@@ -540,17 +540,25 @@ public static class SpecValidator
             {
                 v.Add(rp + "pathPrefix", "must start with '/' and contain no spaces");
             }
-            if (route.Pool.Length == 0)
+            if (route.Matches.Count > 0 && route.PathPrefix.Length > 0)
             {
-                v.Add(rp + "pool", "required");
+                v.Add(rp + "pathPrefix", "not allowed with matches; use matches[].path");
             }
-            else if (!view.Pools.TryGetValue(route.Pool, out var pool))
+            ValidateMatches(route, v, rp);
+            ValidateRouteBackends(route, view, v, rp);
+            ValidateFilters(route, v, rp);
+            if (route.Timeouts is { } timeouts)
             {
-                v.Add(rp + "pool", $"pool {Clip(route.Pool)} does not exist");
+                CheckDuration(timeouts.BackendRequest, rp + "timeouts.backendRequest", OneDay, v);
             }
-            else if (pool.Protocol is not ("http" or "https"))
+            if (route.HasRetries && route.Retries is < 0 or > 10)
             {
-                v.Add(rp + "pool", $"pool {route.Pool} has protocol {pool.Protocol}; HTTP routes need an http or https pool");
+                v.Add(rp + "retries", $"must be from 0 to 10, not {route.Retries}");
+            }
+            if (route.Matches.Count > 0)
+            {
+                // Routes with matches may share host and path: method, headers and query tell them apart.
+                continue;
             }
             IEnumerable<string> hosts = route.Hosts.Count == 0 ? [""] : route.Hosts;
             foreach (var host in hosts.Distinct(StringComparer.Ordinal))

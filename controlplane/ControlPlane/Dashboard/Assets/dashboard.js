@@ -197,6 +197,34 @@
     });
   }
 
+  // A route's matches and target in one line: "/api POST [x-env] ?v" and "web-v1 90, web-v2 10" or "redirect 301".
+  function routeMatches(r) {
+    if (!r.matches || !r.matches.length) {
+      return r.pathPrefix || '/';
+    }
+    return r.matches.map((m) => {
+      const path = m.path || {};
+      const parts = [(path.type === 'Exact' ? '=' : path.type === 'RegularExpression' ? '~' : '') + (path.value || '/')];
+      if (m.method) parts.push(m.method);
+      if (m.headers && m.headers.length) parts.push('[' + m.headers.map((h) => h.name).join(', ') + ']');
+      if (m.queryParams && m.queryParams.length) parts.push('?' + m.queryParams.map((q) => q.name).join('&'));
+      return parts.join(' ');
+    }).join(' | ');
+  }
+
+  function routeTarget(r) {
+    const redirect = (r.filters || []).find((f) => f.type === 'RequestRedirect');
+    if (redirect) {
+      const to = redirect.requestRedirect || {};
+      return 'redirect ' + (to.statusCode || 301) + (to.scheme ? ' ' + to.scheme : '');
+    }
+    const target = (r.backends && r.backends.length)
+      ? r.backends.map((b) => b.pool + ' ' + (b.weight === undefined ? 1 : b.weight)).join(', ')
+      : (r.pool || '');
+    const filters = (r.filters || []).map((f) => f.type);
+    return target + (filters.length ? ' (' + filters.join(', ') + ')' : '');
+  }
+
   function agentHealth(backend) {
     const views = (backend.status && backend.status.agents) || [];
     if (views.length === 0) {
@@ -285,7 +313,7 @@
       const routes = spec.protocol === 'tcp'
         ? [el('li', null, '→ ', spec.pool || '')]
         : (spec.routes || []).map((r) => el('li', null,
-          ((r.hosts && r.hosts.length) ? r.hosts.join(', ') : '*') + ' ' + (r.pathPrefix || '/') + ' → ' + (r.pool || '')));
+          ((r.hosts && r.hosts.length) ? r.hosts.join(', ') : '*') + ' ' + routeMatches(r) + ' → ' + routeTarget(r)));
       const programmed = num(status.agentsProgrammed);
       const total = num(status.agentsTotal);
       const programmedCondition = condition(status, 'Programmed');
