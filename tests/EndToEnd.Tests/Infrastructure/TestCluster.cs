@@ -79,6 +79,9 @@ public sealed class TestCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>More lb-controlplane flags for the next <see cref="StartControlPlaneAsync"/> (a retention limit, say).</summary>
+    public IReadOnlyList<string> ControlPlaneArguments { get; set; } = [];
+
     public async Task StartControlPlaneAsync()
     {
         if (ControlPlanePort == 0)
@@ -89,7 +92,7 @@ public sealed class TestCluster : IAsyncDisposable
         ControlPlane = Track(ManagedProcess.Start(
             "control-plane",
             Binaries.ControlPlane,
-            ["--data", DataDir, "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl]));
+            ["--data", DataDir, "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl, .. ControlPlaneArguments]));
         _channel?.Dispose();
         _channel = CreateChannel();
         var invoker = WithToken(_channel, () => File.ReadAllText(AdminTokenFile).Trim());
