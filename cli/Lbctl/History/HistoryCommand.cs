@@ -51,28 +51,11 @@ internal static class HistoryCommand
                 Limit = parseResult.GetValue(limit) ?? 0,
             };
             var list = await context.History.ListHistoryAsync(request, cancellationToken: cancellationToken);
-            switch (parseResult.GetValue(output))
+            var format = parseResult.GetValue(output);
+            ListOutput.Write(context, format, list.Items, "No revisions found.", ["REVISION", "TIME", "WHO", "CHANGES"], Row);
+            if (format == OutputOption.Table && list.OldestKept > 1)
             {
-                case OutputOption.Json:
-                    ResourceFormatter.WriteJson(context.Out, [.. list.Items.Cast<IMessage>()], isList: true);
-                    break;
-                case OutputOption.Yaml:
-                    ResourceFormatter.WriteYamlList(context.Out, [.. list.Items.Cast<IMessage>()]);
-                    break;
-                default:
-                    if (list.Items.Count == 0)
-                    {
-                        context.Err.WriteLine("No revisions found.");
-                    }
-                    else
-                    {
-                        TableWriter.Write(context.Out, ["REVISION", "TIME", "WHO", "CHANGES"], list.Items.Select(Row));
-                    }
-                    if (list.OldestKept > 1)
-                    {
-                        context.Err.WriteLine($"Revisions before {list.OldestKept} were compacted.");
-                    }
-                    break;
+                context.Err.WriteLine($"Revisions before {list.OldestKept} were compacted.");
             }
             return ExitCodes.Success;
         });
