@@ -114,6 +114,12 @@ public sealed class HistoryStoreTests : IAsyncLifetime
         Assert.Equal(sessionKey, restoredSession);
         Assert.Equal(pem.PrivateKeyPem.Trim(), _f.Secrets.Unprotect(restoredKey, "tls").Trim());
 
+        // No read hands the key out: neither the revision, nor the diff, nor the rollback's answer.
+        var keyLine = pem.PrivateKeyPem.Split('\n')[1];
+        Assert.DoesNotContain(keyLine, (await _reader.GetAsync(1, default)).ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(keyLine, (await _reader.DiffAsync(0, 6, default)).ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(keyLine, string.Join("\n", result.Changes.Select(c => ControlPlane.History.HistoryProtos.ToProto(c).ToString())), StringComparison.Ordinal);
+
         // One entry says rollback; one row per resource changed.
         var audit = await _f.WithDbAsync(db => db.ChangeLog.Where(c => c.Revision == 6).OrderBy(c => c.Id).ToListAsync());
         Assert.Equal(auditBefore + 4, await ChangeLogCountAsync());
@@ -205,5 +211,23 @@ public sealed class HistoryStoreTests : IAsyncLifetime
 
         Assert.StartsWith("revision 1 cannot be restored: Certificate/tls: spec.certificatePem: the leaf certificate expired", description, StringComparison.Ordinal);
         Assert.Equal(2, await _f.RevisionAsync());
+    }
+    [Fact]
+    public async Task Rollback_GivesPortsBack_FromListenersCreatedOrMovedSince()
+    {
+        await _f.Service.CreatePool(new WritePoolRequest { Pool = Pool("web") }, Ctx);
+        await _f.Service.Apply(new ApplyRequest { Resources = { R(HttpListener("a", "edge", 8080, "web")), R(HttpListener("b", "edge", 8081, "web")) } }, Ctx);
+        var atTwo = await ContentAsync(2);
+        // The two swap ports, then a third takes over a's place when a goes.
+        await _f.Service.Apply(new ApplyRequest { Resources = { R(HttpListener("a", "edge", 8081, "web")), R(HttpListener("b", "edge", 8080, "web")) } }, Ctx);
+        await _f.Service.DeleteListener(new DeleteRequest { Name = "b" }, Ctx);
+        await _f.Service.CreateListener(new WriteListenerRequest { Listener = HttpListener("c", "edge", 8080, "web") }, Ctx);
+
+        var result = await _rollback.RollbackAsync(2, dryRun: false, Admin, default);
+
+        Assert.Equal(["Listener/a changed", "Listener/b added", "Listener/c removed"], result.Changes.Select(c => $"{c.Kind}/{c.Name} {c.Change}"));
+        Assert.Equal(atTwo, await LiveAsync());
+        var ports = await _f.WithDbAsync(db => db.Listeners.OrderBy(l => l.Name).Select(l => l.Name + ":" + l.Port).ToListAsync());
+        Assert.Equal(["a:8080", "b:8081"], ports);
     }
 }
