@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Access;
+using LoadBalancer.ControlPlane.Security;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Store.History;
 using LoadBalancer.ControlPlane.Validation;
@@ -21,7 +22,7 @@ public sealed record RollbackResult(long Revision, bool DryRun, IReadOnlyList<Ro
 /// Rolling back to the current revision is refused; to an older one with the same content
 /// writes nothing.
 /// </summary>
-public sealed class RollbackWriter(ResourceStore store)
+public sealed class RollbackWriter(ResourceStore store, SecretProtector secrets)
 {
     public async Task<RollbackResult> RollbackAsync(long to, bool dryRun, Caller caller, CancellationToken cancellationToken)
     {
@@ -31,7 +32,7 @@ public sealed class RollbackWriter(ResourceStore store)
         return new RollbackResult(revision, dryRun, changes, warnings);
     }
 
-    private static async Task<(int Changed, (IReadOnlyList<RowChange>, IReadOnlyList<string>) Result)> StageAsync(
+    private async Task<(int Changed, (IReadOnlyList<RowChange>, IReadOnlyList<string>) Result)> StageAsync(
         LbDbContext db, long to, long current, long next, DateTime now, Caller caller, CancellationToken cancellationToken)
     {
         var violations = new Violations();
@@ -127,12 +128,16 @@ public sealed class RollbackWriter(ResourceStore store)
         return entity;
     }
 
-    private static void SetKindColumns(ResourceEntity entity, ResourceHistoryEntity row, IReadOnlyDictionary<string, CertificateInfo> certificates)
+    private void SetKindColumns(ResourceEntity entity, ResourceHistoryEntity row, IReadOnlyDictionary<string, CertificateInfo> certificates)
     {
         switch (entity)
         {
             case PoolEntity pool:
-                pool.SessionKey = row.Sealed.ToArray();
+                // A key kept from before keys were sealed (a database seeded by the history
+                // migration, sealed at start since) comes back sealed too.
+                pool.SessionKey = row.Sealed.Length == PoolEntity.SessionKeySize
+                    ? secrets.ProtectSessionKey(row.Sealed, row.Name)
+                    : row.Sealed.ToArray();
                 break;
             case BackendEntity backend:
                 backend.Pool = ProtoJson.Parse<BackendSpec>(row.SpecJson).Pool;

@@ -19,7 +19,7 @@ public sealed class HistoryStoreTests : IAsyncLifetime
     {
         _f = await StoreFixture.CreateAsync();
         _reader = new HistoryReader(_f.DbFactory);
-        _rollback = new RollbackWriter(_f.Store);
+        _rollback = new RollbackWriter(_f.Store, _f.Secrets);
     }
 
     public async Task DisposeAsync() => await _f.DisposeAsync();
@@ -229,5 +229,20 @@ public sealed class HistoryStoreTests : IAsyncLifetime
         Assert.Equal(atTwo, await LiveAsync());
         var ports = await _f.WithDbAsync(db => db.Listeners.OrderBy(l => l.Name).Select(l => l.Name + ":" + l.Port).ToListAsync());
         Assert.Equal(["a:8080", "b:8081"], ports);
+    }
+    [Fact]
+    public async Task Rollback_OfAPoolKeptWithALegacyBareSessionKey_SealsItOnTheWayBack()
+    {
+        await _f.Service.CreatePool(new WritePoolRequest { Pool = Pool("web") }, Ctx);
+        var bare = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
+        // As the history migration seeds a database from before sealed keys.
+        await _f.WithDbAsync(db => db.ResourceHistory.Where(h => h.Name == "web").ExecuteUpdateAsync(u => u.SetProperty(h => h.Sealed, bare)));
+        await _f.Service.DeletePool(new DeleteRequest { Name = "web" }, Ctx);
+
+        await _rollback.RollbackAsync(1, dryRun: false, Admin, default);
+
+        var restored = await _f.WithDbAsync(db => db.Pools.SingleAsync());
+        Assert.True(restored.SessionKeyIsSealed);
+        Assert.Equal(bare, _f.Secrets.UnprotectSessionKey(restored.SessionKey, "web"));
     }
 }
