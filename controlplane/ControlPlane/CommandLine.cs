@@ -22,12 +22,15 @@ internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string?
 
     /// <summary>restore: the backup file that replaces the database (the server is not started).</summary>
     public string? RestoreFrom { get; init; }
+
+    /// <summary>OpenTelemetry tracing, exported by OTLP as the OTEL_* environment variables say.</summary>
+    public bool Otel { get; init; }
 }
 
 /// <summary>The flags of lb-controlplane; anything else is a usage error (exit 2).</summary>
 internal static class CommandLine
 {
-    public const string Usage = "usage: lb-controlplane [--data DIR] [--listen URL] [--admin URL] [--san NAME]... [--insecure]\n" +
+    public const string Usage = "usage: lb-controlplane [--data DIR] [--listen URL] [--admin URL] [--san NAME]... [--insecure] [--otel]\n" +
         "       lb-controlplane backup [--data DIR] --to FILE\n" +
         "       lb-controlplane restore [--data DIR] --from FILE\n" +
         "       lb-controlplane --version\n" +
@@ -41,6 +44,7 @@ internal static class CommandLine
         "  --history-revisions N  keep this many configuration revisions for history and rollback (default 1000; 0 = no count limit)\n" +
         "  --history-days D  also compact revisions older than D days (default: no age limit)\n" +
         "  --log-format F    text (default) or json\n" +
+        "  --otel            trace API calls and snapshot pushes with OpenTelemetry (OTLP; OTEL_EXPORTER_OTLP_ENDPOINT etc.)\n" +
         "  backup            write a consistent copy of the database to FILE, online\n" +
         "  restore           replace the database with a backup FILE (control plane stopped); agents then take the restored configuration";
 
@@ -55,6 +59,7 @@ internal static class CommandLine
         string? admin = null;
         var logFormat = "text";
         var insecure = false;
+        var otel = false;
         var rateLimit = 100;
         var agentExpiry = Sync.AgentRetention.DefaultExpiry;
         var sans = new List<string>();
@@ -73,6 +78,11 @@ internal static class CommandLine
             if (flag == "--insecure" && inlineValue is null)
             {
                 insecure = true;
+                continue;
+            }
+            if (flag == "--otel" && inlineValue is null)
+            {
+                otel = true;
                 continue;
             }
             if (!ValueFlags.Contains(flag) || (flag == "--to" && !backup) || (flag == "--from" && !restore))
@@ -194,6 +204,7 @@ internal static class CommandLine
             AgentExpiry = agentExpiry,
             History = new History.HistoryOptions(historyRevisions, historyDays),
             RestoreFrom = restore ? restoreFrom : null,
+            Otel = otel,
         };
         return true;
     }

@@ -8,6 +8,7 @@ using LoadBalancer.ControlPlane.Management;
 using LoadBalancer.ControlPlane.Observability;
 using LoadBalancer.ControlPlane.Security;
 using LoadBalancer.ControlPlane.Store;
+using LoadBalancer.ControlPlane.Store.Sqlite;
 using LoadBalancer.ControlPlane.Sync;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -48,8 +49,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         {
             // Before SQLite opens it: a folder that already existed keeps its mode, and the files
             // in it would otherwise follow the umask.
-            StoreMaintenance.EnsureOwnerOnly(Path.Combine(dataDir, "lb.db"));
-            await StoreMaintenance.CheckIntegrityAsync(Path.Combine(dataDir, "lb.db")).ConfigureAwait(false);
+            IStoreMaintenance maintenance = new SqliteMaintenance(Path.Combine(dataDir, "lb.db"));
+            maintenance.EnsureOwnerOnly();
+            await maintenance.CheckIntegrityAsync().ConfigureAwait(false);
         }
         catch (StoreCorruptException ex)
         {
@@ -120,6 +122,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddEvents();
         builder.Services.AddHistory(options.History);
         builder.Services.AddControlPlaneObservability();
+        builder.Services.AddControlPlaneTracing(options.Otel);
         builder.Services.AddLocalPortRouting();
         configureServices?.Invoke(builder.Services);
 

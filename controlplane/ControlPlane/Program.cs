@@ -1,6 +1,7 @@
 using LoadBalancer.ControlPlane;
 using LoadBalancer.Common.Versioning;
 using LoadBalancer.ControlPlane.Store;
+using LoadBalancer.ControlPlane.Store.Sqlite;
 
 if (BuildInfo.Of<CommandLineOptions>().TryPrintVersion(args, "lb-controlplane", Console.Out))
 {
@@ -19,11 +20,11 @@ if (options.BackupTo is { } backupTo)
     var databasePath = Path.Combine(dataDir, "lb.db");
     try
     {
-        await StoreMaintenance.BackupAsync(databasePath, backupTo).ConfigureAwait(false);
+        await new SqliteMaintenance(databasePath).BackupAsync(backupTo).ConfigureAwait(false);
         Console.WriteLine($"backup of {databasePath} written to {Path.GetFullPath(backupTo)} (back up {Path.Combine(dataDir, "secret.key")} and {Path.Combine(dataDir, "tls")} too: without them the certificate keys cannot be read and clients must pin a new CA)");
         return 0;
     }
-    catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException or UnauthorizedAccessException)
+    catch (Exception ex) when (ex is IOException or StoreUnavailableException or UnauthorizedAccessException)
     {
         Console.Error.WriteLine($"lb-controlplane: backup failed: {ex.Message}");
         return 1;
@@ -36,7 +37,7 @@ if (options.RestoreFrom is { } restoreFrom)
     var databasePath = Path.Combine(dataDir, "lb.db");
     try
     {
-        var restored = await StoreMaintenance.RestoreAsync(restoreFrom, databasePath).ConfigureAwait(false);
+        var restored = await new SqliteMaintenance(databasePath).RestoreAsync(restoreFrom).ConfigureAwait(false);
         Console.WriteLine($"{Path.GetFullPath(restoreFrom)} restored into {databasePath} (new database epoch {restored.Epoch}{(restored.PreviousKeptAs is { } kept ? $"; the replaced file is kept as {kept}" : "")}). " +
             "Start the control plane: connected agents take the restored configuration, although its revision is lower than theirs.");
         if (restored.RevocationsKept.Count > 0)
@@ -49,7 +50,7 @@ if (options.RestoreFrom is { } restoreFrom)
         }
         return 0;
     }
-    catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException or UnauthorizedAccessException or StoreCorruptException)
+    catch (Exception ex) when (ex is IOException or StoreUnavailableException or UnauthorizedAccessException or StoreCorruptException)
     {
         Console.Error.WriteLine($"lb-controlplane: restore failed: {ex.Message}");
         return 1;

@@ -46,6 +46,16 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void TryParse_Otel_IsOffByDefault_AndAFlagWithoutValue()
+    {
+        Assert.True(CommandLine.TryParse([], out var off));
+        Assert.False(off.Otel);
+        Assert.True(CommandLine.TryParse(["--otel"], out var on));
+        Assert.True(on.Otel);
+        Assert.False(CommandLine.TryParse(["--otel=yes"], out _));
+    }
+
+    [Fact]
     public void TryParse_SansAndRateLimit_AreRead()
     {
         Assert.True(CommandLine.TryParse(["--san", "lb.example.internal", "--san=10.0.0.5", "--rate-limit", "0"], out var options));

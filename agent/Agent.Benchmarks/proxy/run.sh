@@ -21,7 +21,10 @@
 #   REDIS_CONNECT_REQUESTS (10000), PORT_BASE (18500: uses PORT_BASE..PORT_BASE+42),
 #   PARTS (which parts to measure, comma-separated from http,https,tcp; default all three),
 #   BULK_MB (MiB moved by each single-connection bulk run, 1024; the 32-connection run moves twice that),
-#   AGENT_ENV (extra NAME=VALUE settings for the agent only, for experiments; empty as shipped).
+#   AGENT_ENV (extra NAME=VALUE settings for the agent only, for experiments; empty as shipped),
+#   TRACING (1: both agents run with --otel, the http(s) listeners with tracing.samplingRatio 1, so
+#   every request is a span exported by OTLP/HTTP to a sink that answers 200 (the backend's nginx);
+#   the report goes to last-run-tracing.md and --update-readme is refused; default 0, tracing off).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,6 +53,10 @@ redis_connect_requests=${REDIS_CONNECT_REQUESTS:-10000}
 base=${PORT_BASE:-18500}
 parts=${PARTS:-http,https,tcp}
 bulk_mb=${BULK_MB:-1024}
+tracing=${TRACING:-0}
+if [[ "$tracing" == 1 ]] && ((update_readme)); then
+  echo "TRACING=1 measures the cost of tracing: its figures do not go into the README" >&2; exit 2
+fi
 part() { [[ ",$parts," == *",$1,"* ]]; }
 for p in ${parts//,/ }; do
   case "$p" in http|https|tcp) ;; *) echo "PARTS: unknown part '$p' (http, https, tcp)" >&2; exit 2 ;; esac
@@ -62,6 +69,7 @@ cp_admin_port=$((base + 2))
 backend_port=$((base + 10))      # nginx serving a small static response
 redis_port=$((base + 11))
 bulk_port=$((base + 12))         # iperf3 server, the bulk TCP backend
+otlp_port=$((base + 13))         # TRACING=1: the OTLP/HTTP sink (the backend's nginx, answering 200)
 agent_http_port=$((base + 20))
 agent_https_port=$((base + 21))
 agent_tcp_port=$((base + 22))
@@ -179,6 +187,10 @@ EOF
     listen 127.0.0.1:$backend_port reuseport;
     location / { default_type text/plain; return 200 "hello from the backend\n"; }
   }
+  server {
+    listen 127.0.0.1:$otlp_port;
+    location / { return 200; }
+  }
 }
 EOF
 } >"$work/backend.conf"
@@ -243,6 +255,16 @@ backend bulk_backend
   server i1 127.0.0.1:$bulk_port
 EOF
 
+# TRACING=1: every request traced (see the usage above).
+listener_tracing=""
+tracing_env=()
+tracing_args=()
+if [[ "$tracing" == 1 ]]; then
+  listener_tracing="  tracing: {samplingRatio: 1}"
+  tracing_env=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$otlp_port" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
+  tracing_args=(--otel)
+fi
+
 cat >"$work/bench.yaml" <<EOF
 apiVersion: lb/v1
 kind: Certificate
@@ -267,6 +289,7 @@ spec:
   port: $agent_http_port
   protocol: http
   routes: [{pathPrefix: /, pool: bench-web}]
+$listener_tracing
 ---
 apiVersion: lb/v1
 kind: Listener
@@ -277,6 +300,7 @@ spec:
   protocol: https
   certificates: [bench-tls]
   routes: [{pathPrefix: /, pool: bench-web}]
+$listener_tracing
 ---
 apiVersion: lb/v1
 kind: Pool
@@ -326,11 +350,11 @@ start controlplane "$controlplane" --data "$work/cp-data" --listen "$cp_url" --a
 wait_for "the control plane's admin token" test -s "$work/cp-data/admin.token"
 wait_for "the control plane" "$lbctl" --server "$cp_url" --ca-file "$work/cp-data/tls/ca.crt" --token-file "$work/cp-data/admin.token" status
 "$lbctl" token create --role agent --tier bench --description "proxy benchmark" --output-file "$work/agent.token" >/dev/null
-start agent env DOTNET_gcServer=1 ${AGENT_ENV:-} "$agent" --control-plane "$cp_url" --ca-file "$work/cp-data/tls/ca.crt" --token-file "$work/agent.token" \
-  --tier bench --name bench-1 --admin "http://127.0.0.1:$agent_admin_port" --cache "$work/agent-cache" --bind 127.0.0.1
+start agent env DOTNET_gcServer=1 ${AGENT_ENV:-} "${tracing_env[@]}" "$agent" --control-plane "$cp_url" --ca-file "$work/cp-data/tls/ca.crt" --token-file "$work/agent.token" \
+  --tier bench --name bench-1 --admin "http://127.0.0.1:$agent_admin_port" --cache "$work/agent-cache" --bind 127.0.0.1 "${tracing_args[@]}"
 # The same agent with every HTTP request on YARP's path, to show what the fast path changes.
-start agent_yarp env DOTNET_gcServer=1 ${AGENT_ENV:-} "$agent" --control-plane "$cp_url" --ca-file "$work/cp-data/tls/ca.crt" --token-file "$work/agent.token" \
-  --tier bench --name bench-yarp --admin "http://127.0.0.1:$agent_yarp_admin_port" --cache "$work/agent-yarp-cache" --bind 127.0.0.2 --http-fast-path off
+start agent_yarp env DOTNET_gcServer=1 ${AGENT_ENV:-} "${tracing_env[@]}" "$agent" --control-plane "$cp_url" --ca-file "$work/cp-data/tls/ca.crt" --token-file "$work/agent.token" \
+  --tier bench --name bench-yarp --admin "http://127.0.0.1:$agent_yarp_admin_port" --cache "$work/agent-yarp-cache" --bind 127.0.0.2 --http-fast-path off "${tracing_args[@]}"
 "$lbctl" apply -f "$work/bench.yaml" >"$logs/apply.log"
 
 wait_for "the backend" curl -sf "http://127.0.0.1:$backend_port/"
@@ -627,9 +651,11 @@ report="$work/report.md"
 
 echo
 cat "$report"
-cp "$report" "$here/last-run.md"
+last_run=last-run.md
+[[ "$tracing" == 1 ]] && last_run=last-run-tracing.md
+cp "$report" "$here/$last_run"
 echo
-echo "report written to agent/Agent.Benchmarks/proxy/last-run.md"
+echo "report written to agent/Agent.Benchmarks/proxy/$last_run"
 
 if ((update_readme)); then
   start_marker='<!-- proxy-results:start -->'

@@ -48,6 +48,12 @@ public sealed record AgentOptions
     /// </summary>
     public Tcp.Epoll.TcpRelayKind TcpRelay { get; init; } = Tcp.Epoll.TcpRelayKind.Epoll;
 
+    /// <summary>
+    /// OpenTelemetry tracing (--otel), configured by the standard OTEL_* variables; off, no
+    /// tracer exists and the request paths create no Activity.
+    /// </summary>
+    public bool Otel { get; init; }
+
     public static string SoftwareVersion { get; } =
         typeof(AgentOptions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 }

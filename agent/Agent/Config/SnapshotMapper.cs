@@ -71,6 +71,10 @@ public static class SnapshotMapper
                     throw new SnapshotRejectedException($"backend '{backend.Name}' of pool '{pool.Name}' has no valid address");
                 }
             }
+            if (pool.ProxyProtocol is not (0 or 1 or 2) || (pool.ProxyProtocol != 0 && pool.Protocol != "tcp"))
+            {
+                throw new SnapshotRejectedException($"pool '{pool.Name}' has PROXY protocol version {pool.ProxyProtocol} for protocol {pool.Protocol}");
+            }
         }
 
         var certificates = new HashSet<string>(StringComparer.Ordinal);
@@ -97,6 +101,17 @@ public static class SnapshotMapper
             {
                 throw new SnapshotRejectedException($"listeners '{ports[listener.Port]}' and '{listener.Name}' share port {listener.Port}");
             }
+            foreach (var (field, set) in new[] { ("proxyProtocol.trustedSources", listener.ProxyProtocol?.TrustedSources), ("allow", listener.Allow), ("deny", listener.Deny) })
+            {
+                if (set is not null && !set.Cidrs.All(c => System.Net.IPNetwork.TryParse(c, out _)))
+                {
+                    throw new SnapshotRejectedException($"listener '{listener.Name}' has an invalid CIDR in {field}");
+                }
+            }
+            if (listener.IsHttps && listener.TlsPolicy is not ("modern" or "intermediate"))
+            {
+                throw new SnapshotRejectedException($"https listener '{listener.Name}' has TLS policy '{listener.TlsPolicy}'");
+            }
             switch (listener.Protocol)
             {
                 case "tcp":
@@ -110,6 +125,10 @@ public static class SnapshotMapper
                     break;
                 default:
                     throw new SnapshotRejectedException($"listener '{listener.Name}' has unknown protocol '{listener.Protocol}'");
+            }
+            if (!(listener.TracingSamplingRatio is >= 0 and <= 1))
+            {
+                throw new SnapshotRejectedException($"listener '{listener.Name}' has tracing.samplingRatio {listener.TracingSamplingRatio.ToString(System.Globalization.CultureInfo.InvariantCulture)}, not from 0 to 1");
             }
             if (listener.IsHttps && listener.Certificates.Count == 0)
             {
@@ -145,7 +164,13 @@ public static class SnapshotMapper
                 r.Pool))
             .ToEquatableArray(),
         listener.Pool,
-        listener.TrustedProxies.ToEquatableArray());
+        listener.TrustedProxies.ToEquatableArray(),
+        CidrSet.Of(listener.ProxyProtocolTrustedSources) is { } trusted ? new ProxyProtocolAcceptConfig(trusted) : null,
+        CidrSet.Of(listener.Allow),
+        CidrSet.Of(listener.Deny),
+        // A snapshot of a control plane older than TLS policies (or cached from one) has none.
+        listener.TlsPolicy.Length == 0 ? "intermediate" : listener.TlsPolicy,
+        listener.Tracing?.SamplingRatio ?? 0);
 
     private static PoolConfig MapPool(SnapshotPool pool)
     {
@@ -194,7 +219,8 @@ public static class SnapshotMapper
             tls,
             pool.Backends
                 .Select(b => new BackendConfig(b.Name, b.Host, b.Port, b.Weight <= 0 ? 1 : b.Weight, string.IsNullOrEmpty(b.State) ? "enabled" : b.State))
-                .ToEquatableArray());
+                .ToEquatableArray(),
+            pool.ProxyProtocol);
     }
 
     private static TimeSpan Positive(long milliseconds, long fallback) =>

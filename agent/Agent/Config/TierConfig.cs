@@ -25,8 +25,17 @@ public sealed record ListenerConfig(
     EquatableArray<string> Certificates,
     EquatableArray<RouteConfig> Routes,
     string Pool,
-    EquatableArray<string> TrustedProxies = default)
+    EquatableArray<string> TrustedProxies = default,
+    ProxyProtocolAcceptConfig? ProxyProtocol = null,
+    CidrSet? Allow = null,
+    CidrSet? Deny = null,
+    string TlsPolicy = "intermediate",
+    double TracingSamplingRatio = 0)
 {
+    /// <summary>Whether a client at <paramref name="address"/> may connect: allow (when set) lets it in, deny keeps it out.</summary>
+    public bool Admits(System.Net.IPAddress address) =>
+        (Allow is null || Allow.Contains(address)) && (Deny is null || !Deny.Contains(address));
+
     public bool IsTcp => Protocol == "tcp";
 
     public bool IsHttps => Protocol == "https";
@@ -71,7 +80,49 @@ public sealed record PoolConfig(
     TimeSpan IdleTimeout,
     int MaxConnectionsPerBackend,
     BackendTlsConfig? BackendTls,
-    EquatableArray<BackendConfig> Backends);
+    EquatableArray<BackendConfig> Backends,
+    int ProxyProtocol = 0);
+
+/// <summary>
+/// A tcp listener behind another load balancer: a PROXY protocol header is required from the
+/// <paramref name="TrustedSources"/> (CIDRs) and connections from anywhere else are refused.
+/// </summary>
+public sealed record ProxyProtocolAcceptConfig(CidrSet TrustedSources)
+{
+    public bool Trusts(System.Net.IPAddress address) => TrustedSources.Contains(address);
+}
+
+/// <summary>A set of networks (CIDRs, as validated by the control plane), parsed once, compared by their text.</summary>
+public sealed record CidrSet(EquatableArray<string> Cidrs)
+{
+    private System.Net.IPNetwork[]? _networks;
+
+    public static CidrSet? Of(IEnumerable<string> cidrs)
+    {
+        var array = cidrs.ToArray();
+        return array.Length == 0 ? null : new CidrSet(new EquatableArray<string>(array));
+    }
+
+    public bool Contains(System.Net.IPAddress address)
+    {
+        var networks = _networks ??= [.. Cidrs.Select(System.Net.IPNetwork.Parse)];
+        // A dual-mode socket reports IPv4 clients as ::ffff:a.b.c.d.
+        var v4 = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        foreach (var network in networks)
+        {
+            if (network.Contains(v4) || network.Contains(address))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // The parsed networks are a cache of the CIDRs: equality is over the text only.
+    public bool Equals(CidrSet? other) => other is not null && Cidrs.Equals(other.Cidrs);
+
+    public override int GetHashCode() => Cidrs.GetHashCode();
+}
 
 public sealed record CertificateConfig(string Name, string CertificatePem, string PrivateKeyPem, string Fingerprint)
 {

@@ -11,6 +11,7 @@ using LoadBalancer.Agent.LoadBalancing;
 using LoadBalancer.Agent.Persistence;
 using LoadBalancer.Agent.Pools;
 using LoadBalancer.Agent.Proxy;
+using LoadBalancer.Agent.Tracing;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -139,7 +140,8 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 return true;
             }
 
-            var pool = MatchPool(out var routed);
+            var pool = MatchPool(out var route);
+            var routed = route is not null;
             if (routed && pool is { Config.Protocol: "https" })
             {
                 // TLS to the backends is YARP's (SocketsHttpHandler's SslStream, backend TLS settings).
@@ -185,6 +187,11 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 goto Served;
             }
 
+            // Off (no --otel): this one check, no Activity, and traceparent passes through as sent.
+            var span = AgentTracing.Enabled ? StartSpan(route!) : null;
+            BackendState? tried = null;
+            int spanStatus;
+
             // A pool that has just appeared waits for its backends' first health results, as on the YARP path.
             await pool.WhenWarmAsync(_connection.ConnectionClosed).ConfigureAwait(false);
             var sticky = SessionAffinity.Place(this, pool, out var balancer, out var pickContext);
@@ -194,11 +201,13 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
             while (true)
             {
                 var backend = attempts.Next(_handler.Metrics, _handler.Logger);
+                tried = backend ?? tried;
                 if (backend is null)
                 {
                     _handler.Metrics.NoBackend.WithLabels(listener, "503").Inc();
                     keepAlive = await WriteErrorAsync(503, attempts.NoBackendReason).ConfigureAwait(false);
-                    goto Served;
+                    spanStatus = 503;
+                    goto Traced;
                 }
                 var cookie = backend != sticky ? SessionAffinity.SetCookieFor(pool, backend, IsHttps) : null;
 
@@ -207,7 +216,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 try
                 {
                     using var registration = _handler.Activity.Register(backend, _activity);
-                    var sendLength = WriteRequestHead(body.Length);
+                    var sendLength = WriteRequestHead(body.Length, span);
                     // A stale kept-alive connection (closed by the backend while idle) is replaced once,
                     // without counting against the backend: the request never reached it.
                     for (var fresh = false; ; fresh = true)
@@ -404,20 +413,23 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                     LogAccess(listener, pool.Name, backend.Name, outcome.Status, elapsed);
                     _handler.Health.ReportPassive(backend, outcome.Status < 500, outcome.Status >= 500 ? $"status {outcome.Status}" : null);
                     keepAlive = outcome.KeepAlive;
-                    goto Served;
+                    spanStatus = outcome.Status;
+                    goto Traced;
                 }
                 if (outcome.Kind == ForwardOutcome.ClientGone)
                 {
                     FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "client closed the connection");
                     keepAlive = false;
-                    goto Served;
+                    spanStatus = 0;
+                    goto Traced;
                 }
                 if (outcome.Kind == ForwardOutcome.Drained)
                 {
                     // Not the backend's fault, and nothing to retry: the client's connection is closed too.
                     FastHttpHandler.Log.ClientCanceled(_handler.Logger, pool.Name, backend.Name, "closed at the backend's drainTimeout");
                     keepAlive = false;
-                    goto Served;
+                    spanStatus = 0;
+                    goto Traced;
                 }
 
                 // The request body is in hand (at most 64 KB, read before forwarding): it can be sent again.
@@ -433,14 +445,22 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                         LogAccess(listener, pool.Name, backend.Name, outcome.Status, elapsed);
                         _connection.Abort(new ConnectionAbortedException("the backend failed mid-response"));
                         keepAlive = false;
-                        goto Served;
+                        spanStatus = outcome.Status;
+                        goto Traced;
                     }
                     var status = outcome.TimedOut ? 504 : 502;
                     _handler.Metrics.RecordRequest(listener, backend, status, elapsed);
                     LogAccess(listener, pool.Name, backend.Name, status, elapsed);
                     keepAlive = await WriteErrorAsync(status, null).ConfigureAwait(false);
-                    goto Served;
+                    spanStatus = status;
+                    goto Traced;
                 }
+            }
+
+        Traced:
+            if (span is not null)
+            {
+                ProxySpan.End(span, tried, attempts.Retries, spanStatus);
             }
 
         Served:
@@ -453,7 +473,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         return false;
     }
 
-    private PoolRuntime? MatchPool(out bool routed)
+    private PoolRuntime? MatchPool(out Config.RouteConfig? matched)
     {
         Span<char> host = stackalloc char[256];
         var hostBytes = _request.Host;
@@ -472,7 +492,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         {
             ArrayPool<char>.Shared.Return(rented);
         }
-        routed = route is not null;
+        matched = route;
         return route is null ? null : _handler.Pools.Find(route.Pool);
     }
 
@@ -510,7 +530,7 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
     /// <see cref="ForwardingTransformer"/>: from a trusted proxy its headers stand and this hop is
     /// appended; from anyone else they are all dropped and set afresh.
     /// </summary>
-    private int WriteRequestHead(long bodyLength)
+    private int WriteRequestHead(long bodyLength, Activity? span)
     {
         var request = _request;
         var trusted = _listener.Routes.Forwarding.Trusts(_remote);
@@ -529,6 +549,11 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
             switch (field.Kind)
             {
                 case RequestHeader.Other:
+                    if (span is not null && Ascii.EqualsIgnoreCase(request.Name(i), "traceparent"u8))
+                    {
+                        // Replaced below by the agent's span as the backend's parent.
+                        break;
+                    }
                     Append(output, ref n, request.Name(i));
                     Append(output, ref n, ": "u8);
                     Append(output, ref n, request.Value(i));
@@ -610,6 +635,12 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
         {
             Append(output, ref n, "X-Forwarded-Port: "u8);
             Append(output, ref n, _localPortText);
+            Append(output, ref n, "\r\n"u8);
+        }
+        if (span is not null)
+        {
+            Append(output, ref n, "traceparent: "u8);
+            n += Encoding.ASCII.GetBytes(ProxySpan.TraceParent(span), output[n..]);
             Append(output, ref n, "\r\n"u8);
         }
         Append(output, ref n, "\r\n"u8);
@@ -711,6 +742,11 @@ internal sealed class FastConnection : IRequestKeys, IDisposable
                 Path, "HTTP/1.1", status, listener, pool, backend, elapsed.TotalMilliseconds);
         }
     }
+
+    /// <summary>The request's span when it is sampled (tracing on).</summary>
+    private Activity? StartSpan(Config.RouteConfig route) =>
+        ProxySpan.Start(Header("traceparent"), Header("tracestate"), _listener.Config.TracingSamplingRatio,
+            Encoding.ASCII.GetString(_request.Method), Encoding.ASCII.GetString(_request.Host), Path, _listener.Config.Name, route);
 
     public string? Header(string name)
     {

@@ -7,7 +7,7 @@ namespace LoadBalancer.Agent.Hosting;
 
 /// <summary>
 /// lb-agent --control-plane URL[,URL...] --tier NAME [--name NAME] [--token-file F] [--ca-file F | --ca-fingerprint SHA256]
-/// [--cache DIR] [--cache-key-file F] [--admin URL] [--bind ADDRESS]
+/// [--cache DIR] [--cache-key-file F] [--admin URL] [--bind ADDRESS] [--otel]
 /// </summary>
 internal static class AgentCommandLine
 {
@@ -35,10 +35,11 @@ internal static class AgentCommandLine
         tcpRelay.AcceptOnlyFromAmong("epoll", "sockets");
         var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
+        var otel = new Option<bool>("--otel") { Description = "Trace proxied requests with OpenTelemetry, exported by OTLP as the OTEL_* environment variables say (OTEL_EXPORTER_OTLP_ENDPOINT, ...)" };
 
         var root = new RootCommand("lb-agent: the load-balancing proxy of one tier")
         {
-            controlPlane, tier, name, tokenFile, caFile, caFingerprint, cache, cacheKey, admin, bind, accessLog, fastPath, tcpRelay, logFormat,
+            controlPlane, tier, name, tokenFile, caFile, caFingerprint, cache, cacheKey, admin, bind, accessLog, fastPath, tcpRelay, logFormat, otel,
         };
         var result = root.Parse(args);
         if (result.Errors.Count > 0 || result.Action is not null && result.Tokens.Any(t => t.Value is "--help" or "-h" or "-?"))
@@ -119,6 +120,7 @@ internal static class AgentCommandLine
             JsonLogs = result.GetValue(logFormat) == "json",
             HttpFastPath = result.GetValue(fastPath) == "on",
             TcpRelay = result.GetValue(tcpRelay) == "sockets" ? Tcp.Epoll.TcpRelayKind.Sockets : Tcp.Epoll.TcpRelayKind.Epoll,
+            Otel = result.GetValue(otel),
         }, 0);
     }
 

@@ -9,6 +9,7 @@ using LoadBalancer.Agent.Proxy;
 using LoadBalancer.Agent.Sync;
 using LoadBalancer.Agent.Tcp;
 using LoadBalancer.Agent.Tls;
+using LoadBalancer.Agent.Tracing;
 
 namespace LoadBalancer.Agent.Hosting;
 
@@ -48,6 +49,7 @@ internal static class AgentServiceExtensions
         services.AddSingleton<HealthMonitor>();
         services.AddHostedService<HealthReporter>();
         services.AddHostedService<ListenerShutdown>();
+        services.AddAgentTracing(options);
         return services;
     }
 

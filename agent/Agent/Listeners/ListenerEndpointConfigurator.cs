@@ -11,6 +11,9 @@ internal sealed class ListenerEndpointConfigurator(FastPath.FastHttpHandler fast
 
     public void Configure(ListenOptions listen, ListenerState state)
     {
+        // First, before TLS: the PROXY protocol header precedes the handshake, and a refused
+        // client costs no handshake.
+        listen.Use(next => connection => ClientAdmission.HandleAsync(connection, next, state, metrics));
         switch (state.Config.Protocol)
         {
             case "http":

@@ -169,7 +169,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         {
             try
             {
-                tls = new SniCertificateMap(config.Certificates.Select(name => _certificates.Load(certificates[name])).ToList());
+                tls = new SniCertificateMap(config.Certificates.Select(name => _certificates.Load(certificates[name])).ToList(), config.TlsPolicy);
             }
             catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or InvalidOperationException or ArgumentException or KeyNotFoundException)
             {
@@ -245,7 +245,7 @@ internal sealed partial class ListenerManager : IAsyncDisposable
         }
 
         var server = new KestrelServer(Options.Create(options), _transport, _loggerFactory);
-        var application = new ListenerHttpApplication(context => _httpHandler.HandleAsync(context, config.Name, state.Routes), _contextFactory);
+        var application = new ListenerHttpApplication(context => _httpHandler.HandleAsync(context, config.Name, state.Routes, state.Config.TracingSamplingRatio), _contextFactory);
         try
         {
             await server.StartAsync(application, cancellationToken).ConfigureAwait(false);

@@ -38,7 +38,14 @@ public sealed class AgentMetrics
         TlsHandshakes = factory.CreateCounter("lb_agent_tls_handshakes_total", "TLS handshakes started, by listener.", "listener");
         CertificateExpiry = factory.CreateGauge("lb_agent_certificate_expiry_seconds", "Seconds until each served certificate expires.", "certificate");
         FailOpen = factory.CreateCounter("lb_agent_fail_open_total", "Picks made while no backend of the pool was healthy (spread over all enabled ones).", "pool");
+        ProxyProtocolRefused = factory.CreateCounter("lb_agent_tcp_proxy_protocol_refused_total",
+            "Connections to a listener that accepts the PROXY protocol closed before relaying, by listener and reason (untrusted source, invalid, timeout, closed).", "listener", "reason");
+        ConnectionsDenied = factory.CreateCounter("lb_agent_connections_denied_total", "Connections closed at once because the listener's allow or deny list keeps their client out, by listener.", "listener");
     }
+
+    public Counter ProxyProtocolRefused { get; }
+
+    public Counter ConnectionsDenied { get; }
 
     public Counter NoBackend { get; }
 

@@ -31,6 +31,9 @@ internal struct BackendAttempts
 
     public readonly BackendState? Sticky { get; }
 
+    /// <summary>How many times another backend was tried after a failed attempt.</summary>
+    public int Retries { get; private set; }
+
     /// <summary>What a client is told when <see cref="Next"/> finds no backend.</summary>
     public readonly string NoBackendReason => _pool.Config.MaxConnectionsPerBackend > 0
         ? "every backend is at maxConnectionsPerBackend"
@@ -62,6 +65,7 @@ internal struct BackendAttempts
             return false;
         }
         _failed.Add(backend);
+        Retries++;
         return true;
     }
 }

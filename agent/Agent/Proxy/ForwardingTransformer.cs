@@ -73,6 +73,12 @@ internal sealed class ForwardingTransformer : HttpTransformer
             proxyRequest.Headers.Remove("Host");
         }
         SetForwardingHeaders(httpContext, proxyRequest.Headers);
+        if (Tracing.AgentTracing.Enabled && System.Diagnostics.Activity.Current is { } span && span.Source == Tracing.AgentTracing.Source)
+        {
+            // The request's span (HttpProxyHandler) is the backend's parent; tracestate goes on as sent.
+            proxyRequest.Headers.Remove("traceparent");
+            proxyRequest.Headers.TryAddWithoutValidation("traceparent", Tracing.ProxySpan.TraceParent(span));
+        }
     }
 
     private void SetForwardingHeaders(HttpContext httpContext, System.Net.Http.Headers.HttpRequestHeaders headers)

@@ -4,6 +4,7 @@ using LoadBalancer.Agent.LoadBalancing;
 using LoadBalancer.Agent.Metrics;
 using LoadBalancer.Agent.Persistence;
 using LoadBalancer.Agent.Pools;
+using LoadBalancer.Agent.Tracing;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -20,7 +21,8 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
 
     private readonly ILogger _accessLog = loggers.CreateLogger("LoadBalancer.Agent.AccessLog");
 
-    public async Task HandleAsync(HttpContext context, string listener, RouteTable routes)
+    /// <param name="samplingRatio">The listener's spec.tracing.samplingRatio (see <see cref="TraceSampling"/>).</param>
+    public async Task HandleAsync(HttpContext context, string listener, RouteTable routes, double samplingRatio = 0)
     {
         var request = context.Request;
         var route = routes.Match(request.Host.Value, request.Path.Value);
@@ -38,6 +40,10 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "pool is not available").ConfigureAwait(false);
             return;
         }
+        // Off (no --otel): this one check, no Activity, and traceparent passes through as sent.
+        var span = AgentTracing.Enabled
+            ? ProxySpan.Start(request.Headers.TraceParent, request.Headers.TraceState, samplingRatio, request.Method, request.Host.Value ?? string.Empty, request.Path.Value ?? "/", listener, route)
+            : null;
         await pool.WhenWarmAsync(context.RequestAborted).ConfigureAwait(false);
 
         var requestConfig = pool.Config.RequestTimeout > TimeSpan.Zero
@@ -65,12 +71,15 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
         var sticky = SessionAffinity.Place(new ContextRequestKeys(context), pool, out var balancer, out var pickContext);
         var attempts = new BackendAttempts(pool, balancer, pickContext, sticky);
         var idempotent = RetryRule.IsIdempotent(request.Method);
+        BackendState? tried = null;
+        var clientGone = false;
 
         try
         {
             while (true)
             {
                 var backend = attempts.Next(metrics, logger);
+                tried = backend ?? tried;
                 if (backend is null)
                 {
                     metrics.NoBackend.WithLabels(listener, "503").Inc();
@@ -111,6 +120,7 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
                 }
                 if (outcome == ForwardOutcome.ClientGone)
                 {
+                    clientGone = true;
                     Log.ClientCanceled(logger, pool.Name, backend.Name, error);
                     return;
                 }
@@ -140,6 +150,10 @@ public sealed partial class HttpProxyHandler(IHttpForwarder forwarder, PoolRegis
             if (body is not null)
             {
                 request.Body = body.Inner;
+            }
+            if (span is not null)
+            {
+                ProxySpan.End(span, tried, attempts.Retries, clientGone ? 0 : context.Response.StatusCode);
             }
         }
     }

@@ -15,6 +15,9 @@ namespace LoadBalancer.Agent.Tcp;
 /// </summary>
 internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor health, BackendActivity activity, Metrics.AgentMetrics metrics, Epoll.TcpRelayEngine engine, ILogger<TcpProxyHandler> logger)
 {
+    /// <summary>How long a client of a PROXY protocol listener has to send its header (HAProxy's and nginx's defaults are of this order).</summary>
+    internal static TimeSpan ProxyHeaderTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Serves one accepted connection; the client socket is closed when this returns.</summary>
     public async Task HandleAsync(TcpRelayConnection connection, ListenerState state)
     {
@@ -24,10 +27,38 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         {
             return;
         }
+        var client = connection.Client.RemoteEndPoint as IPEndPoint;
+        var local = connection.Client.LocalEndPoint as IPEndPoint;
+        if (config.ProxyProtocol is { } accept)
+        {
+            // The header says who the client is: taken only from the load balancers in front,
+            // and required from them, so no client can claim another's address.
+            if (client is null || !accept.Trusts(client.Address))
+            {
+                Refuse(config.Name, client, "untrusted");
+                return;
+            }
+            var read = await connection.ReadProxyHeaderAsync(ProxyHeaderTimeout).ConfigureAwait(false);
+            if (read.Header is not { } header)
+            {
+                Refuse(config.Name, client, read.Failure);
+                return;
+            }
+            if (header.Source is { } source)
+            {
+                client = source;
+                local = header.Destination;
+            }
+        }
+        if ((config.Allow is not null || config.Deny is not null) && (client is null || !config.Admits(client.Address)))
+        {
+            metrics.ConnectionsDenied.WithLabels(config.Name).Inc();
+            return;
+        }
         // Warming is bounded (a few seconds at most); a client that leaves meanwhile finds out at the relay.
         await pool.WhenWarmAsync(CancellationToken.None).ConfigureAwait(false);
 
-        var context = Proxy.HttpHashKeys.ForAddress((connection.Client.RemoteEndPoint as IPEndPoint)?.Address);
+        var context = Proxy.HttpHashKeys.ForAddress(client?.Address);
         // source-ip persistence: the client's address stays on its backend while that one drains.
         var attempts = new BackendAttempts(pool, pool.StickyBalancer ?? pool.Balancer, context, pool.StickyOwner(context));
         while (true)
@@ -67,7 +98,8 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             counters.Open.Inc();
             try
             {
-                if (!connection.Attach(socket, pool.Config.IdleTimeout, counters))
+                var preamble = pool.Config.ProxyProtocol is 1 or 2 ? ProxyProtocol.ProxyHeader.Write(pool.Config.ProxyProtocol, client, local) : null;
+                if (!connection.Attach(socket, pool.Config.IdleTimeout, counters, preamble))
                 {
                     return;
                 }
@@ -84,6 +116,13 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
         }
     }
 
+    private void Refuse(string listener, IPEndPoint? peer, string reason)
+    {
+        metrics.ProxyProtocolRefused.WithLabels(listener, reason).Inc();
+        // Debug: a scan of the port must not flood the log; the counter shows it.
+        Log.ProxyHeaderRefused(logger, listener, peer?.ToString() ?? "?", reason);
+    }
+
     /// <summary>The relay loop for a new connection, or null for the runtime's sockets.</summary>
     public Epoll.EpollLoop? NextLoop() => engine.NextLoop();
 
@@ -94,5 +133,8 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
 
         [LoggerMessage(EventId = 7002, Level = LogLevel.Warning, Message = "Listener {Listener}: no backend of {Pool} available")]
         public static partial void NoBackend(ILogger logger, string listener, string pool);
+
+        [LoggerMessage(EventId = 7010, Level = LogLevel.Debug, Message = "Listener {Listener}: connection from {Peer} closed before relaying: PROXY protocol {Reason} (untrusted: not from trustedSources; invalid, timeout, closed: the header)")]
+        public static partial void ProxyHeaderRefused(ILogger logger, string listener, string peer, string reason);
     }
 }

@@ -22,6 +22,8 @@ internal sealed partial class TcpRelayConnection
     private Socket? _connecting;
     private TaskCompletionSource<int>? _connectDone;
     private TaskCompletionSource? _relayDone;
+    private ProxyProtocol.ProxyHeaderReader? _headerReader;
+    private TaskCompletionSource<ProxyProtocol.ProxyHeaderRead>? _headerDone;
 
     // What epoll said of each socket since the last time it was drained (edge-triggered).
     private bool _clientReadable;
@@ -36,6 +38,7 @@ internal sealed partial class TcpRelayConnection
     private enum RelayState
     {
         Idle,
+        ReadingHeader,
         Connecting,
         Connected,
         Relaying,
@@ -152,6 +155,96 @@ internal sealed partial class TcpRelayConnection
 
     private void PostConnectTimedOut() => _loop!.Post(this, EpollCommand.ConnectTimedOut);
 
+    // Handler's thread: the loop watches the client socket until the header is in, then lets it go
+    // (the relay registers it afresh, and epoll then reports whatever followed the header).
+    private async ValueTask<ProxyProtocol.ProxyHeaderRead> ReadHeaderOnLoopAsync(TimeSpan timeout)
+    {
+        _headerReader = new ProxyProtocol.ProxyHeaderReader();
+        _headerDone = new TaskCompletionSource<ProxyProtocol.ProxyHeaderRead>();
+        var outcome = _headerDone.Task;
+        _loop!.Post(this, EpollCommand.ReadHeader);
+        using var deadline = new CancellationTokenSource(timeout);
+        using var registration = deadline.Token.UnsafeRegister(static s => ((TcpRelayConnection)s!)._loop!.Post((TcpRelayConnection)s!, EpollCommand.HeaderTimedOut), this);
+        return await outcome.ConfigureAwait(false);
+    }
+
+    private void StartReadingHeader()
+    {
+        if (_state == RelayState.Closed)
+        {
+            _headerDone!.TrySetResult(ProxyProtocol.ProxyHeaderRead.Closed);
+            return;
+        }
+        _eventData = _loop!.Register(this, out _slot);
+        _state = RelayState.ReadingHeader;
+        // Adding a socket that has data already reports it at once.
+        if (EpollInterop.Add(_loop.Epoll, _clientFd, EpollInterop.EPOLLIN | EpollInterop.EPOLLRDHUP | EpollInterop.EPOLLET, _eventData) < 0)
+        {
+            EndHeader(ProxyProtocol.ProxyHeaderRead.Closed);
+        }
+    }
+
+    private void ContinueHeader()
+    {
+        var reader = _headerReader!;
+        while (true)
+        {
+            var peeked = EpollInterop.Peek(_clientFd, reader.Buffer, reader.Have, reader.Room);
+            if (peeked <= 0)
+            {
+                var error = peeked < 0 ? EpollInterop.LastError : 0;
+                if (error == EpollInterop.EAGAIN)
+                {
+                    return;
+                }
+                if (error != EpollInterop.EINTR)
+                {
+                    EndHeader(ProxyProtocol.ProxyHeaderRead.Closed);
+                    return;
+                }
+                continue;
+            }
+            var status = reader.Offer((int)peeked, out var consume, out var header);
+            if (status == ProxyProtocol.ProxyHeaderStatus.Invalid)
+            {
+                EndHeader(ProxyProtocol.ProxyHeaderRead.Invalid);
+                return;
+            }
+            var offset = reader.Have - consume;
+            while (consume > 0)
+            {
+                // Peeked already: the bytes are there.
+                var read = EpollInterop.Receive(_clientFd, reader.Buffer, offset, consume);
+                if (read <= 0)
+                {
+                    if (read < 0 && EpollInterop.LastError == EpollInterop.EINTR)
+                    {
+                        continue;
+                    }
+                    EndHeader(ProxyProtocol.ProxyHeaderRead.Closed);
+                    return;
+                }
+                offset += (int)read;
+                consume -= (int)read;
+            }
+            if (status == ProxyProtocol.ProxyHeaderStatus.Complete)
+            {
+                EndHeader(ProxyProtocol.ProxyHeaderRead.Of(header!));
+                return;
+            }
+        }
+    }
+
+    private void EndHeader(ProxyProtocol.ProxyHeaderRead outcome)
+    {
+        _ = EpollInterop.Remove(_loop!.Epoll, _clientFd);
+        _loop.Release(_slot);
+        _slot = -1;
+        _state = RelayState.Idle;
+        _headerReader = null;
+        _headerDone!.TrySetResult(outcome);
+    }
+
     // Handler's thread.
     private Task RelayOnLoopAsync()
     {
@@ -188,6 +281,15 @@ internal sealed partial class TcpRelayConnection
                 break;
             case EpollCommand.Abort:
                 CloseOnLoop();
+                break;
+            case EpollCommand.ReadHeader:
+                StartReadingHeader();
+                break;
+            case EpollCommand.HeaderTimedOut:
+                if (_state == RelayState.ReadingHeader)
+                {
+                    EndHeader(ProxyProtocol.ProxyHeaderRead.TimedOut);
+                }
                 break;
         }
     }
@@ -237,6 +339,13 @@ internal sealed partial class TcpRelayConnection
         _up.Size = FirstBufferSize;
         _down.Buffer = ArrayPool<byte>.Shared.Rent(FirstBufferSize);
         _down.Size = FirstBufferSize;
+        if (_preamble is { } preamble)
+        {
+            // Sent ahead of the client's bytes, as if the client had sent it.
+            preamble.CopyTo(_up.Buffer, 0);
+            _up.Offset = 0;
+            _up.Pending = preamble.Length;
+        }
         _state = RelayState.Relaying;
         var events = EpollInterop.EPOLLIN | EpollInterop.EPOLLOUT | EpollInterop.EPOLLRDHUP | EpollInterop.EPOLLET;
         if (EpollInterop.Add(_loop!.Epoll, _clientFd, events, _eventData) < 0)
@@ -251,6 +360,11 @@ internal sealed partial class TcpRelayConnection
 
     internal void OnEvents(bool backend, uint flags)
     {
+        if (!backend && _state == RelayState.ReadingHeader)
+        {
+            ContinueHeader();
+            return;
+        }
         if (backend && _state == RelayState.Connecting)
         {
             if ((flags & (EpollInterop.EPOLLOUT | EpollInterop.EPOLLERR | EpollInterop.EPOLLHUP)) == 0)
@@ -427,6 +541,10 @@ internal sealed partial class TcpRelayConnection
             // The handler disposes the socket it is connecting.
             _ = EpollInterop.Remove(_loop!.Epoll, _backendFd);
             _connectDone!.TrySetResult(ConnectAborted);
+        }
+        else if (was == RelayState.ReadingHeader)
+        {
+            _headerDone!.TrySetResult(ProxyProtocol.ProxyHeaderRead.Closed);
         }
         if (_slot >= 0)
         {

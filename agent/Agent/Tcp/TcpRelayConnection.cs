@@ -33,6 +33,7 @@ internal sealed partial class TcpRelayConnection
     private long _uncountedToBackend;
     private long _uncountedToClient;
     private Metrics.AgentMetrics.TcpChildren? _counters;
+    private byte[]? _preamble;
 
     public TcpRelayConnection(Socket client, TcpListenerServer owner, EpollLoop? loop)
     {
@@ -65,6 +66,59 @@ internal sealed partial class TcpRelayConnection
     public bool IsIdle(long now) => IdleTimeoutMs > 0 && now - Volatile.Read(ref _lastActivity) >= IdleTimeoutMs;
 
     /// <summary>
+    /// Reads the client's PROXY protocol header within <paramref name="timeout"/>, leaving the
+    /// client's own bytes after it in the socket for the relay.
+    /// </summary>
+    public ValueTask<ProxyProtocol.ProxyHeaderRead> ReadProxyHeaderAsync(TimeSpan timeout) =>
+        _loop is null ? ReadProxyHeaderWithSocketAsync(timeout) : ReadHeaderOnLoopAsync(timeout);
+
+    private async ValueTask<ProxyProtocol.ProxyHeaderRead> ReadProxyHeaderWithSocketAsync(TimeSpan timeout)
+    {
+        var reader = new ProxyProtocol.ProxyHeaderReader();
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            while (true)
+            {
+                var peeked = await Client.ReceiveAsync(reader.Buffer.AsMemory(reader.Have, reader.Room), SocketFlags.Peek, deadline.Token).ConfigureAwait(false);
+                if (peeked == 0)
+                {
+                    return ProxyProtocol.ProxyHeaderRead.Closed;
+                }
+                var status = reader.Offer(peeked, out var consume, out var header);
+                if (status == ProxyProtocol.ProxyHeaderStatus.Invalid)
+                {
+                    return ProxyProtocol.ProxyHeaderRead.Invalid;
+                }
+                var offset = reader.Have - consume;
+                while (consume > 0)
+                {
+                    // Peeked already, so these return at once.
+                    var read = await Client.ReceiveAsync(reader.Buffer.AsMemory(offset, consume), SocketFlags.None, deadline.Token).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        return ProxyProtocol.ProxyHeaderRead.Closed;
+                    }
+                    offset += read;
+                    consume -= read;
+                }
+                if (status == ProxyProtocol.ProxyHeaderStatus.Complete)
+                {
+                    return ProxyProtocol.ProxyHeaderRead.Of(header!);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return ProxyProtocol.ProxyHeaderRead.TimedOut;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return ProxyProtocol.ProxyHeaderRead.Closed;
+        }
+    }
+
+    /// <summary>
     /// Connects to the backend within <paramref name="timeout"/>: the socket, or null when this
     /// connection was closed meanwhile (drain, listener stop); a refusal or the timeout is a
     /// <see cref="BackendConnectException"/>.
@@ -85,9 +139,11 @@ internal sealed partial class TcpRelayConnection
     /// Takes the connected backend socket; false (and the socket disposed) when the connection
     /// was closed while connecting, e.g. by a listener stop.
     /// </summary>
-    public bool Attach(Socket backend, TimeSpan idleTimeout, Metrics.AgentMetrics.TcpChildren counters)
+    /// <param name="preamble">Bytes sent to the backend before the client's (a PROXY protocol header), or null.</param>
+    public bool Attach(Socket backend, TimeSpan idleTimeout, Metrics.AgentMetrics.TcpChildren counters, byte[]? preamble = null)
     {
         _counters = counters;
+        _preamble = preamble;
         IdleTimeoutMs = idleTimeout > TimeSpan.Zero ? (long)idleTimeout.TotalMilliseconds : 0;
         Volatile.Write(ref _lastActivity, Environment.TickCount64);
         if (_loop is not null)
@@ -114,6 +170,18 @@ internal sealed partial class TcpRelayConnection
             return;
         }
         var backend = _backend ?? throw new InvalidOperationException("no backend attached");
+        if (_preamble is { } preamble)
+        {
+            try
+            {
+                await backend.SendAsync(preamble, SocketFlags.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                Close();
+                return;
+            }
+        }
         var toBackend = CopyAsync(Client, backend, toBackend: true);
         var toClient = CopyAsync(backend, Client, toBackend: false);
         await toBackend.ConfigureAwait(false);

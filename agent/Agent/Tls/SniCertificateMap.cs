@@ -13,7 +13,11 @@ public sealed class SniCertificateMap
     private readonly FrozenDictionary<string, LoadedCertificate> _exact;
     private readonly FrozenDictionary<string, LoadedCertificate> _wildcard;
 
-    public SniCertificateMap(IReadOnlyList<LoadedCertificate> certificates)
+    // The handshake options of each certificate under this listener's TLS policy.
+    private readonly Dictionary<LoadedCertificate, SslServerAuthenticationOptions> _options = new(ReferenceEqualityComparer.Instance);
+
+    /// <param name="tlsPolicy">modern or intermediate (see <see cref="TlsPolicies"/>).</param>
+    public SniCertificateMap(IReadOnlyList<LoadedCertificate> certificates, string tlsPolicy = TlsPolicies.Intermediate)
     {
         if (certificates.Count == 0)
         {
@@ -39,6 +43,10 @@ public sealed class SniCertificateMap
         _exact = exact.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
         _wildcard = wildcard.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
         Certificates = certificates;
+        foreach (var certificate in certificates)
+        {
+            _options.TryAdd(certificate, TlsPolicies.Apply(tlsPolicy, certificate.Options));
+        }
     }
 
     public LoadedCertificate Default { get; }
@@ -64,5 +72,5 @@ public sealed class SniCertificateMap
         return Default;
     }
 
-    public SslServerAuthenticationOptions SelectOptions(string? serverName) => Select(serverName).Options;
+    public SslServerAuthenticationOptions SelectOptions(string? serverName) => _options[Select(serverName)];
 }

@@ -2,12 +2,11 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Store;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Access;
 
 /// <summary>Tokens and the audit log over gRPC: a thin adapter to <see cref="TokenService"/> and the change log.</summary>
-public sealed class AccessService(TokenService tokens, IDbContextFactory<LbDbContext> dbFactory) : Api.V1.Access.AccessBase
+public sealed class AccessService(TokenService tokens, IAuditLogReader auditLog) : Api.V1.Access.AccessBase
 {
     private const int DefaultAuditLimit = 100;
     private const int MaxAuditLimit = 1000;
@@ -48,25 +47,14 @@ public sealed class AccessService(TokenService tokens, IDbContextFactory<LbDbCon
             throw Validation.Violations.Single("beforeId", "must not be negative");
         }
         var limit = request.Limit == 0 ? DefaultAuditLimit : request.Limit;
-        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
-        IQueryable<ChangeLogEntry> query = db.ChangeLog.AsNoTracking();
+        var kind = "";
         if (request.Kind.Length > 0)
         {
             // Kinds are stored as "Pool", "Token", ...; any case is accepted, anything else named.
-            var kind = AuditKinds.FirstOrDefault(k => string.Equals(k, request.Kind.Trim(), StringComparison.OrdinalIgnoreCase))
+            kind = AuditKinds.FirstOrDefault(k => string.Equals(k, request.Kind.Trim(), StringComparison.OrdinalIgnoreCase))
                 ?? throw Validation.Violations.Single("kind", $"'{Validation.SpecValidator.Clip(request.Kind)}' is not one of {string.Join(", ", AuditKinds)}");
-            query = query.Where(e => e.Kind == kind);
         }
-        if (request.Name.Length > 0)
-        {
-            var name = request.Name.ToLowerInvariant();
-            query = query.Where(e => e.Name == name);
-        }
-        if (request.BeforeId > 0)
-        {
-            query = query.Where(e => e.Id < request.BeforeId);
-        }
-        var rows = await query.OrderByDescending(e => e.Id).Take(limit).ToListAsync(context.CancellationToken).ConfigureAwait(false);
+        var rows = await auditLog.ListAsync(kind, request.Name.ToLowerInvariant(), request.BeforeId, limit, context.CancellationToken).ConfigureAwait(false);
         var list = new AuditList();
         list.Items.AddRange(rows.Select(e => new AuditEntry
         {

@@ -4,7 +4,6 @@ using Grpc.Core;
 using LoadBalancer.ControlPlane.Security;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Validation;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Access;
 
@@ -13,7 +12,7 @@ namespace LoadBalancer.ControlPlane.Access;
 /// call is authenticated without a database read, and a revoke takes effect at once for new
 /// calls and, through <see cref="Watch"/>, for open streams.
 /// </summary>
-public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, ILogger<TokenService> logger) : IDisposable
+public sealed partial class TokenService(ITokenStore store, TimeProvider time, ILogger<TokenService> logger) : IDisposable
 {
     public const string AdminTokenFileName = "admin.token";
     private const int MaxDescriptionLength = 256;
@@ -30,12 +29,9 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
     /// <summary>Loads every token; when no admin token can be used, makes one and writes it to DATA/admin.token.</summary>
     public async Task<string?> InitializeAsync(string dataDir, CancellationToken cancellationToken = default)
     {
-        await using (var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var row in await store.ListAsync(cancellationToken).ConfigureAwait(false))
         {
-            foreach (var row in await db.Tokens.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false))
-            {
-                _tokens[row.Id] = ToEntry(row);
-            }
+            _tokens[row.Id] = ToEntry(row);
         }
         var now = Now;
         if (_tokens.Values.Any(t => t.Role == Roles.Admin && IsUsable(t, now)))
@@ -160,10 +156,7 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-            db.Tokens.Add(row);
-            db.ChangeLog.Add(ResourceStore.AuditEntry(creator, 0, "Token", row.Id, "create", 0, 0, now));
-            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            await store.AddAsync(row, creator, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -186,17 +179,12 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-            row = await db.Tokens.FindAsync([id], cancellationToken).ConfigureAwait(false)
-                ?? throw new RpcException(new Status(StatusCode.NotFound, $"token {SpecValidator.Clip(id)} not found"));
-            if (row.RevokedAt is not null)
+            var (found, revokedNow) = await store.RevokeAsync(id, Now, caller, cancellationToken).ConfigureAwait(false);
+            row = found ?? throw new RpcException(new Status(StatusCode.NotFound, $"token {SpecValidator.Clip(id)} not found"));
+            if (!revokedNow)
             {
                 return row;
             }
-            var now = Now;
-            row.RevokedAt = now;
-            db.ChangeLog.Add(ResourceStore.AuditEntry(caller, 0, "Token", row.Id, "revoke", 0, 0, now));
-            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -214,8 +202,7 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
 
     public async Task<IReadOnlyList<TokenEntity>> ListAsync(bool all, CancellationToken cancellationToken = default)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var rows = await db.Tokens.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await store.ListAsync(cancellationToken).ConfigureAwait(false);
         var now = Now;
         foreach (var row in rows)
         {
@@ -227,8 +214,7 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
     /// <summary>One token's row (no secret), or null.</summary>
     public async Task<TokenEntity?> FindAsync(string id, CancellationToken cancellationToken = default)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var row = await db.Tokens.AsNoTracking().SingleOrDefaultAsync(t => t.Id == id, cancellationToken).ConfigureAwait(false);
+        var row = await store.FindAsync(id, cancellationToken).ConfigureAwait(false);
         return row is null ? null : WithLastUse(row);
     }
 
@@ -252,18 +238,7 @@ public sealed partial class TokenService(IDbContextFactory<LbDbContext> dbFactor
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-            var ids = _lastUsed.Keys.ToList();
-            var rows = await db.Tokens.Where(t => ids.Contains(t.Id)).ToListAsync(cancellationToken).ConfigureAwait(false);
-            foreach (var row in rows)
-            {
-                var used = _lastUsed[row.Id];
-                if (row.LastUsedAt is null || used - row.LastUsedAt.Value >= LastUsedResolution)
-                {
-                    row.LastUsedAt = used;
-                }
-            }
-            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            await store.SaveLastUsedAsync(new Dictionary<string, DateTime>(_lastUsed, StringComparer.Ordinal), LastUsedResolution, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

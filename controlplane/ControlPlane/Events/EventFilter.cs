@@ -26,28 +26,6 @@ public sealed record EventFilter(string Kind, string Name, string Agent, string 
         return new EventFilter(normalizedKind ?? "", name.Trim().ToLowerInvariant(), agent.Trim().ToLowerInvariant(), normalizedType ?? "");
     }
 
-    public IQueryable<EventEntity> Apply(IQueryable<EventEntity> events)
-    {
-        ArgumentNullException.ThrowIfNull(events);
-        if (Kind.Length > 0)
-        {
-            events = events.Where(e => e.Kind == Kind);
-        }
-        if (Name.Length > 0)
-        {
-            events = events.Where(e => e.Name == Name);
-        }
-        if (Agent.Length > 0)
-        {
-            events = events.Where(e => e.Agent == Agent);
-        }
-        if (Type.Length > 0)
-        {
-            events = events.Where(e => e.Type == Type);
-        }
-        return events;
-    }
-
     public static Event ToProto(EventEntity row)
     {
         ArgumentNullException.ThrowIfNull(row);

@@ -1,11 +1,10 @@
 using System.Runtime.CompilerServices;
 using LoadBalancer.ControlPlane.Store;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Events;
 
 /// <summary>Reads the Events table: a page for ListEvents, and a follow for WatchEvents.</summary>
-public sealed class EventReader(IDbContextFactory<LbDbContext> dbFactory, EventFeed feed)
+public sealed class EventReader(IEventStore store, EventFeed feed)
 {
     private const int FollowBatch = 500;
 
@@ -13,15 +12,9 @@ public sealed class EventReader(IDbContextFactory<LbDbContext> dbFactory, EventF
     public async Task<IReadOnlyList<EventEntity>> ListAsync(EventFilter filter, long afterId, int limit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(filter);
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var query = filter.Apply(db.Events.AsNoTracking());
-        if (afterId > 0)
-        {
-            return await query.Where(e => e.Id > afterId).OrderBy(e => e.Id).Take(limit).ToListAsync(cancellationToken).ConfigureAwait(false);
-        }
-        var newest = await query.OrderByDescending(e => e.Id).Take(limit).ToListAsync(cancellationToken).ConfigureAwait(false);
-        newest.Reverse();
-        return newest;
+        return afterId > 0
+            ? await store.ListAfterAsync(filter, afterId, limit, cancellationToken).ConfigureAwait(false)
+            : await store.ListNewestAsync(filter, limit, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -37,12 +30,7 @@ public sealed class EventReader(IDbContextFactory<LbDbContext> dbFactory, EventF
             // Everything up to this id is committed before the read below starts, so the read
             // misses nothing at or below it; waiting for a higher id then loses no event.
             var committed = feed.LastId;
-            List<EventEntity> rows;
-            await using (var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false))
-            {
-                rows = await filter.Apply(db.Events.AsNoTracking()).Where(e => e.Id > after).OrderBy(e => e.Id).Take(FollowBatch)
-                    .ToListAsync(cancellationToken).ConfigureAwait(false);
-            }
+            var rows = await store.ListAfterAsync(filter, after, FollowBatch, cancellationToken).ConfigureAwait(false);
             foreach (var row in rows)
             {
                 yield return row;

@@ -1,6 +1,4 @@
-using System.Data.Common;
 using LoadBalancer.ControlPlane.Store;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Events;
 
@@ -12,7 +10,7 @@ namespace LoadBalancer.ControlPlane.Events;
 /// breaks the agent stream or the write that observed it.
 /// </summary>
 public sealed partial class EventRecorder(
-    IDbContextFactory<LbDbContext> dbFactory,
+    IEventStore store,
     EventFeed feed,
     EventOptions options,
     TimeProvider time,
@@ -38,44 +36,9 @@ public sealed partial class EventRecorder(
         await _writeLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            await using var db = await dbFactory.CreateDbContextAsync().ConfigureAwait(false);
-            await using var transaction = await db.Database.BeginTransactionAsync().ConfigureAwait(false);
-            var now = time.GetUtcNow().UtcDateTime;
-            var foldFrom = now - options.FoldWindow;
-            foreach (var draft in drafts.Select(Clip))
-            {
-                var previous = await db.Events
-                    .Where(e => e.Kind == draft.Kind && e.Name == draft.Name && e.Reason == draft.Reason && e.Type == draft.Type
-                        && e.Agent == draft.Agent && e.Message == draft.Message && e.LastAt >= foldFrom)
-                    .OrderByDescending(e => e.Id)
-                    .FirstOrDefaultAsync()
-                    .ConfigureAwait(false);
-                var row = new EventEntity
-                {
-                    Type = draft.Type,
-                    Reason = draft.Reason,
-                    Kind = draft.Kind,
-                    Name = draft.Name,
-                    Agent = draft.Agent,
-                    Message = draft.Message,
-                    Count = previous is null ? 1 : previous.Count + 1,
-                    FirstAt = previous?.FirstAt ?? now,
-                    LastAt = now,
-                };
-                db.Events.Add(row);
-                if (previous is not null)
-                {
-                    // A new id rather than an update in place: watchers only look forward.
-                    db.Events.Remove(previous);
-                }
-                // Saved per draft, so a repeat later in the same batch folds into this one.
-                await db.SaveChangesAsync().ConfigureAwait(false);
-                lastId = row.Id;
-            }
-            await TrimAsync(db, now).ConfigureAwait(false);
-            await transaction.CommitAsync().ConfigureAwait(false);
+            lastId = await store.AppendAsync(drafts.Select(Clip).ToList(), options, time.GetUtcNow().UtcDateTime).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is DbException or DbUpdateException)
+        catch (StoreUnavailableException ex)
         {
             Log.WriteFailed(logger, drafts.Count, ex.GetBaseException().Message);
             return;
@@ -93,10 +56,9 @@ public sealed partial class EventRecorder(
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-            await TrimAsync(db, time.GetUtcNow().UtcDateTime).ConfigureAwait(false);
+            await store.TrimAsync(options, time.GetUtcNow().UtcDateTime, cancellationToken).ConfigureAwait(false);
         }
-        catch (DbException ex)
+        catch (StoreUnavailableException ex)
         {
             Log.WriteFailed(logger, 0, ex.Message);
         }
@@ -107,18 +69,6 @@ public sealed partial class EventRecorder(
     }
 
     public void Dispose() => _writeLock.Dispose();
-
-    private async Task TrimAsync(LbDbContext db, DateTime now)
-    {
-        var expired = now - options.MaxAge;
-        await db.Events.Where(e => e.LastAt < expired).ExecuteDeleteAsync().ConfigureAwait(false);
-        // Ids increase with every write, so the newest MaxCount rows are the highest ids.
-        var oldestKept = await db.Events.OrderByDescending(e => e.Id).Skip(options.MaxCount - 1).Select(e => (long?)e.Id).FirstOrDefaultAsync().ConfigureAwait(false);
-        if (oldestKept is { } id)
-        {
-            await db.Events.Where(e => e.Id < id).ExecuteDeleteAsync().ConfigureAwait(false);
-        }
-    }
 
     private static EventDraft Clip(EventDraft draft) => draft with
     {

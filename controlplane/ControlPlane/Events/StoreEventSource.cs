@@ -1,8 +1,6 @@
-using System.Data.Common;
 using System.Globalization;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Store;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Events;
 
@@ -13,7 +11,8 @@ namespace LoadBalancer.ControlPlane.Events;
 /// Also prunes old events on a timer, for when nothing new is recorded.
 /// </summary>
 internal sealed partial class StoreEventSource(
-    IDbContextFactory<LbDbContext> dbFactory,
+    IStoreReader reader,
+    IEventStore events,
     StoreChangeFeed changeFeed,
     EventRecorder recorder,
     DrainTracker drains,
@@ -59,16 +58,18 @@ internal sealed partial class StoreEventSource(
     {
         try
         {
-            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-            // Read first: the rows below are at least this new, so waiting past it misses no write.
-            var revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
-            var certificates = await db.Certificates.AsNoTracking()
-                .Select(c => new { c.Name, c.FingerprintSha256, c.NotAfter })
-                .ToListAsync(cancellationToken).ConfigureAwait(false);
-            var backends = await db.Backends.AsNoTracking()
-                .Select(b => new { b.Name, b.Pool, b.SpecJson, b.ResourceVersion, b.UpdatedAt })
-                .ToListAsync(cancellationToken).ConfigureAwait(false);
-            var listeners = await db.Listeners.AsNoTracking().Select(l => l.SpecJson).ToListAsync(cancellationToken).ConfigureAwait(false);
+            // One view: the rows below belong to its revision, so waiting past it misses no write.
+            long revision;
+            IReadOnlyList<CertificateEntity> certificates;
+            IReadOnlyList<BackendEntity> backends;
+            IReadOnlyList<ListenerEntity> listeners;
+            await using (var view = await reader.OpenViewAsync(cancellationToken).ConfigureAwait(false))
+            {
+                revision = view.Revision;
+                certificates = await view.ListAsync<CertificateEntity>(cancellationToken).ConfigureAwait(false);
+                backends = await view.ListAsync<BackendEntity>(cancellationToken).ConfigureAwait(false);
+                listeners = await view.ListAsync<ListenerEntity>(cancellationToken).ConfigureAwait(false);
+            }
 
             var drafts = new List<EventDraft>();
             if (_fingerprints is not null)
@@ -85,7 +86,7 @@ internal sealed partial class StoreEventSource(
             _fingerprints = certificates.ToDictionary(c => c.Name, c => c.FingerprintSha256, StringComparer.Ordinal);
 
             var tiersOfPool = listeners
-                .Select(ProtoJson.Parse<ListenerSpec>)
+                .Select(l => ProtoJson.Parse<ListenerSpec>(l.SpecJson))
                 .SelectMany(l => l.Routes.Select(r => r.Pool).Append(l.Pool).Where(p => p.Length > 0).Select(pool => (Pool: pool, l.Tier)))
                 .Distinct()
                 .ToLookup(x => x.Pool, x => x.Tier, StringComparer.Ordinal);
@@ -97,8 +98,7 @@ internal sealed partial class StoreEventSource(
                 if (!drains.IsTracking(backend.Name))
                 {
                     // After a restart: a drain already reported since its last change is not reported again.
-                    finished = await db.Events.AnyAsync(e => e.Kind == EventKinds.Backend && e.Name == backend.Name
-                        && e.Reason == EventReasons.DrainFinished && e.LastAt >= backend.UpdatedAt, cancellationToken).ConfigureAwait(false);
+                    finished = await events.DrainFinishedSinceAsync(backend.Name, backend.UpdatedAt, cancellationToken).ConfigureAwait(false);
                 }
                 draining.Add(new DrainingBackend(backend.Name, backend.Pool, backend.ResourceVersion, tiers, finished));
             }
@@ -107,7 +107,7 @@ internal sealed partial class StoreEventSource(
             await recorder.RecordAsync(drafts).ConfigureAwait(false);
             return true;
         }
-        catch (DbException ex)
+        catch (StoreUnavailableException ex)
         {
             // The next commit tries again.
             Log.ObserveFailed(logger, ex.Message);

@@ -20,6 +20,8 @@ public static class ManagementApiExtensions
             // Metrics first, so refused calls are counted too; then authentication and authorization.
             options.Interceptors.Add<Observability.MetricsInterceptor>();
             options.Interceptors.Add<Access.AuthInterceptor>();
+            // Last, so the store's and validation's refusals are gRPC statuses before the others see them.
+            options.Interceptors.Add<Hosting.RpcErrorInterceptor>();
             options.MaxReceiveMessageSize = MaxRequestBytes;
         }).AddJsonTranscoding(options =>
         {
@@ -27,6 +29,7 @@ public static class ManagementApiExtensions
             // JSON needs their type to write them.
             options.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromFiles(Google.Rpc.ErrorDetailsReflection.Descriptor);
         });
+        services.AddSingleton<Hosting.RpcErrorInterceptor>();
         services.TryAddSingleton<ITierStatusSource, NoTierStatusSource>();
         services.TryAddSingleton<IAgentStateOverlay, NoAgentStateOverlay>();
         return services;

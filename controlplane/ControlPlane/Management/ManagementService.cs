@@ -4,17 +4,18 @@ using LoadBalancer.Common.Versioning;
 using LoadBalancer.ControlPlane.Access;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Validation;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Management;
 
 /// <summary>
-/// The management API: a thin adapter from gRPC to <see cref="ResourceStore"/> (writes) and
-/// the DbContext (reads). Every refusal is an <see cref="RpcException"/> raised by the store or validation.
+/// The management API: a thin adapter from gRPC to <see cref="IResourceWriter"/> (writes) and
+/// <see cref="IStoreReader"/> (reads, each request from one view). Refusals are the store's and
+/// validation's exceptions, turned into gRPC statuses by <see cref="Hosting.RpcErrorInterceptor"/>.
 /// </summary>
 public sealed class ManagementService(
-    ResourceStore store,
-    IDbContextFactory<LbDbContext> dbFactory,
+    IResourceWriter store,
+    IStoreReader reader,
+    IAgentStateStore agentRows,
     ITierStatusSource tierStatus,
     IAgentStateOverlay agentState,
     TimeProvider time) : LoadBalancer.Api.V1.Management.ManagementBase
@@ -42,10 +43,10 @@ public sealed class ManagementService(
 
     public override async Task<PoolList> ListPools(ListRequest request, ServerCallContext context)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
-        var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
-        var entities = await db.Pools.AsNoTracking().OrderBy(p => p.Name).ToListAsync(context.CancellationToken).ConfigureAwait(false);
-        var status = await LoadStatusAsync(db, context.CancellationToken).ConfigureAwait(false);
+        await using var view = await reader.OpenViewAsync(context.CancellationToken).ConfigureAwait(false);
+        var revision = view.Revision;
+        var entities = await view.ListAsync<PoolEntity>(context.CancellationToken).ConfigureAwait(false);
+        var status = await LoadStatusAsync(view, context.CancellationToken).ConfigureAwait(false);
         var list = new PoolList { Revision = revision };
         list.Items.AddRange(entities.Where(e => ResourceMapper.MatchesSelector(e.LabelsJson, request.LabelSelector))
             .Select(e => status.Fill(ResourceMapper.ToPool(e))));
@@ -65,10 +66,10 @@ public sealed class ManagementService(
 
     private async Task<Pool> GetPoolAsync(string name, CancellationToken cancellationToken)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var entity = await db.Pools.AsNoTracking().SingleOrDefaultAsync(p => p.Name == name, cancellationToken).ConfigureAwait(false)
+        await using var view = await reader.OpenViewAsync(cancellationToken).ConfigureAwait(false);
+        var entity = await view.FindAsync<PoolEntity>(name, cancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Pool, name);
-        var status = await LoadStatusAsync(db, cancellationToken).ConfigureAwait(false);
+        var status = await LoadStatusAsync(view, cancellationToken).ConfigureAwait(false);
         return status.Fill(ResourceMapper.ToPool(entity));
     }
 
@@ -93,10 +94,10 @@ public sealed class ManagementService(
 
     public override async Task<BackendList> ListBackends(ListRequest request, ServerCallContext context)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
-        var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
-        var entities = await db.Backends.AsNoTracking().OrderBy(b => b.Name).ToListAsync(context.CancellationToken).ConfigureAwait(false);
-        var status = await StatusBuilder.LoadAsync(db, agentState, time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
+        await using var view = await reader.OpenViewAsync(context.CancellationToken).ConfigureAwait(false);
+        var revision = view.Revision;
+        var entities = await view.ListAsync<BackendEntity>(context.CancellationToken).ConfigureAwait(false);
+        var status = await StatusBuilder.LoadAsync(view, agentState, time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
         var list = new BackendList { Revision = revision };
         list.Items.AddRange(entities.Where(e => ResourceMapper.MatchesSelector(e.LabelsJson, request.LabelSelector))
             .Select(e => status.Fill(ResourceMapper.ToBackend(e))));
@@ -116,10 +117,10 @@ public sealed class ManagementService(
 
     private async Task<Backend> GetBackendAsync(string name, CancellationToken cancellationToken)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var entity = await db.Backends.AsNoTracking().SingleOrDefaultAsync(b => b.Name == name, cancellationToken).ConfigureAwait(false)
+        await using var view = await reader.OpenViewAsync(cancellationToken).ConfigureAwait(false);
+        var entity = await view.FindAsync<BackendEntity>(name, cancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Backend, name);
-        var status = await StatusBuilder.LoadAsync(db, agentState, time.GetUtcNow().UtcDateTime, cancellationToken).ConfigureAwait(false);
+        var status = await StatusBuilder.LoadAsync(view, agentState, time.GetUtcNow().UtcDateTime, cancellationToken).ConfigureAwait(false);
         return status.Fill(ResourceMapper.ToBackend(entity));
     }
 
@@ -144,10 +145,10 @@ public sealed class ManagementService(
 
     public override async Task<ListenerList> ListListeners(ListRequest request, ServerCallContext context)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
-        var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
-        var entities = await db.Listeners.AsNoTracking().OrderBy(l => l.Name).ToListAsync(context.CancellationToken).ConfigureAwait(false);
-        var status = await LoadStatusAsync(db, context.CancellationToken).ConfigureAwait(false);
+        await using var view = await reader.OpenViewAsync(context.CancellationToken).ConfigureAwait(false);
+        var revision = view.Revision;
+        var entities = await view.ListAsync<ListenerEntity>(context.CancellationToken).ConfigureAwait(false);
+        var status = await LoadStatusAsync(view, context.CancellationToken).ConfigureAwait(false);
         var list = new ListenerList { Revision = revision };
         list.Items.AddRange(entities.Where(e => ResourceMapper.MatchesSelector(e.LabelsJson, request.LabelSelector))
             .Select(e => status.Fill(ResourceMapper.ToListener(e), e)));
@@ -167,10 +168,10 @@ public sealed class ManagementService(
 
     private async Task<Listener> GetListenerAsync(string name, CancellationToken cancellationToken)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var entity = await db.Listeners.AsNoTracking().SingleOrDefaultAsync(l => l.Name == name, cancellationToken).ConfigureAwait(false)
+        await using var view = await reader.OpenViewAsync(cancellationToken).ConfigureAwait(false);
+        var entity = await view.FindAsync<ListenerEntity>(name, cancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Listener, name);
-        var status = await LoadStatusAsync(db, cancellationToken).ConfigureAwait(false);
+        var status = await LoadStatusAsync(view, cancellationToken).ConfigureAwait(false);
         return status.Fill(ResourceMapper.ToListener(entity), entity);
     }
 
@@ -195,10 +196,10 @@ public sealed class ManagementService(
 
     public override async Task<CertificateList> ListCertificates(ListRequest request, ServerCallContext context)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
-        var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
-        var entities = await db.Certificates.AsNoTracking().OrderBy(c => c.Name).ToListAsync(context.CancellationToken).ConfigureAwait(false);
-        var status = await LoadStatusAsync(db, context.CancellationToken).ConfigureAwait(false);
+        await using var view = await reader.OpenViewAsync(context.CancellationToken).ConfigureAwait(false);
+        var revision = view.Revision;
+        var entities = await view.ListAsync<CertificateEntity>(context.CancellationToken).ConfigureAwait(false);
+        var status = await LoadStatusAsync(view, context.CancellationToken).ConfigureAwait(false);
         var list = new CertificateList { Revision = revision };
         list.Items.AddRange(entities.Where(e => ResourceMapper.MatchesSelector(e.LabelsJson, request.LabelSelector))
             .Select(e => status.Fill(ResourceMapper.ToCertificate(e), e)));
@@ -218,10 +219,10 @@ public sealed class ManagementService(
 
     private async Task<Certificate> GetCertificateAsync(string name, CancellationToken cancellationToken)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var entity = await db.Certificates.AsNoTracking().SingleOrDefaultAsync(c => c.Name == name, cancellationToken).ConfigureAwait(false)
+        await using var view = await reader.OpenViewAsync(cancellationToken).ConfigureAwait(false);
+        var entity = await view.FindAsync<CertificateEntity>(name, cancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Certificate, name);
-        var status = await LoadStatusAsync(db, cancellationToken).ConfigureAwait(false);
+        var status = await LoadStatusAsync(view, cancellationToken).ConfigureAwait(false);
         return status.Fill(ResourceMapper.ToCertificate(entity), entity);
     }
 
@@ -230,8 +231,8 @@ public sealed class ManagementService(
     public override async Task<Agent> GetAgent(GetRequest request, ServerCallContext context)
     {
         var name = RequireName(request.Name);
-        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
-        var entity = await db.Agents.AsNoTracking().SingleOrDefaultAsync(a => a.Name == name, context.CancellationToken).ConfigureAwait(false)
+        await using var view = await reader.OpenViewAsync(context.CancellationToken).ConfigureAwait(false);
+        var entity = await view.FindAgentAsync(name, context.CancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Agent, name);
         agentState.Overlay(entity);
         return ResourceMapper.ToAgent(entity);
@@ -240,8 +241,8 @@ public sealed class ManagementService(
     public override async Task<AgentConfig> GetAgentConfig(GetRequest request, ServerCallContext context)
     {
         var name = RequireName(request.Name);
-        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
-        var entity = await db.Agents.AsNoTracking().SingleOrDefaultAsync(a => a.Name == name, context.CancellationToken).ConfigureAwait(false)
+        await using var view = await reader.OpenViewAsync(context.CancellationToken).ConfigureAwait(false);
+        var entity = await view.FindAgentAsync(name, context.CancellationToken).ConfigureAwait(false)
             ?? throw StoreErrors.NotFound(ResourceKind.Agent, name);
         agentState.Overlay(entity);
         var config = new AgentConfig { Agent = entity.Name, Tier = entity.Tier, AppliedRevision = entity.AppliedRevision, AppliedHash = entity.AppliedHash };
@@ -268,10 +269,13 @@ public sealed class ManagementService(
 
     public override async Task<AgentList> ListAgents(ListRequest request, ServerCallContext context)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
-        var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
-        var entities = await db.Agents.AsNoTracking().OrderBy(a => a.Name).ToListAsync(context.CancellationToken).ConfigureAwait(false);
-        entities.ForEach(agentState.Overlay);
+        await using var view = await reader.OpenViewAsync(context.CancellationToken).ConfigureAwait(false);
+        var revision = view.Revision;
+        var entities = await view.AgentsAsync(context.CancellationToken).ConfigureAwait(false);
+        foreach (var entity in entities)
+        {
+            agentState.Overlay(entity);
+        }
         var list = new AgentList { Revision = revision };
         // Agents have no labels; the only selectable attribute is the tier ("tier" key).
         list.Items.AddRange(entities
@@ -284,22 +288,8 @@ public sealed class ManagementService(
     public override async Task<DeleteResponse> DeleteAgent(DeleteRequest request, ServerCallContext context)
     {
         var name = RequireName(request.Name);
-        await using var db = await dbFactory.CreateDbContextAsync(context.CancellationToken).ConfigureAwait(false);
-        var entity = await db.Agents.SingleOrDefaultAsync(a => a.Name == name, context.CancellationToken).ConfigureAwait(false)
-            ?? throw StoreErrors.NotFound(ResourceKind.Agent, name);
-        if (entity.Connected)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Agent {name} is connected; stop it before deleting it"));
-        }
-        if (!request.DryRun)
-        {
-            db.Agents.Remove(entity);
-            // Forgetting an agent is a write like any other: who did it, from where, in the same transaction.
-            var revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false);
-            db.ChangeLog.Add(ResourceStore.AuditEntry(Caller.Of(context), revision, ResourceKind.Agent.ToString(), name, "delete", 0, 0, time.GetUtcNow().UtcDateTime));
-            await db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
-        }
-        return new DeleteResponse { Revision = await StoreRevision.GetAsync(db, context.CancellationToken).ConfigureAwait(false) };
+        var revision = await agentRows.DeleteAsync(name, request.DryRun, Caller.Of(context), time.GetUtcNow().UtcDateTime, context.CancellationToken).ConfigureAwait(false);
+        return new DeleteResponse { Revision = revision };
     }
 
     /// <summary>
@@ -351,20 +341,23 @@ public sealed class ManagementService(
     public override async Task<StatusResponse> GetStatus(GetStatusRequest request, ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+        await using var view = await reader.OpenViewAsync(cancellationToken).ConfigureAwait(false);
         var response = new StatusResponse
         {
-            Revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false),
+            Revision = view.Revision,
             Version = Build.Version,
             Commit = Build.Commit ?? "",
-            Pools = await db.Pools.CountAsync(cancellationToken).ConfigureAwait(false),
-            Backends = await db.Backends.CountAsync(cancellationToken).ConfigureAwait(false),
-            Listeners = await db.Listeners.CountAsync(cancellationToken).ConfigureAwait(false),
-            Certificates = await db.Certificates.CountAsync(cancellationToken).ConfigureAwait(false),
+            Pools = await view.CountAsync<PoolEntity>(cancellationToken).ConfigureAwait(false),
+            Backends = await view.CountAsync<BackendEntity>(cancellationToken).ConfigureAwait(false),
+            Listeners = await view.CountAsync<ListenerEntity>(cancellationToken).ConfigureAwait(false),
+            Certificates = await view.CountAsync<CertificateEntity>(cancellationToken).ConfigureAwait(false),
         };
-        var listenerTiers = await db.Listeners.AsNoTracking().Select(l => l.Tier).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var agents = await db.Agents.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
-        agents.ForEach(agentState.Overlay);
+        var listenerTiers = (await view.ListAsync<ListenerEntity>(cancellationToken).ConfigureAwait(false)).Select(l => l.Tier).ToList();
+        var agents = await view.AgentsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var agent in agents)
+        {
+            agentState.Overlay(agent);
+        }
         var tiers = listenerTiers.Concat(agents.Select(a => a.Tier)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
         foreach (var tier in tiers)
         {
@@ -393,8 +386,8 @@ public sealed class ManagementService(
         return new DeleteResponse { Revision = revision };
     }
 
-    private Task<StatusBuilder> LoadStatusAsync(LbDbContext db, CancellationToken cancellationToken) =>
-        StatusBuilder.LoadAsync(db, agentState, time.GetUtcNow().UtcDateTime, cancellationToken);
+    private Task<StatusBuilder> LoadStatusAsync(IStoreView view, CancellationToken cancellationToken) =>
+        StatusBuilder.LoadAsync(view, agentState, time.GetUtcNow().UtcDateTime, cancellationToken);
 
     private static T Require<T>(T? message, string field) where T : class =>
         message ?? throw Violations.Single(field, "required");

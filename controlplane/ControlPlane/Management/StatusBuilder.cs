@@ -2,7 +2,6 @@ using Google.Protobuf.WellKnownTypes;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Validation;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Management;
 
@@ -30,14 +29,14 @@ internal sealed class StatusBuilder
     }
 
     /// <param name="agentState">Agents' observed state newer than their rows.</param>
-    public static async Task<StatusBuilder> LoadAsync(LbDbContext db, IAgentStateOverlay agentState, DateTime nowUtc, CancellationToken cancellationToken)
+    public static async Task<StatusBuilder> LoadAsync(IStoreView view, IAgentStateOverlay agentState, DateTime nowUtc, CancellationToken cancellationToken)
     {
-        var listeners = await db.Listeners.AsNoTracking().OrderBy(l => l.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var backends = await db.Backends.AsNoTracking().OrderBy(b => b.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var agents = await db.Agents.AsNoTracking().OrderBy(a => a.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var listeners = await view.ListAsync<ListenerEntity>(cancellationToken).ConfigureAwait(false);
+        var backends = await view.ListAsync<BackendEntity>(cancellationToken).ConfigureAwait(false);
+        var agents = (await view.AgentsAsync(cancellationToken).ConfigureAwait(false)).ToList();
         agents.ForEach(agentState.Overlay);
-        var health = agentState.OverlayHealth(await db.BackendHealth.AsNoTracking().OrderBy(h => h.Agent).ToListAsync(cancellationToken).ConfigureAwait(false));
-        return new StatusBuilder(listeners.Select(l => (l, ProtoJson.Parse<ListenerSpec>(l.SpecJson))).ToList(), backends, agents, health, nowUtc);
+        var health = agentState.OverlayHealth((await view.BackendHealthAsync(cancellationToken).ConfigureAwait(false)).ToList());
+        return new StatusBuilder(listeners.Select(l => (l, ProtoJson.Parse<ListenerSpec>(l.SpecJson))).ToList(), backends.ToList(), agents, health, nowUtc);
     }
 
     public Pool Fill(Pool pool)

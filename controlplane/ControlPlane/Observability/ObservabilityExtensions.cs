@@ -1,6 +1,5 @@
 using LoadBalancer.ControlPlane.Hosting;
 using LoadBalancer.ControlPlane.Store;
-using Microsoft.EntityFrameworkCore;
 using Prometheus;
 
 namespace LoadBalancer.ControlPlane.Observability;
@@ -19,15 +18,14 @@ public static class ObservabilityExtensions
     public static WebApplication MapAdminEndpoints(this WebApplication app, int adminPort)
     {
         app.MapGet("/healthz", () => Results.Text("ok\n")).RequireLocalPort(adminPort);
-        app.MapGet("/readyz", async (IDbContextFactory<LbDbContext> factory, CancellationToken cancellationToken) =>
+        app.MapGet("/readyz", async (IStoreReader store, CancellationToken cancellationToken) =>
         {
             try
             {
-                await using var db = await factory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-                var revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
+                var revision = await store.RevisionAsync(cancellationToken).ConfigureAwait(false);
                 return Results.Text($"ready: revision {revision}\n");
             }
-            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+            catch (Exception ex) when (ex is StoreUnavailableException or InvalidOperationException)
             {
                 return Results.Text($"not ready: {ex.Message}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
             }

@@ -1,5 +1,4 @@
 using LoadBalancer.ControlPlane.Store;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Security;
 
@@ -14,11 +13,10 @@ public static class SecretKeyCheck
     /// </summary>
     public static async Task CheckSecretKeyAsync(this IServiceProvider services, string dataDir, CancellationToken cancellationToken = default)
     {
-        var factory = services.GetRequiredService<IDbContextFactory<LbDbContext>>();
-        await using var db = await factory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var certificates = await db.Certificates.AsNoTracking().Select(c => new { Name = "certificate " + c.Name, Blob = c.EncryptedPrivateKey }).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var pools = await db.Pools.AsNoTracking().Select(p => new { Name = "pool " + p.Name, Blob = p.SessionKey }).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var sealedKeys = certificates.Concat(pools.Where(p => p.Blob.Length != PoolEntity.SessionKeySize)).ToList();
+        var keys = await services.GetRequiredService<ISealedKeyStore>().KeysAsync(cancellationToken).ConfigureAwait(false);
+        var sealedKeys = keys.Certificates.Select(c => (Name: "certificate " + c.Name, c.Blob))
+            .Concat(keys.SessionKeys.Where(p => p.Blob.Length != PoolEntity.SessionKeySize).Select(p => (Name: "pool " + p.Name, p.Blob)))
+            .ToList();
         if (sealedKeys.Count == 0)
         {
             return;
@@ -44,20 +42,8 @@ public static class SecretKeyCheck
     /// </summary>
     public static async Task<int> SealLegacySessionKeysAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
     {
-        var factory = services.GetRequiredService<IDbContextFactory<LbDbContext>>();
-        await using var db = await factory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        // Only the bare keys are read: a start-up step must not load every pool of a large store.
-        var bare = await db.Pools.Where(p => p.SessionKey.Length == PoolEntity.SessionKeySize).ToListAsync(cancellationToken).ConfigureAwait(false);
-        if (bare.Count == 0)
-        {
-            return 0;
-        }
-        var protector = services.GetRequiredService<SecretProtector>();
-        foreach (var pool in bare)
-        {
-            pool.SessionKey = protector.ProtectSessionKey(pool.SessionKey, pool.Name);
-        }
-        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-        return bare.Count;
+        // The protector is resolved only when a bare key is found: resolving it may make a key.
+        return await services.GetRequiredService<ISealedKeyStore>()
+            .SealBareSessionKeysAsync((pool, key) => services.GetRequiredService<SecretProtector>().ProtectSessionKey(key, pool), cancellationToken).ConfigureAwait(false);
     }
 }

@@ -4,7 +4,6 @@ using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Security;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Validation;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Snapshots;
 
@@ -22,6 +21,10 @@ public sealed record CompiledStore(long Revision, IReadOnlyDictionary<string, Co
 public sealed class SnapshotCompiler(SecretProtector secrets)
 {
     public const string DefaultAlgorithm = "round-robin";
+
+    /// <summary>Mozilla's intermediate profile: what scanners expect of a server for general clients.</summary>
+    public const string DefaultTlsPolicy = "intermediate";
+
     public const long DefaultDrainTimeoutMs = 30_000;
     public const int DefaultRetries = 1;
     public const long DefaultConnectTimeoutMs = 5_000;
@@ -32,33 +35,26 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
     public const long DefaultEjectionTimeMs = 30_000;
 
     /// <summary>
-    /// Opens a read transaction (a consistent WAL snapshot), reads the revision and compiles every
-    /// tier from the same view, so the revision and the payloads always belong together.
+    /// Reads the store through one view (one consistent read at one revision) and compiles every
+    /// tier from it, so the revision and the payloads always belong together.
     /// </summary>
-    public async Task<CompiledStore> CompileCurrentAsync(IDbContextFactory<LbDbContext> dbFactory, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
+    public async Task<CompiledStore> CompileCurrentAsync(IStoreReader reader, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(dbFactory);
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        // A deferred transaction takes no write lock; its first read pins the snapshot.
-        var connection = (Microsoft.Data.Sqlite.SqliteConnection)db.Database.GetDbConnection();
-        await using var transaction = connection.BeginTransaction(deferred: true);
-        await db.Database.UseTransactionAsync(transaction, cancellationToken).ConfigureAwait(false);
-        var revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
-        var tiers = await CompileAllAsync(db, extraTiers, cancellationToken).ConfigureAwait(false);
-        await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-        return new CompiledStore(revision, tiers);
+        ArgumentNullException.ThrowIfNull(reader);
+        await using var view = await reader.OpenViewAsync(cancellationToken).ConfigureAwait(false);
+        var tiers = await CompileAllAsync(view, extraTiers, cancellationToken).ConfigureAwait(false);
+        return new CompiledStore(view.Revision, tiers);
     }
 
     /// <summary>Compiles every tier that has a listener plus <paramref name="extraTiers"/> (which may be empty).</summary>
-    public async Task<IReadOnlyDictionary<string, CompiledTier>> CompileAllAsync(LbDbContext db, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
+    public async Task<IReadOnlyDictionary<string, CompiledTier>> CompileAllAsync(IStoreView view, IEnumerable<string> extraTiers, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(extraTiers);
-        var listeners = await db.Listeners.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
-        var pools = await db.Pools.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
-        var backends = await db.Backends.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
-        var certificates = await db.Certificates.AsNoTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
+        var listeners = await view.ListAsync<ListenerEntity>(cancellationToken).ConfigureAwait(false);
+        var pools = await view.ListAsync<PoolEntity>(cancellationToken).ConfigureAwait(false);
+        var backends = await view.ListAsync<BackendEntity>(cancellationToken).ConfigureAwait(false);
+        var certificates = await view.ListAsync<CertificateEntity>(cancellationToken).ConfigureAwait(false);
         return Compile(listeners, pools, backends, certificates, extraTiers);
     }
 
@@ -111,6 +107,16 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
         {
             var spec = ProtoJson.Parse<ListenerSpec>(entity.SpecJson);
             var listener = new SnapshotListener { Name = entity.Name, Port = spec.Port, Protocol = spec.Protocol };
+            if (spec.ProxyProtocol is { } accept)
+            {
+                listener.ProxyProtocolTrustedSources.AddRange(CanonicalCidrs(accept.TrustedSources));
+            }
+            listener.Allow.AddRange(CanonicalCidrs(spec.Allow));
+            listener.Deny.AddRange(CanonicalCidrs(spec.Deny));
+            if (spec.Protocol == "https")
+            {
+                listener.TlsPolicy = spec.TlsPolicy.Length == 0 ? DefaultTlsPolicy : spec.TlsPolicy;
+            }
             if (spec.Protocol == "tcp")
             {
                 listener.Pool = spec.Pool;
@@ -119,7 +125,12 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             else
             {
                 listener.Routes.AddRange(OrderRoutes(spec.Routes));
-                listener.TrustedProxies.AddRange(spec.TrustedProxies.Select(c => System.Net.IPNetwork.Parse(c).ToString()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
+                listener.TrustedProxies.AddRange(CanonicalCidrs(spec.TrustedProxies));
+                if (spec.Tracing is { SamplingRatio: > 0 } tracing)
+                {
+                    // Absent when 0, the default: snapshots of listeners without tracing keep their bytes and hash.
+                    listener.Tracing = new SnapshotTracing { SamplingRatio = tracing.SamplingRatio };
+                }
                 usedPools.UnionWith(spec.Routes.Select(r => r.Pool));
                 if (spec.Protocol == "https")
                 {
@@ -188,6 +199,10 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             .Select(p => p.Route);
     }
 
+    // Deterministic snapshots: each network once, in one spelling, in one order.
+    private static IEnumerable<string> CanonicalCidrs(IEnumerable<string> cidrs) =>
+        cidrs.Select(c => System.Net.IPNetwork.Parse(c).ToString()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+
     /// <summary>The pool's session-cookie key in the clear (a bare one predates sealing and is sealed at the next start).</summary>
     private byte[] SessionKeyOf(PoolEntity pool) =>
         pool.SessionKeyIsSealed ? secrets.UnprotectSessionKey(pool.SessionKey, pool.Name) : pool.SessionKey;
@@ -207,6 +222,7 @@ public sealed class SnapshotCompiler(SecretProtector secrets)
             RequestTimeoutMs = Durations.ToMilliseconds(spec.RequestTimeout, 0),
             IdleTimeoutMs = Durations.ToMilliseconds(spec.IdleTimeout, 0),
             MaxConnectionsPerBackend = spec.MaxConnectionsPerBackend,
+            ProxyProtocol = spec.ProxyProtocol switch { "v1" => 1, "v2" => 2, _ => 0 },
         };
         if (spec.HealthCheck is { } hc)
         {

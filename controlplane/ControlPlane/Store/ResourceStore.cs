@@ -38,7 +38,7 @@ public sealed partial class ResourceStore(
     StoreChangeFeed changeFeed,
     SecretProtector secrets,
     TimeProvider time,
-    ILogger<ResourceStore> logger) : IDisposable
+    ILogger<ResourceStore> logger) : IResourceWriter, IDisposable
 {
     private readonly SemaphoreSlim _writeLock = new(1, 1);
 

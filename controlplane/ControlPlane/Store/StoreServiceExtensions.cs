@@ -1,6 +1,7 @@
 using System.Data.Common;
 using LoadBalancer.ControlPlane.Security;
 using LoadBalancer.ControlPlane.Snapshots;
+using LoadBalancer.ControlPlane.Store.Sqlite;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
@@ -10,8 +11,11 @@ namespace LoadBalancer.ControlPlane.Store;
 public static class StoreServiceExtensions
 {
     /// <summary>
-    /// Registers the SQLite store in <paramref name="dataDir"/>: <see cref="IDbContextFactory{LbDbContext}"/>,
-    /// <see cref="StoreChangeFeed"/>, <see cref="SecretProtector"/>, <see cref="ResourceStore"/> and <see cref="SnapshotCompiler"/>.
+    /// Registers the SQLite store in <paramref name="dataDir"/> behind the store's interfaces
+    /// (<see cref="IResourceWriter"/>, <see cref="IStoreReader"/>, <see cref="IAgentStateStore"/>,
+    /// <see cref="ITokenStore"/>, <see cref="IAuditLogReader"/>, <see cref="IEventStore"/>,
+    /// <see cref="ISealedKeyStore"/>), with <see cref="StoreChangeFeed"/>, <see cref="SecretProtector"/>
+    /// and <see cref="SnapshotCompiler"/>.
     /// </summary>
     public static IServiceCollection AddControlPlaneStore(this IServiceCollection services, string dataDir)
     {
@@ -23,6 +27,13 @@ public static class StoreServiceExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(_ => SecretProtector.LoadOrCreate(dataDir, Environment.GetEnvironmentVariable(SecretProtector.KeyEnvironmentVariable)));
         services.AddSingleton<ResourceStore>();
+        services.AddSingleton<IResourceWriter>(sp => sp.GetRequiredService<ResourceStore>());
+        services.AddSingleton<IStoreReader, SqliteStoreReader>();
+        services.AddSingleton<IAgentStateStore, SqliteAgentStateStore>();
+        services.AddSingleton<ITokenStore, SqliteTokenStore>();
+        services.AddSingleton<IAuditLogReader, SqliteAuditLogReader>();
+        services.AddSingleton<IEventStore, SqliteEventStore>();
+        services.AddSingleton<ISealedKeyStore, SqliteSealedKeyStore>();
         services.AddSingleton<SnapshotCompiler>();
         return services;
     }

@@ -3,7 +3,6 @@ using System.Runtime.CompilerServices;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Events;
 using LoadBalancer.ControlPlane.Store;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Sync;
 
@@ -12,7 +11,7 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// outcomes, last NACK. Observed state, last writer wins, outside the revision and change log.
 /// What changed on the way is handed to <see cref="AgentEvents"/>, which records the transitions.
 /// </summary>
-public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFactory, TimeProvider time, Observability.ControlPlaneMetrics metrics, AgentEvents events,
+public sealed partial class AgentRegistry(IAgentStateStore store, TimeProvider time, Observability.ControlPlaneMetrics metrics, AgentEvents events,
     TierSnapshotCache snapshots, AgentRetention retention, AgentStateBuffer pending, ILogger<AgentRegistry> logger)
 {
     /// <summary>Agents' pending state written per transaction by <see cref="FlushAsync"/>: bounds one transaction's size and time.</summary>
@@ -26,6 +25,10 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
 
     // Check-then-claim of a name must be atomic, or two tiers racing for one name could both pass.
     private readonly SemaphoreSlim _claimGate = new(1, 1);
+
+    // Agent rows are read, changed and saved by the bulk flush and by single-row writes: one at a
+    // time, else a flush that read before a single-row write saves its older state over it.
+    private readonly SemaphoreSlim _rowWrites = new(1, 1);
 
     // The (pool, backend) pairs of each published snapshot, computed once per snapshot.
     private readonly ConditionalWeakTable<TierSnapshot, HashSet<(string Pool, string Backend)>> _backendsOf = new();
@@ -56,7 +59,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         await _claimGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var heldBy = _connections.TryGetValue(hello.Name, out var live) ? live.Tier : await StoredTierAsync(hello.Name, cancellationToken).ConfigureAwait(false);
+            var heldBy = _connections.TryGetValue(hello.Name, out var live) ? live.Tier : await store.TierOfAsync(hello.Name, cancellationToken).ConfigureAwait(false);
             if (heldBy is { Length: > 0 } && heldBy != hello.Tier)
             {
                 metrics.AgentsRefused.WithLabels(hello.Tier).Inc();
@@ -151,8 +154,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         if (view is null)
         {
             // Once per agent while it reports: from then on the view in memory is the newest truth.
-            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-            var rows = await db.BackendHealth.AsNoTracking().Where(h => h.Agent == connection.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+            var rows = await store.HealthOfAsync(connection.Name, cancellationToken).ConfigureAwait(false);
             view = pending.AddHealth(connection.Name, new AgentHealthView(rows));
         }
         var before = view.Apply(connection.Name, connection.Tier, report, now);
@@ -202,12 +204,11 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             return 0;
         }
         var cutoff = time.GetUtcNow().UtcDateTime - retention.Expiry;
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        var expired = await db.Agents.Where(a => !a.Connected && a.LastSeen < cutoff).Select(a => a.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var expired = (await store.DisconnectedBeforeAsync(cutoff, cancellationToken).ConfigureAwait(false)).ToList();
         expired.RemoveAll(_connections.ContainsKey);
         if (expired.Count > 0)
         {
-            await ForgetAsync(db, expired, cancellationToken).ConfigureAwait(false);
+            await ForgetAsync(expired, cancellationToken).ConfigureAwait(false);
             Log.Expired(logger, expired.Count, retention.Expiry.TotalHours);
         }
         return expired.Count;
@@ -220,13 +221,12 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     /// </summary>
     private async Task MakeRoomAsync(string name, string tier, CancellationToken cancellationToken)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        if (await db.Agents.CountAsync(a => a.Tier == tier, cancellationToken).ConfigureAwait(false) < retention.MaxAgentsPerTier)
+        if (await store.CountInTierAsync(tier, cancellationToken).ConfigureAwait(false) < retention.MaxAgentsPerTier)
         {
             return;
         }
         await ExpireAsync(cancellationToken).ConfigureAwait(false);
-        var rows = await db.Agents.Where(a => a.Tier == tier).OrderBy(a => a.LastSeen).Select(a => new { a.Name, a.Connected }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await store.AgentsOfTierAsync(tier, cancellationToken).ConfigureAwait(false);
         if (rows.Count < retention.MaxAgentsPerTier)
         {
             return;
@@ -237,11 +237,11 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             metrics.AgentsRefused.WithLabels(tier).Inc();
             throw new AgentLimitException(name, tier, retention.MaxAgentsPerTier);
         }
-        await ForgetAsync(db, gone, cancellationToken).ConfigureAwait(false);
+        await ForgetAsync(gone, cancellationToken).ConfigureAwait(false);
         Log.Evicted(logger, string.Join(", ", gone), tier, retention.MaxAgentsPerTier, name);
     }
 
-    private async Task ForgetAsync(LbDbContext db, List<string> names, CancellationToken cancellationToken)
+    private async Task ForgetAsync(List<string> names, CancellationToken cancellationToken)
     {
         // Their views in memory too, else what is not written yet would still be shown (and the flush skips them).
         foreach (var name in names)
@@ -251,14 +251,7 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
                 pending.ForgetHealth(name, view);
             }
         }
-        await db.BackendHealth.Where(h => names.Contains(h.Agent)).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
-        await db.Agents.Where(a => names.Contains(a.Name) && !a.Connected).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task<string?> StoredTierAsync(string name, CancellationToken cancellationToken)
-    {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        return await db.Agents.Where(a => a.Name == name).Select(a => a.Tier).SingleOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        await store.ForgetAsync(names, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The agent is alive (its stream took a keep-alive): in memory, written with the next flush.</summary>
@@ -283,25 +276,20 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
             {
                 break;
             }
+            await _rowWrites.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-                var names = batch.Select(b => b.Key).ToList();
-                var rows = await db.Agents.Where(a => names.Contains(a.Name)).ToDictionaryAsync(a => a.Name, StringComparer.Ordinal, cancellationToken).ConfigureAwait(false);
-                foreach (var (name, state) in batch)
-                {
-                    if (rows.TryGetValue(name, out var row))
-                    {
-                        state.ApplyTo(row);
-                    }
-                }
-                await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                await store.UpdateExistingAsync(batch.Select(b => (b.Key, (Action<AgentEntity>)b.Value.ApplyTo)).ToList(), cancellationToken).ConfigureAwait(false);
             }
-            catch (DbUpdateException ex)
+            catch (StoreUnavailableException ex)
             {
                 // Kept in memory (and still shown): the next flush tries again.
                 Log.FlushFailed(logger, batch.Count, ex.GetBaseException().Message);
                 break;
+            }
+            finally
+            {
+                _rowWrites.Release();
             }
             foreach (var (name, state) in batch)
             {
@@ -323,19 +311,12 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
         foreach (var batch in views.Where(v => v.Value.Dirty).Chunk(FlushBatch))
         {
             var copies = batch.Select(v => (Name: v.Key, View: v.Value, Copy: v.Value.Copy())).ToList();
-            var names = copies.Select(c => c.Name).ToList();
             try
             {
-                await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-                await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                // Only agents still registered: a forgotten agent's view must not bring its rows back.
-                var registered = (await db.Agents.Where(a => names.Contains(a.Name)).Select(a => a.Name).ToListAsync(cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
-                await db.BackendHealth.Where(h => names.Contains(h.Agent)).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
-                db.BackendHealth.AddRange(copies.Where(c => registered.Contains(c.Name)).SelectMany(c => c.Copy.Rows));
-                await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                // Only agents still registered get rows: a forgotten agent's view must not bring its rows back.
+                await store.ReplaceHealthAsync(copies.Select(c => (c.Name, c.Copy.Rows)).ToList(), cancellationToken).ConfigureAwait(false);
             }
-            catch (DbUpdateException ex)
+            catch (StoreUnavailableException ex)
             {
                 Log.FlushFailed(logger, copies.Count, ex.GetBaseException().Message);
                 return written;
@@ -382,35 +363,34 @@ public sealed partial class AgentRegistry(IDbContextFactory<LbDbContext> dbFacto
     /// <summary>After a restart no stream is open, whatever the table says.</summary>
     public async Task MarkAllDisconnectedAsync(CancellationToken cancellationToken)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-        await db.Agents.Where(a => a.Connected).ExecuteUpdateAsync(s => s.SetProperty(a => a.Connected, false), cancellationToken).ConfigureAwait(false);
+        await store.MarkAllDisconnectedAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task UpdateAsync(string name, Action<AgentEntity> change, CancellationToken cancellationToken)
     {
+        await _rowWrites.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
-            var agent = await db.Agents.SingleOrDefaultAsync(a => a.Name == name, cancellationToken).ConfigureAwait(false);
-            if (agent is null)
-            {
-                agent = new AgentEntity { Name = name };
-                db.Agents.Add(agent);
-            }
             // What is pending goes along, so that it never lands after (and over) this change.
             var unwritten = pending.Get(name);
-            unwritten?.ApplyTo(agent);
-            change(agent);
-            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            await store.UpsertAsync(name, agent =>
+            {
+                unwritten?.ApplyTo(agent);
+                change(agent);
+            }, cancellationToken).ConfigureAwait(false);
             if (unwritten is not null)
             {
                 pending.Written(name, unwritten);
             }
         }
-        catch (DbUpdateException ex)
+        catch (StoreUnavailableException ex)
         {
             // Observed state is best effort: the next report overwrites it anyway.
             Log.WriteFailed(logger, name, ex.GetBaseException().Message);
+        }
+        finally
+        {
+            _rowWrites.Release();
         }
     }
 

@@ -9,7 +9,7 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// The server side of the agent stream: a thin adapter between the gRPC stream, the tier
 /// snapshot cache and the agent registry.
 /// </summary>
-public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, Store.StoreEpoch epoch, Store.ResourceStore store, IHostApplicationLifetime lifetime,
+public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentRegistry agents, TokenService tokens, Store.StoreEpoch epoch, Store.IResourceWriter store, IHostApplicationLifetime lifetime,
     Observability.ControlPlaneMetrics metrics, ILogger<AgentSyncService> logger) : AgentSync.AgentSyncBase
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);

@@ -1,7 +1,6 @@
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Snapshots;
 using LoadBalancer.ControlPlane.Store;
-using Microsoft.EntityFrameworkCore;
 
 namespace LoadBalancer.ControlPlane.Sync;
 
@@ -11,11 +10,12 @@ namespace LoadBalancer.ControlPlane.Sync;
 /// revision is the store revision at which its content last changed.
 /// </summary>
 public sealed partial class SnapshotPublisher(
-    IDbContextFactory<LbDbContext> dbFactory,
+    IStoreReader reader,
     SnapshotCompiler compiler,
     StoreChangeFeed changes,
     TierSnapshotCache cache,
     StoreEpoch epoch,
+    AgentRegistry agents,
     ILogger<SnapshotPublisher> logger) : BackgroundService
 {
     /// <summary>How long to wait for more writes before compiling.</summary>
@@ -46,7 +46,7 @@ public sealed partial class SnapshotPublisher(
             {
                 return;
             }
-            catch (Exception ex) when (ex is InvalidOperationException or DbUpdateException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception ex) when (ex is InvalidOperationException or StoreUnavailableException)
             {
                 // Nothing is published: agents keep their last good snapshot. Try again shortly.
                 Log.CompileFailed(logger, ex.Message);
@@ -57,10 +57,13 @@ public sealed partial class SnapshotPublisher(
 
     private async Task CompileAndPublishAsync(long revision, IReadOnlyCollection<string> extraTiers, CancellationToken cancellationToken)
     {
+        using var span = Observability.ControlPlaneTracing.Source.StartActivity("compile snapshots");
         // One deferred read transaction: every tier sees the same revision, writers are not blocked.
-        var store = await compiler.CompileCurrentAsync(dbFactory, extraTiers, cancellationToken).ConfigureAwait(false);
+        var store = await compiler.CompileCurrentAsync(reader, extraTiers, cancellationToken).ConfigureAwait(false);
         var storeRevision = store.Revision;
         var compiled = store.Tiers;
+        span?.SetTag("lb.revision", storeRevision);
+        span?.SetTag("lb.tiers", compiled.Count);
 
         foreach (var tier in compiled.Values)
         {
@@ -74,7 +77,13 @@ public sealed partial class SnapshotPublisher(
             {
                 Snapshot = new Snapshot { Revision = tierRevision, Hash = tier.Hash, Payload = tier.Payload, Epoch = epoch.Value },
             };
-            cache.Publish(new TierSnapshot(tier.Tier, tierRevision, tier.Hash, message));
+            using (var publish = Observability.ControlPlaneTracing.Source.StartActivity("publish snapshot"))
+            {
+                publish?.SetTag("lb.tier", tier.Tier);
+                publish?.SetTag("lb.revision", tierRevision);
+                publish?.SetTag("lb.agents", agents.ConnectedCount(tier.Tier));
+                cache.Publish(new TierSnapshot(tier.Tier, tierRevision, tier.Hash, message));
+            }
             Log.Published(logger, tier.Tier, tierRevision, tier.Hash[..12], tier.Data.Listeners.Count, tier.Data.Pools.Count);
         }
     }

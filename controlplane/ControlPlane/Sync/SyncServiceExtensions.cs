@@ -42,7 +42,7 @@ public static partial class SyncServiceExtensions
                 {
                     await agents.ExpireAsync(stoppingToken).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is Microsoft.EntityFrameworkCore.DbUpdateException or InvalidOperationException)
+                catch (Exception ex) when (ex is Store.StoreUnavailableException or InvalidOperationException)
                 {
                     Log.SweepFailed(logger, ex.GetBaseException().Message);
                 }
@@ -87,7 +87,7 @@ public static partial class SyncServiceExtensions
             {
                 await agents.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception ex) when (ex is InvalidOperationException or Store.StoreUnavailableException)
             {
                 Log.FlushFailed(logger, ex.GetBaseException().Message);
             }

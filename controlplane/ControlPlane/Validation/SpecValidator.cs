@@ -140,6 +140,17 @@ public static class SpecValidator
         {
             v.Add(p + "idleTimeout", "only allowed for tcp pools (use requestTimeout for http)");
         }
+        if (spec.ProxyProtocol.Length > 0)
+        {
+            if (spec.ProxyProtocol is not ("v1" or "v2"))
+            {
+                v.Add(p + "proxyProtocol", $"'{Clip(spec.ProxyProtocol)}' is not one of v1, v2");
+            }
+            else if (protocol is "http" or "https")
+            {
+                v.Add(p + "proxyProtocol", "only allowed for tcp pools (http pools pass the client's address in X-Forwarded-For)");
+            }
+        }
         if (spec.MaxConnectionsPerBackend is < 0 or > 1_000_000)
         {
             v.Add(p + "maxConnectionsPerBackend", "must be from 0 (unlimited) to 1000000");
@@ -370,12 +381,27 @@ public static class SpecValidator
                 }
             }
         }
+        ValidateCidrs(spec.Allow, p + "allow", v);
+        ValidateCidrs(spec.Deny, p + "deny", v);
+        if (spec.TlsPolicy.Length > 0)
+        {
+            if (spec.TlsPolicy is not ("modern" or "intermediate"))
+            {
+                v.Add(p + "tlsPolicy", $"'{Clip(spec.TlsPolicy)}' is not one of modern (TLS 1.3 only), intermediate (TLS 1.2 and 1.3, AEAD ciphers)");
+            }
+            else if (spec.Protocol != "https")
+            {
+                v.Add(p + "tlsPolicy", "only allowed for protocol https");
+            }
+        }
         switch (spec.Protocol)
         {
             case "http":
             case "https":
                 ValidateRoutes(spec, view, v, p);
                 ValidateTrustedProxies(spec, v, p);
+                ValidateProxyProtocolAccept(spec, v, p);
+                ValidateTracing(spec.Tracing, v, p);
                 if (spec.Pool.Length > 0)
                 {
                     v.Add(p + "pool", $"not allowed for protocol {spec.Protocol}; use routes");
@@ -393,6 +419,10 @@ public static class SpecValidator
                 if (spec.TrustedProxies.Count > 0)
                 {
                     v.Add(p + "trustedProxies", "not allowed for protocol tcp: it forwards no headers");
+                }
+                if (spec.Tracing is not null)
+                {
+                    v.Add(p + "tracing", "not allowed for protocol tcp: tcp connections are not traced");
                 }
                 if (spec.Pool.Length == 0)
                 {
@@ -414,6 +444,7 @@ public static class SpecValidator
                 {
                     v.Add(p + "certificates", "not allowed for protocol tcp");
                 }
+                ValidateProxyProtocolAccept(spec, v, p);
                 break;
             case "":
                 v.Add(p + "protocol", "required: one of http, https, tcp");
@@ -426,24 +457,51 @@ public static class SpecValidator
 
     public const int MaxTrustedProxies = 100;
 
-    private static void ValidateTrustedProxies(ListenerSpec spec, Violations v, string p)
+    private static void ValidateTracing(ListenerTracing? tracing, Violations v, string p)
     {
-        if (spec.TrustedProxies.Count > MaxTrustedProxies)
+        // NaN fails both comparisons: it is caught by the negated range test.
+        if (tracing is not null && !(tracing.SamplingRatio >= 0 && tracing.SamplingRatio <= 1))
         {
-            v.Add(p + "trustedProxies", $"at most {MaxTrustedProxies} CIDRs are allowed");
+            v.Add(p + "tracing.samplingRatio", $"must be from 0 to 1 (the share of requests without a traceparent that start a trace), not {tracing.SamplingRatio.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        }
+    }
+
+    private static void ValidateTrustedProxies(ListenerSpec spec, Violations v, string p) =>
+        ValidateCidrs(spec.TrustedProxies, p + "trustedProxies", v);
+
+    private static void ValidateCidrs(IReadOnlyList<string> cidrs, string field, Violations v)
+    {
+        if (cidrs.Count > MaxTrustedProxies)
+        {
+            v.Add(field, $"at most {MaxTrustedProxies} CIDRs are allowed");
             return;
         }
-        for (var i = 0; i < spec.TrustedProxies.Count; i++)
+        for (var i = 0; i < cidrs.Count; i++)
         {
-            var cidr = spec.TrustedProxies[i];
+            var cidr = cidrs[i];
             // Host bits past the prefix ("10.0.0.1/8") are a mistake, not a shorthand for 10.0.0.0/8.
             var slash = cidr.IndexOf('/', StringComparison.Ordinal);
             if (slash < 0 || !System.Net.IPNetwork.TryParse(cidr, out var network)
                 || !System.Net.IPAddress.TryParse(cidr.AsSpan(0, slash), out var address) || !address.Equals(network.BaseAddress))
             {
-                v.Add($"{p}trustedProxies[{i}]", $"'{Clip(cidr)}' is not a CIDR such as 10.0.0.0/8 or fd00::/8 (prefix length required, no bits set past it)");
+                v.Add($"{field}[{i}]", $"'{Clip(cidr)}' is not a CIDR such as 10.0.0.0/8 or fd00::/8 (prefix length required, no bits set past it)");
             }
         }
+    }
+
+    /// <summary>A listener's proxyProtocol: the load balancers in front it is accepted (and required) from.</summary>
+    private static void ValidateProxyProtocolAccept(ListenerSpec spec, Violations v, string p)
+    {
+        if (spec.ProxyProtocol is not { } accept)
+        {
+            return;
+        }
+        if (accept.TrustedSources.Count == 0)
+        {
+            v.Add(p + "proxyProtocol.trustedSources", "required: the CIDRs of the load balancers in front that send the PROXY protocol (connections from anywhere else are refused)");
+            return;
+        }
+        ValidateCidrs(accept.TrustedSources, p + "proxyProtocol.trustedSources", v);
     }
 
     private static void ValidateRoutes(ListenerSpec spec, StoreView view, Violations v, string p)

@@ -1,7 +1,3 @@
-using Google.Protobuf.WellKnownTypes;
-using Google.Rpc;
-using Grpc.Core;
-
 namespace LoadBalancer.ControlPlane.Validation;
 
 /// <summary>Collects every field violation of a request, then throws them together.</summary>
@@ -21,7 +17,7 @@ public sealed class Violations
 
     public void Add(string field, string description) => _items.Add((field, description));
 
-    /// <summary>Throws INVALID_ARGUMENT with google.rpc.BadRequest details when anything was collected.</summary>
+    /// <summary>Throws a <see cref="ValidationException"/> when anything was collected.</summary>
     public void ThrowIfAny()
     {
         if (_items.Count > 0)
@@ -33,36 +29,34 @@ public sealed class Violations
     /// <summary>At most this many violations travel back: trailers must stay well under HTTP/2 header limits.</summary>
     public const int MaxReported = 50;
 
+    public static ValidationException ToException(IReadOnlyList<(string Field, string Description)> items) => new(items);
+
+    public static ValidationException Single(string field, string description) => ToException([(field, description)]);
+}
+
+/// <summary>
+/// A request that breaks field rules: every violation, and a message that lists the first
+/// <see cref="Violations.MaxReported"/>. The API edge sends it as INVALID_ARGUMENT with
+/// google.rpc.BadRequest details.
+/// </summary>
+public sealed class ValidationException : Exception
+{
     private const int MaxMessageChars = 4000;
 
-    public static RpcException ToException(IReadOnlyList<(string Field, string Description)> items)
+    public ValidationException(IReadOnlyList<(string Field, string Description)> items)
+        : base(MessageOf(items ?? throw new ArgumentNullException(nameof(items))))
     {
-        ArgumentNullException.ThrowIfNull(items);
-        var reported = items.Take(MaxReported).ToList();
-        var badRequest = new BadRequest();
-        foreach (var (field, description) in reported)
-        {
-            badRequest.FieldViolations.Add(new BadRequest.Types.FieldViolation { Field = field, Description = description });
-        }
-        if (items.Count > reported.Count)
-        {
-            badRequest.FieldViolations.Add(new BadRequest.Types.FieldViolation { Field = "(more)", Description = $"{items.Count - reported.Count} more problems not listed; fix these first" });
-        }
+        Items = [.. items];
+    }
+
+    public IReadOnlyList<(string Field, string Description)> Items { get; }
+
+    private static string MessageOf(IReadOnlyList<(string Field, string Description)> items)
+    {
+        var reported = items.Take(Violations.MaxReported).ToList();
         var message = items.Count == 1
             ? $"invalid request: {items[0].Field}: {items[0].Description}"
             : $"invalid request ({items.Count} problems): " + string.Join("; ", reported.Select(i => $"{i.Field}: {i.Description}"));
-        if (message.Length > MaxMessageChars)
-        {
-            message = message[..MaxMessageChars] + "...";
-        }
-        var status = new Google.Rpc.Status
-        {
-            Code = (int)Code.InvalidArgument,
-            Message = message,
-            Details = { Any.Pack(badRequest) },
-        };
-        return status.ToRpcException();
+        return message.Length > MaxMessageChars ? message[..MaxMessageChars] + "..." : message;
     }
-
-    public static RpcException Single(string field, string description) => ToException([(field, description)]);
 }

@@ -43,6 +43,27 @@ public sealed class SnapshotMapperTests
         Assert.Throws<SnapshotRejectedException>(() => SnapshotMapper.Map(1, "h", data));
 
     [Fact]
+    public void Map_TracingSamplingRatio_DefaultsToZeroAndIsMapped()
+    {
+        var data = ValidData();
+        Assert.Equal(0, SnapshotMapper.Map(1, "h", data).Listeners[0].TracingSamplingRatio);
+
+        data.Listeners[0].Tracing = new SnapshotTracing { SamplingRatio = 0.5 };
+        Assert.Equal(0.5, SnapshotMapper.Map(1, "h", data).Listeners[0].TracingSamplingRatio);
+    }
+
+    [Theory]
+    [InlineData(-1.0)]
+    [InlineData(2.0)]
+    [InlineData(double.NaN)]
+    public void Map_TracingSamplingRatioOutOfRange_IsRejected(double ratio)
+    {
+        var data = ValidData();
+        data.Listeners[0].Tracing = new SnapshotTracing { SamplingRatio = ratio };
+        Assert.Contains("tracing.samplingRatio", Rejected(data).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Decode_ValidSnapshot_MapsListenersRoutesAndPools()
     {
         var snapshot = Encode(ValidData(), revision: 7);

@@ -9,6 +9,13 @@ public sealed class AgentCommandLineTests
     private static readonly string[] Required = ["--control-plane", "https://cp.example:7400", "--tier", "edge"];
 
     [Fact]
+    public void Otel_IsOffByDefault_AndOnWithTheFlag()
+    {
+        Assert.False(AgentCommandLine.Parse(Required).Options!.Otel);
+        Assert.True(AgentCommandLine.Parse([.. Required, "--otel"]).Options!.Otel);
+    }
+
+    [Fact]
     public void CaFingerprint_AsPrintedAtStart_IsParsedToItsBytes()
     {
         var (options, exitCode) = AgentCommandLine.Parse([.. Required, "--ca-fingerprint", Fingerprint]);

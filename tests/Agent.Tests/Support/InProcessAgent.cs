@@ -33,6 +33,8 @@ internal sealed class InProcessAgent : IAsyncDisposable
 
     public LoadBalancer.Agent.Pools.PoolRegistry Pools => _app.Services.GetRequiredService<LoadBalancer.Agent.Pools.PoolRegistry>();
 
+    public LoadBalancer.Agent.Metrics.AgentMetrics Metrics => _app.Services.GetRequiredService<LoadBalancer.Agent.Metrics.AgentMetrics>();
+
     /// <param name="tier">The tier the agent serves.</param>
     /// <param name="listenerTime">The clock of the listener manager's retry loop alone (the rest keeps real time).</param>
     /// <param name="fastPath">False to send every HTTP request through YARP (lb-agent --http-fast-path off).</param>

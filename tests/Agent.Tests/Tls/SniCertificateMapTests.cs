@@ -70,8 +70,13 @@ public sealed class SniCertificateMapTests
     }
 
     [Fact]
-    public void SelectOptions_ReturnsTheSelectedCertificatesOptions() =>
-        Assert.Same(Wildcard.Options, Map.SelectOptions("x.example.com"));
+    public void SelectOptions_ReturnsTheSelectedCertificatesOptions_UnderTheListenersPolicy()
+    {
+        var options = Map.SelectOptions("x.example.com");
+        Assert.Same(Wildcard.Options.ServerCertificateContext, options.ServerCertificateContext);
+        Assert.Same(options, Map.SelectOptions("y.example.com"));
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls13, new SniCertificateMap([Wildcard], "modern").SelectOptions("x.example.com").EnabledSslProtocols);
+    }
 
     [Fact]
     public void Constructor_NoCertificates_Throws() =>

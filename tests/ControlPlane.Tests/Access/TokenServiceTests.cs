@@ -382,7 +382,7 @@ public sealed class TokenServiceTests : IAsyncLifetime
         Assert.Equal([newest.Id, expiring.Id, revoked.Id, old.Id], (await _tokens.ListAsync(all: true)).Select(t => t.Id));
     }
 
-    private TokenService NewService() => new(_store.DbFactory, _time, NullLogger<TokenService>.Instance);
+    private TokenService NewService() => new(_store.Tokens, _time, NullLogger<TokenService>.Instance);
 
     private static RpcException AssertUnauthenticated(Action action, string because)
     {

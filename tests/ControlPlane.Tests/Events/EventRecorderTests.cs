@@ -19,7 +19,7 @@ public sealed class EventRecorderTests : IAsyncLifetime
     public async Task DisposeAsync() => await _store.DisposeAsync();
 
     private EventRecorder Recorder(EventOptions? options = null) =>
-        new(_store.DbFactory, _feed, options ?? new EventOptions(), _store.Clock, NullLogger<EventRecorder>.Instance);
+        new(_store.Events, _feed, options ?? new EventOptions(), _store.Clock, NullLogger<EventRecorder>.Instance);
 
     private Task<List<EventEntity>> RowsAsync() => _store.WithDbAsync(db => db.Events.AsNoTracking().OrderBy(e => e.Id).ToListAsync());
 

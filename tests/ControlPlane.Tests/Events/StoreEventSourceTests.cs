@@ -19,7 +19,7 @@ public sealed class StoreEventSourceTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _store = await StoreFixture.CreateAsync();
-        _recorder = new EventRecorder(_store.DbFactory, new EventFeed(), new EventOptions(), _store.Clock, NullLogger<EventRecorder>.Instance);
+        _recorder = new EventRecorder(_store.Events, new EventFeed(), new EventOptions(), _store.Clock, NullLogger<EventRecorder>.Instance);
     }
 
     public async Task DisposeAsync()
@@ -28,7 +28,7 @@ public sealed class StoreEventSourceTests : IAsyncLifetime
         await _store.DisposeAsync();
     }
 
-    private StoreEventSource Source() => new(_store.DbFactory, _store.Feed, _recorder, _drains, NullLogger<StoreEventSource>.Instance);
+    private StoreEventSource Source() => new(_store.Reader, _store.Events, _store.Feed, _recorder, _drains, NullLogger<StoreEventSource>.Instance);
 
     private Task<List<EventEntity>> EventsAsync() => _store.WithDbAsync(db => db.Events.AsNoTracking().OrderBy(e => e.Id).ToListAsync());
 

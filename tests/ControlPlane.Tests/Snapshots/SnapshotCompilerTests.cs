@@ -67,8 +67,8 @@ public sealed class SnapshotCompilerTests : IAsyncLifetime
 
     private async Task<IReadOnlyDictionary<string, CompiledTier>> CompileAsync(params string[] extraTiers)
     {
-        await using var db = await _f.DbFactory.CreateDbContextAsync();
-        return await _f.Compiler.CompileAllAsync(db, extraTiers, CancellationToken.None);
+        await using var view = await _f.Reader.OpenViewAsync();
+        return await _f.Compiler.CompileAllAsync(view, extraTiers, CancellationToken.None);
     }
 
     [Theory]
@@ -109,6 +109,25 @@ public sealed class SnapshotCompilerTests : IAsyncLifetime
         var pool = await _f.WithDbAsync(db => db.Pools.SingleAsync(p => p.Name == "web"));
         var ex = Assert.Throws<InvalidOperationException>(() => _f.Secrets.UnprotectSessionKey(pool.SessionKey, "platform-api"));
         Assert.Contains("session-cookie key of pool platform-api", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Compile_ProxyProtocol_TrustedSourcesCanonicalAndOnce_AndThePoolsVersion()
+    {
+        await _f.Service.Apply(new ApplyRequest
+        {
+            Resources =
+            {
+                R(Pool("pg", "tcp", s => s.ProxyProtocol = "v2")),
+                R(Backend("pg-1", "pg", "127.0.0.1:5432")),
+                R(TcpListener("postgres", "data", 15432, "pg", s => s.ProxyProtocol = new ProxyProtocolAccept { TrustedSources = { "fd00::/8", "10.0.0.0/8", "10.0.0.0/8" } })),
+            },
+        }, _f.Context);
+
+        var data = (await CompileAsync())["data"].Data;
+
+        Assert.Equal(["10.0.0.0/8", "fd00::/8"], data.Listeners.Single().ProxyProtocolTrustedSources);
+        Assert.Equal(2, data.Pools.Single().ProxyProtocol);
     }
 
     [Fact]
@@ -164,8 +183,8 @@ public sealed class SnapshotCompilerTests : IAsyncLifetime
             await other.Service.Apply(new ApplyRequest { Resources = { resource } }, other.Context);
         }
         var mine = await CompileAsync();
-        await using var db = await other.DbFactory.CreateDbContextAsync();
-        var theirs = await other.Compiler.CompileAllAsync(db, [], CancellationToken.None);
+        await using var view = await other.Reader.OpenViewAsync();
+        var theirs = await other.Compiler.CompileAllAsync(view, [], CancellationToken.None);
         foreach (var tier in new[] { "edge", "internal", "data" })
         {
             Assert.Equal(mine[tier].Hash, theirs[tier].Hash);
@@ -200,7 +219,7 @@ public sealed class SnapshotCompilerTests : IAsyncLifetime
     public async Task CompileCurrent_ReturnsRevisionWithTiers()
     {
         await _f.Service.Apply(new ApplyRequest { Resources = { ThreeTiers() } }, _f.Context);
-        var compiled = await _f.Compiler.CompileCurrentAsync(_f.DbFactory, ["spare"], CancellationToken.None);
+        var compiled = await _f.Compiler.CompileCurrentAsync(_f.Reader, ["spare"], CancellationToken.None);
         Assert.Equal(1, compiled.Revision);
         Assert.Equal(["data", "edge", "internal", "spare"], compiled.Tiers.Keys.Order(StringComparer.Ordinal));
     }

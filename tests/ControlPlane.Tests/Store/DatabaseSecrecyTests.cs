@@ -1,6 +1,7 @@
 using Grpc.Core;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Store;
+using LoadBalancer.ControlPlane.Store.Sqlite;
 using LoadBalancer.ControlPlane.Tests.Support;
 using Microsoft.Data.Sqlite;
 using static LoadBalancer.ControlPlane.Tests.Support.Resources;
@@ -42,7 +43,7 @@ public sealed class DatabaseSecrecyTests
         var revokedLater = await access.CreateTokenAsync(new CreateTokenRequest { Role = "viewer" });
         var stillValid = await access.CreateTokenAsync(new CreateTokenRequest { Role = "viewer" });
         var backup = Path.Combine(server.Root, "backup.db");
-        await StoreMaintenance.BackupAsync(server.DatabasePath, backup);
+        await new SqliteMaintenance(server.DatabasePath).BackupAsync(backup);
 
         await access.RevokeTokenAsync(new RevokeTokenRequest { Id = revokedLater.Token.Id });
         await server.Management(server.AdminToken).CreatePoolAsync(new WritePoolRequest { Pool = Pool("after-the-backup") });
@@ -50,9 +51,9 @@ public sealed class DatabaseSecrecyTests
         using var restored = FolderHost.CreateFolder();
         Directory.CreateDirectory(restored.Path);
         var target = Path.Combine(restored.Path, "lb.db");
-        await StoreMaintenance.BackupAsync(server.DatabasePath, target);
+        await new SqliteMaintenance(server.DatabasePath).BackupAsync(target);
 
-        var result = await StoreMaintenance.RestoreAsync(backup, target);
+        var result = await new SqliteMaintenance(target).RestoreAsync(backup);
 
         Assert.Equal([revokedLater.Token.Id], result.RevocationsKept);
         Assert.Null(result.RevocationWarning);

@@ -33,8 +33,12 @@ internal static class Resources
         return new Listener { Metadata = new ObjectMeta { Name = name }, Spec = spec };
     }
 
-    public static Listener TcpListener(string name, string tier, int port, string pool) =>
-        new() { Metadata = new ObjectMeta { Name = name }, Spec = new ListenerSpec { Tier = tier, Port = port, Protocol = "tcp", Pool = pool } };
+    public static Listener TcpListener(string name, string tier, int port, string pool, Action<ListenerSpec>? change = null)
+    {
+        var listener = new Listener { Metadata = new ObjectMeta { Name = name }, Spec = new ListenerSpec { Tier = tier, Port = port, Protocol = "tcp", Pool = pool } };
+        change?.Invoke(listener.Spec);
+        return listener;
+    }
 
     public static Certificate Certificate(string name, string certificatePem, string privateKeyPem) =>
         new() { Metadata = new ObjectMeta { Name = name }, Spec = new CertificateSpec { CertificatePem = certificatePem, PrivateKeyPem = privateKeyPem } };

@@ -1,10 +1,12 @@
 using Google.Rpc;
 using Grpc.Core;
 using LoadBalancer.Api.V1;
+using LoadBalancer.ControlPlane.Hosting;
 using LoadBalancer.ControlPlane.Management;
 using LoadBalancer.ControlPlane.Security;
 using LoadBalancer.ControlPlane.Snapshots;
 using LoadBalancer.ControlPlane.Store;
+using LoadBalancer.ControlPlane.Store.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -36,7 +38,11 @@ internal sealed class StoreFixture : IAsyncDisposable
         Store = new ResourceStore(DbFactory, Feed, Secrets, Clock, NullLogger<ResourceStore>.Instance);
         Compiler = new SnapshotCompiler(Secrets);
         TierStatus = new FakeTierStatusSource();
-        Service = new ManagementService(Store, DbFactory, TierStatus, new NoAgentStateOverlay(), Clock);
+        Reader = new SqliteStoreReader(DbFactory);
+        AgentRows = new SqliteAgentStateStore(DbFactory);
+        Tokens = new SqliteTokenStore(DbFactory);
+        Events = new SqliteEventStore(DbFactory);
+        Service = new ManagementService(Store, Reader, AgentRows, TierStatus, new NoAgentStateOverlay(), Clock);
     }
 
     public string Directory { get; }
@@ -45,6 +51,10 @@ internal sealed class StoreFixture : IAsyncDisposable
     public FixedTimeProvider Clock { get; }
     public StoreChangeFeed Feed { get; }
     public ResourceStore Store { get; }
+    public IStoreReader Reader { get; }
+    public IAgentStateStore AgentRows { get; }
+    public ITokenStore Tokens { get; }
+    public IEventStore Events { get; }
     public SnapshotCompiler Compiler { get; }
     public FakeTierStatusSource TierStatus { get; }
     public ManagementService Service { get; }
@@ -123,7 +133,7 @@ internal static class RpcAssert
     /// <summary>Asserts an INVALID_ARGUMENT carrying a BadRequest violation for <paramref name="field"/>; returns its description.</summary>
     public static async Task<string> FieldViolationAsync(Func<Task> action, string field)
     {
-        var ex = await Assert.ThrowsAsync<RpcException>(action);
+        var ex = await ThrowsRpcAsync(action);
         Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
         var violations = Violations(ex);
         var match = violations.FirstOrDefault(v => v.Field == field);
@@ -143,8 +153,21 @@ internal static class RpcAssert
 
     public static async Task<RpcException> StatusAsync(Func<Task> action, StatusCode code)
     {
-        var ex = await Assert.ThrowsAsync<RpcException>(action);
+        var ex = await ThrowsRpcAsync(action);
         Assert.Equal(code, ex.StatusCode);
+        return ex;
+    }
+
+    /// <summary>
+    /// The status the call fails with. A service or the store called directly skips the
+    /// interceptor that maps refusals to statuses at the API edge, so they are mapped here by the
+    /// same code; anything that is not a refusal fails the assertion, as before.
+    /// </summary>
+    private static async Task<RpcException> ThrowsRpcAsync(Func<Task> action)
+    {
+        var thrown = await Assert.ThrowsAnyAsync<Exception>(action);
+        var ex = RpcErrors.ToRpcException(thrown);
+        Assert.True(ex is not null, $"expected a refusal (RpcException, StoreException or ValidationException), got {thrown}");
         return ex;
     }
 }

@@ -102,6 +102,38 @@ public sealed class AgentStateFlushTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ABulkFlush_NeverSavesAnOlderAckOverASingleRowWriteOfANewerOne()
+    {
+        // A listener outcome that changes is written at once (single-row write) while the bulk flush
+        // may be writing the previous ACK: the row must end at the newest ACK every time.
+        using var cts = new CancellationTokenSource(Timeout);
+        var snapshot = await AckAsync("edge-5", cts.Token);
+        var registry = _server.Host.App.Services.GetRequiredService<LoadBalancer.ControlPlane.Sync.AgentRegistry>();
+        var connection = new LoadBalancer.ControlPlane.Sync.AgentConnection("edge-5", "edge");
+        var revision = snapshot.Revision;
+        for (var i = 0; i < 150; i++)
+        {
+            // An ACK with the same outcomes (in memory only), then a newer one whose outcome changed,
+            // racing a flush that picks up the first.
+            await registry.RecordAckAsync(connection, AckOf(revision + 1, programmed: i % 2 == 0), cts.Token);
+            var flush = Task.Run(() => registry.FlushAsync(cts.Token), cts.Token);
+            await registry.RecordAckAsync(connection, AckOf(revision + 2, programmed: i % 2 != 0), cts.Token);
+            await flush;
+            await registry.FlushAsync(cts.Token);
+            revision += 2;
+            var row = await RowAsync("edge-5");
+            Assert.True(row!.AppliedRevision == revision, $"round {i}: the row holds revision {row.AppliedRevision}, the newest ACK was {revision}");
+        }
+    }
+
+    private static Ack AckOf(long revision, bool programmed)
+    {
+        var ack = new Ack { Revision = revision, SnapshotHash = $"hash-{revision}" };
+        ack.Listeners.Add(new ListenerResult { Name = "public", Programmed = programmed, Reason = programmed ? "" : "port 8080 is in use" });
+        return ack;
+    }
+
+    [Fact]
     public async Task ACleanStop_WritesWhatIsPending()
     {
         using var cts = new CancellationTokenSource(Timeout);

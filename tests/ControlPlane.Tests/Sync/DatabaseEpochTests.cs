@@ -1,5 +1,6 @@
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Store;
+using LoadBalancer.ControlPlane.Store.Sqlite;
 using LoadBalancer.ControlPlane.Tests.Support;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
@@ -50,7 +51,7 @@ public sealed class DatabaseEpochTests : IAsyncLifetime
     public async Task Restore_ChecksTheBackup_SetsTheOldFileAside_AndStartsANewEpoch()
     {
         var backup = Path.Combine(_server.Root, "backup.db");
-        await StoreMaintenance.BackupAsync(_server.DatabasePath, backup);
+        await new SqliteMaintenance(_server.DatabasePath).BackupAsync(backup);
         if (!OperatingSystem.IsWindows())
         {
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(backup));
@@ -60,7 +61,7 @@ public sealed class DatabaseEpochTests : IAsyncLifetime
         await File.WriteAllTextAsync(target, "the damaged database");
         await File.WriteAllTextAsync(target + "-wal", "its WAL");
 
-        var result = await StoreMaintenance.RestoreAsync(backup, target);
+        var result = await new SqliteMaintenance(target).RestoreAsync(backup);
 
         Assert.NotEqual(Epoch, result.Epoch);
         Assert.Equal("the damaged database", await File.ReadAllTextAsync(result.PreviousKeptAs!));
@@ -75,7 +76,7 @@ public sealed class DatabaseEpochTests : IAsyncLifetime
         // A damaged backup is refused, and nothing is replaced.
         var damaged = Path.Combine(_server.Root, "damaged.db");
         await File.WriteAllTextAsync(damaged, "not a database");
-        await Assert.ThrowsAsync<StoreCorruptException>(() => StoreMaintenance.RestoreAsync(damaged, target));
+        await Assert.ThrowsAsync<StoreCorruptException>(() => new SqliteMaintenance(target).RestoreAsync(damaged));
         Assert.False(File.Exists(target + ".restoring"));
     }
 }

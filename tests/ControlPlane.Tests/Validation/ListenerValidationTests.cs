@@ -39,6 +39,81 @@ public sealed class ListenerValidationTests : IAsyncLifetime
         await Rejects(new Listener { Metadata = new ObjectMeta { Name = "db" }, Spec = new ListenerSpec { Tier = "data", Port = 5432, Protocol = "tcp", Pool = "db", TrustedProxies = { "10.0.0.0/8" } } }, "spec.trustedProxies");
     }
 
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public async Task Create_TracingSamplingRatioOutOfRange_IsRejectedWithFieldViolation(double ratio)
+    {
+        var message = await Rejects(HttpListener("public", "edge", 8080, "web", s => s.Tracing = new ListenerTracing { SamplingRatio = ratio }), "spec.tracing.samplingRatio");
+        Assert.Contains("from 0 to 1", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_TracingSamplingRatio_IsKept_AndNotAllowedOnTcp()
+    {
+        var created = await Create(HttpListener("public", "edge", 8080, "web", s => s.Tracing = new ListenerTracing { SamplingRatio = 0.25 }));
+        Assert.Equal(0.25, created.Spec.Tracing.SamplingRatio);
+        await Rejects(new Listener { Metadata = new ObjectMeta { Name = "db" }, Spec = new ListenerSpec { Tier = "data", Port = 5432, Protocol = "tcp", Pool = "db", Tracing = new ListenerTracing() } }, "spec.tracing");
+    }
+
+    [Fact]
+    public async Task Create_TcpListenerAcceptingProxyProtocol_KeepsItsTrustedSources()
+    {
+        var created = await Create(TcpListener("db", "data", 5432, "db", s => s.ProxyProtocol = new ProxyProtocolAccept { TrustedSources = { "10.0.0.0/8", "fd00::/8" } }));
+        Assert.Equal(["10.0.0.0/8", "fd00::/8"], created.Spec.ProxyProtocol.TrustedSources);
+    }
+
+    [Theory]
+    [InlineData("10.0.0.1/8", "spec.proxyProtocol.trustedSources[0]")]
+    [InlineData("lb.internal", "spec.proxyProtocol.trustedSources[0]")]
+    [InlineData(null, "spec.proxyProtocol.trustedSources")]
+    public async Task Create_ProxyProtocolWithoutValidTrustedSources_IsRejected_AndNothingIsWritten(string? cidr, string field)
+    {
+        var description = await Rejects(TcpListener("db", "data", 5432, "db", s => s.ProxyProtocol = cidr is null ? new ProxyProtocolAccept() : new ProxyProtocolAccept { TrustedSources = { cidr } }), field);
+        Assert.False(string.IsNullOrWhiteSpace(description));
+        Assert.Empty((await _f.Service.ListListeners(new ListRequest(), _f.Context)).Items);
+    }
+
+    [Fact]
+    public async Task Create_ProxyProtocolOnAnHttpListener_IsAccepted_AndValidatedAlike()
+    {
+        await Create(HttpListener("public", "edge", 8080, "web", s => s.ProxyProtocol = new ProxyProtocolAccept { TrustedSources = { "10.0.0.0/8" } }));
+        await Rejects(HttpListener("other", "edge", 8081, "web", s => s.ProxyProtocol = new ProxyProtocolAccept { TrustedSources = { "10.0.0.0/33" } }), "spec.proxyProtocol.trustedSources[0]");
+    }
+
+    [Theory]
+    [InlineData("allow", "10.0.0.1/8")]
+    [InlineData("deny", "not-a-network")]
+    public async Task Create_AllowOrDenyNotACidr_IsRejectedNamingTheEntry(string field, string cidr)
+    {
+        await Rejects(TcpListener("db", "data", 5432, "db", s => (field == "allow" ? s.Allow : s.Deny).Add(cidr)), $"spec.{field}[0]");
+        Assert.Empty((await _f.Service.ListListeners(new ListRequest(), _f.Context)).Items);
+    }
+
+    [Fact]
+    public async Task Create_AllowAndDeny_AreKeptOnEveryProtocol()
+    {
+        var created = await Create(HttpListener("public", "edge", 8080, "web", s => { s.Allow.Add("10.0.0.0/8"); s.Deny.Add("10.1.0.0/16"); }));
+        Assert.Equal(["10.0.0.0/8"], created.Spec.Allow);
+        Assert.Equal(["10.1.0.0/16"], created.Spec.Deny);
+        await Create(TcpListener("db", "data", 5432, "db", s => s.Deny.Add("fd00::/8")));
+    }
+
+    [Theory]
+    [InlineData("http", "modern", "only allowed for protocol https")]
+    [InlineData("tcp", "intermediate", "only allowed for protocol https")]
+    [InlineData("https", "old", "is not one of modern")]
+    public async Task Create_TlsPolicy_OnlyModernOrIntermediate_OnHttps(string protocol, string policy, string rule)
+    {
+        var listener = protocol == "tcp"
+            ? TcpListener("l", "data", 5432, "db", s => s.TlsPolicy = policy)
+            : HttpListener("l", "edge", 8443, "web", s => { s.Protocol = protocol; s.TlsPolicy = policy; });
+        var description = await Rejects(listener, "spec.tlsPolicy");
+        Assert.Contains(rule, description, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Create_HttpListener_LowercasesHostsAndReferences()
     {

@@ -331,4 +331,24 @@ public sealed class PoolValidationTests : IAsyncLifetime
         var description = await RpcAssert.FieldViolationAsync(() => _f.Service.UpdatePool(new WritePoolRequest { Pool = pool }, _f.Context), "spec.protocol");
         Assert.Contains("public", description, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("v1")]
+    [InlineData("v2")]
+    public async Task Create_TcpPoolSendingProxyProtocol_IsAccepted(string version)
+    {
+        await Create(Pool("db", "tcp", s => s.ProxyProtocol = version));
+        var stored = await _f.Service.GetPool(new GetRequest { Name = "db" }, _f.Context);
+        Assert.Equal(version, stored.Spec.ProxyProtocol);
+    }
+
+    [Theory]
+    [InlineData("tcp", "v3", "v1, v2")]
+    [InlineData("tcp", "V2", "v1, v2")]
+    [InlineData("http", "v2", "tcp pools")]
+    public async Task Create_BadProxyProtocol_IsRejectedNamingTheField(string protocol, string version, string rule)
+    {
+        var description = await Rejects(Pool("db", protocol, s => s.ProxyProtocol = version), "spec.proxyProtocol");
+        Assert.Contains(rule, description, StringComparison.Ordinal);
+    }
 }

@@ -22,10 +22,15 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly SemaphoreSlim _tokenLock = new(1, 1);
     private GrpcChannel? _channel;
 
-    private TestCluster(string root, string? dataDir)
+    private readonly Dictionary<string, string>? _environment;
+    private readonly string[] _controlPlaneArgs;
+
+    private TestCluster(string root, string? dataDir, IReadOnlyDictionary<string, string>? environment, IReadOnlyList<string>? controlPlaneArgs)
     {
         Root = root;
         DataDir = dataDir ?? Path.Combine(root, "cp-data");
+        _environment = environment?.ToDictionary();
+        _controlPlaneArgs = [.. controlPlaneArgs ?? []];
     }
 
     public string Root { get; }
@@ -61,11 +66,13 @@ public sealed class TestCluster : IAsyncDisposable
     };
 
     /// <param name="dataDir">The control plane's --data folder; by default one inside the cluster's temporary root.</param>
-    public static async Task<TestCluster> StartAsync(string? dataDir = null)
+    /// <param name="environment">Variables for the control plane and every agent (e.g. OTEL_*).</param>
+    /// <param name="controlPlaneArgs">More flags for the control plane (e.g. --otel).</param>
+    public static async Task<TestCluster> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? controlPlaneArgs = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "lb-e2e-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(root);
-        var cluster = new TestCluster(root, dataDir);
+        var cluster = new TestCluster(root, dataDir, environment, controlPlaneArgs);
         try
         {
             await cluster.StartControlPlaneAsync().ConfigureAwait(false);
@@ -79,7 +86,7 @@ public sealed class TestCluster : IAsyncDisposable
         return cluster;
     }
 
-    /// <summary>More lb-controlplane flags for the next <see cref="StartControlPlaneAsync"/> (a retention limit, say).</summary>
+    /// <summary>More lb-controlplane flags for the next <see cref="StartControlPlaneAsync"/>, after those given to <see cref="StartAsync"/> (a restart with a new retention limit, say).</summary>
     public IReadOnlyList<string> ControlPlaneArguments { get; set; } = [];
 
     public async Task StartControlPlaneAsync()
@@ -92,7 +99,8 @@ public sealed class TestCluster : IAsyncDisposable
         ControlPlane = Track(ManagedProcess.Start(
             "control-plane",
             Binaries.ControlPlane,
-            ["--data", DataDir, "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl, .. ControlPlaneArguments]));
+            ["--data", DataDir, "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl, .. _controlPlaneArgs, .. ControlPlaneArguments],
+            _environment));
         _channel?.Dispose();
         _channel = CreateChannel();
         var invoker = WithToken(_channel, () => File.ReadAllText(AdminTokenFile).Trim());
@@ -185,7 +193,8 @@ public sealed class TestCluster : IAsyncDisposable
                 "--cache", Path.Combine(Root, "cache-" + name),
                 "--bind", bind,
                 .. extraArgs,
-            ]));
+            ],
+            _environment));
         var agent = new AgentHandle(name, tier, adminPort, process);
         await Wait.UntilAsync(
             async () => (await Http.GetAsync(agent.AdminUrl + "/healthz").ConfigureAwait(false)).IsSuccessStatusCode,

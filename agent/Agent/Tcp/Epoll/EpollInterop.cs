@@ -23,6 +23,7 @@ internal static class EpollInterop
     public const int EPOLL_CTL_ADD = 1;
     public const int EPOLL_CTL_DEL = 2;
 
+    public const int MSG_PEEK = 0x2;
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_NOSIGNAL = 0x4000;
 
@@ -62,6 +63,10 @@ internal static class EpollInterop
 
     public static nint Receive(int fd, byte[] buffer, int offset, int count) =>
         recv(fd, ref buffer[offset], (nuint)count, MSG_DONTWAIT);
+
+    /// <summary>A receive that leaves the bytes in the socket.</summary>
+    public static nint Peek(int fd, byte[] buffer, int offset, int count) =>
+        recv(fd, ref buffer[offset], (nuint)count, MSG_DONTWAIT | MSG_PEEK);
 
     public static nint Send(int fd, byte[] buffer, int offset, int count) =>
         send(fd, ref buffer[offset], (nuint)count, MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -17,6 +17,12 @@ internal enum EpollCommand
 
     /// <summary>Close both sides (drain, idle timeout, listener stop).</summary>
     Abort,
+
+    /// <summary>Watch the client socket and take its PROXY protocol header off.</summary>
+    ReadHeader,
+
+    /// <summary>The PROXY protocol header did not arrive in time.</summary>
+    HeaderTimedOut,
 }
 
 /// <summary>

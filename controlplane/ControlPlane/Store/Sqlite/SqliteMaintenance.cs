@@ -1,18 +1,28 @@
 using Microsoft.Data.Sqlite;
 
-namespace LoadBalancer.ControlPlane.Store;
+namespace LoadBalancer.ControlPlane.Store.Sqlite;
 
-/// <summary>A database file the control plane refuses to start on; the message says why and what to do.</summary>
-public sealed class StoreCorruptException(string message, Exception? inner = null) : Exception(message, inner);
-
-/// <summary>Integrity check at start-up and online backup, both on the raw SQLite file.</summary>
-public static class StoreMaintenance
+/// <summary>
+/// Integrity check at start-up, online backup and offline restore, all on the raw SQLite file
+/// (PRAGMA integrity_check, VACUUM INTO, file renames), so nothing here goes through EF Core.
+/// </summary>
+public sealed class SqliteMaintenance(string databasePath) : IStoreMaintenance
 {
+    public void EnsureOwnerOnly() => EnsureOwnerOnly(databasePath);
+
+    public Task CheckIntegrityAsync(CancellationToken cancellationToken = default) => CheckIntegrityAsync(databasePath, cancellationToken);
+
+    public Task BackupAsync(string destination, CancellationToken cancellationToken = default) =>
+        SqliteFailures.Guard(() => BackupAsync(databasePath, destination, cancellationToken));
+
+    public Task<RestoreResult> RestoreAsync(string backupPath, CancellationToken cancellationToken = default) =>
+        SqliteFailures.Guard(() => RestoreAsync(backupPath, databasePath, cancellationToken));
+
     /// <summary>
     /// Runs SQLite's integrity check. A crash leaves a WAL that SQLite replays on open; a file
     /// that is damaged anyway must stop the start (no silent reset that would lose the config).
     /// </summary>
-    public static async Task CheckIntegrityAsync(string databasePath, CancellationToken cancellationToken = default)
+    private static async Task CheckIntegrityAsync(string databasePath, CancellationToken cancellationToken)
     {
         if (!File.Exists(databasePath))
         {
@@ -50,7 +60,7 @@ public static class StoreMaintenance
     /// A consistent copy of the live database (VACUUM INTO reads one snapshot, so writers may
     /// go on meanwhile). The key-encryption key is not in it: back up secret.key separately.
     /// </summary>
-    public static async Task BackupAsync(string databasePath, string destination, CancellationToken cancellationToken = default)
+    private static async Task BackupAsync(string databasePath, string destination, CancellationToken cancellationToken)
     {
         if (!File.Exists(databasePath))
         {
@@ -82,19 +92,12 @@ public static class StoreMaintenance
     }
 
     /// <summary>
-    /// What a restore did: the new database epoch, where the replaced file went (if there was one),
-    /// the tokens revoked since the backup that stay revoked, and why revocations could not be
-    /// carried over, if they could not (the replaced file unreadable).
-    /// </summary>
-    public sealed record RestoreResult(string Epoch, string? PreviousKeptAs, IReadOnlyList<string> RevocationsKept, string? RevocationWarning = null);
-
-    /// <summary>
     /// Replaces the database with a backup, with the control plane stopped: checks the backup,
     /// copies it beside the database, gives it a new epoch (its revisions start a new history,
     /// so agents take its snapshots although their revision is higher), sets the replaced file
     /// and its WAL aside (a WAL left beside the new file would be replayed into it), then renames.
     /// </summary>
-    public static async Task<RestoreResult> RestoreAsync(string backupPath, string databasePath, CancellationToken cancellationToken = default)
+    private static async Task<RestoreResult> RestoreAsync(string backupPath, string databasePath, CancellationToken cancellationToken)
     {
         if (!File.Exists(backupPath))
         {
@@ -240,7 +243,7 @@ public static class StoreMaintenance
     /// umask was when they were made (SQLite gives the WAL and SHM the database file's mode, so
     /// the database is created 0600 before SQLite first opens it).
     /// </summary>
-    public static void EnsureOwnerOnly(string databasePath)
+    private static void EnsureOwnerOnly(string databasePath)
     {
         if (OperatingSystem.IsWindows())
         {
