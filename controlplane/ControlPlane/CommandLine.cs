@@ -17,6 +17,9 @@ internal sealed record CommandLineOptions(string DataDir, Uri ListenUri, string?
     /// <summary>How long an agent that left is kept (its row and health view); zero keeps it until deleted.</summary>
     public TimeSpan AgentExpiry { get; init; } = Sync.AgentRetention.DefaultExpiry;
 
+    /// <summary>How much configuration history is kept (--history-revisions, --history-days).</summary>
+    public History.HistoryOptions History { get; init; } = new();
+
     /// <summary>restore: the backup file that replaces the database (the server is not started).</summary>
     public string? RestoreFrom { get; init; }
 
@@ -38,12 +41,14 @@ internal static class CommandLine
         "  --admin URL       HTTP/1.1 endpoint for /healthz, /readyz and /metrics (default: the gRPC port + 1)\n" +
         "  --rate-limit N    API calls per second per token (default 100, bursts of 2N; 0 = off)\n" +
         "  --agent-expiry D  forget an agent gone this long, with its health view (default 7d; 0 = never)\n" +
+        "  --history-revisions N  keep this many configuration revisions for history and rollback (default 1000; 0 = no count limit)\n" +
+        "  --history-days D  also compact revisions older than D days (default: no age limit)\n" +
         "  --log-format F    text (default) or json\n" +
         "  --otel            trace API calls and snapshot pushes with OpenTelemetry (OTLP; OTEL_EXPORTER_OTLP_ENDPOINT etc.)\n" +
         "  backup            write a consistent copy of the database to FILE, online\n" +
         "  restore           replace the database with a backup FILE (control plane stopped); agents then take the restored configuration";
 
-    private static readonly string[] ValueFlags = ["--data", "--listen", "--to", "--from", "--admin", "--log-format", "--san", "--rate-limit", "--agent-expiry"];
+    private static readonly string[] ValueFlags = ["--data", "--listen", "--to", "--from", "--admin", "--log-format", "--san", "--rate-limit", "--agent-expiry", "--history-revisions", "--history-days"];
 
     public static bool TryParse(string[] args, out CommandLineOptions options)
     {
@@ -58,6 +63,8 @@ internal static class CommandLine
         var rateLimit = 100;
         var agentExpiry = Sync.AgentRetention.DefaultExpiry;
         var sans = new List<string>();
+        var historyRevisions = History.HistoryOptions.DefaultRevisions;
+        TimeSpan? historyDays = null;
         options = new CommandLineOptions(data, new Uri("https://127.0.0.1:7400"));
         var backup = args is ["backup", ..];
         var restore = args is ["restore", ..];
@@ -129,6 +136,21 @@ internal static class CommandLine
                         return false;
                     }
                     break;
+                case "--history-revisions":
+                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out historyRevisions) || historyRevisions > 10_000_000)
+                    {
+                        Console.Error.WriteLine($"lb-controlplane: --history-revisions must be a whole number from 0 to 10000000, not '{value}'");
+                        return false;
+                    }
+                    break;
+                case "--history-days":
+                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var days) || days is < 1 or > 36_500)
+                    {
+                        Console.Error.WriteLine($"lb-controlplane: --history-days must be a whole number of days from 1 to 36500, not '{value}'");
+                        return false;
+                    }
+                    historyDays = TimeSpan.FromDays(days);
+                    break;
                 case "--log-format":
                     if (value is not ("text" or "json"))
                     {
@@ -180,6 +202,7 @@ internal static class CommandLine
             SubjectAltNames = sans,
             RateLimit = rateLimit,
             AgentExpiry = agentExpiry,
+            History = new History.HistoryOptions(historyRevisions, historyDays),
             RestoreFrom = restore ? restoreFrom : null,
             Otel = otel,
         };

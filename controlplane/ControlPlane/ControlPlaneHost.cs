@@ -2,6 +2,7 @@ using System.Net;
 using LoadBalancer.ControlPlane.Access;
 using LoadBalancer.ControlPlane.Dashboard;
 using LoadBalancer.ControlPlane.Events;
+using LoadBalancer.ControlPlane.History;
 using LoadBalancer.ControlPlane.Hosting;
 using LoadBalancer.ControlPlane.Management;
 using LoadBalancer.ControlPlane.Observability;
@@ -119,6 +120,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddAccessControl(new AccessLimits(options.RateLimit, options.RateLimit * 2));
         builder.Services.AddAgentSync(new AgentRetention(options.AgentExpiry, AgentRetention.DefaultMaxAgentsPerTier));
         builder.Services.AddEvents();
+        builder.Services.AddHistory(options.History);
         builder.Services.AddControlPlaneObservability();
         builder.Services.AddControlPlaneTracing(options.Otel);
         builder.Services.AddLocalPortRouting();
@@ -145,6 +147,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         api.MapAccessApi();
         api.MapAgentSync();
         api.MapEvents();
+        api.MapHistory();
         api.MapGrpcReflectionService();
         api.MapDashboard();
         if (tls is not null)

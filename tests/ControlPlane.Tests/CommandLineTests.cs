@@ -74,7 +74,22 @@ public sealed class CommandLineTests
         Assert.Equal(TimeSpan.Zero, never.AgentExpiry);
     }
 
+    [Fact]
+    public void TryParse_History_KeepsAThousandRevisions_AndTakesACountAndDays()
+    {
+        Assert.True(CommandLine.TryParse([], out var defaults));
+        Assert.Equal(new ControlPlane.History.HistoryOptions(1000, null), defaults.History);
+        Assert.True(CommandLine.TryParse(["--history-revisions", "50", "--history-days=30"], out var both));
+        Assert.Equal(new ControlPlane.History.HistoryOptions(50, TimeSpan.FromDays(30)), both.History);
+        Assert.Contains("--history-revisions N", CommandLine.Usage, StringComparison.Ordinal);
+        Assert.Contains("--history-days D", CommandLine.Usage, StringComparison.Ordinal);
+    }
+
     [Theory]
+    [InlineData("--history-revisions", "-1")]
+    [InlineData("--history-revisions", "lots")]
+    [InlineData("--history-days", "0")]
+    [InlineData("--history-days", "7d")]
     [InlineData("--verbose")]
     [InlineData("--data")]
     [InlineData("--listen", "not-a-url")]

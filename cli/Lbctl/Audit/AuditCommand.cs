@@ -35,23 +35,7 @@ internal static class AuditCommand
                 Limit = parseResult.GetValue(limit) ?? 0,
             };
             var list = await context.Access.ListAuditAsync(request, cancellationToken: cancellationToken);
-            switch (parseResult.GetValue(output))
-            {
-                case OutputOption.Json:
-                    ResourceFormatter.WriteJson(context.Out, [.. list.Items.Cast<IMessage>()], isList: true);
-                    break;
-                case OutputOption.Yaml:
-                    ResourceFormatter.WriteYamlList(context.Out, [.. list.Items.Cast<IMessage>()]);
-                    break;
-                default:
-                    if (list.Items.Count == 0)
-                    {
-                        context.Err.WriteLine("No audit entries found.");
-                        break;
-                    }
-                    TableWriter.Write(context.Out, AuditTable.Headers, list.Items.Select(AuditTable.Row));
-                    break;
-            }
+            ListOutput.Write(context, parseResult.GetValue(output), list.Items, "No audit entries found.", AuditTable.Headers, AuditTable.Row);
             return ExitCodes.Success;
         });
         return command;

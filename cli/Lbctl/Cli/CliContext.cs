@@ -18,6 +18,7 @@ internal sealed class CliContext(CliEnvironment environment, ConnectionFlags fla
     private Management.ManagementClient? _client;
     private Api.V1.Access.AccessClient? _access;
     private Api.V1.Events.EventsClient? _events;
+    private Api.V1.History.HistoryClient? _history;
 
     public CliEnvironment Environment => environment;
     public ConnectionFlags Flags => flags;
@@ -40,6 +41,9 @@ internal sealed class CliContext(CliEnvironment environment, ConnectionFlags fla
 
     /// <summary>Events (list and watch), over the same channel as <see cref="Client"/>.</summary>
     public Api.V1.Events.EventsClient Events => _events ??= new Api.V1.Events.EventsClient(Invoker);
+
+    /// <summary>Configuration history and rollback, over the same channel as <see cref="Client"/>.</summary>
+    public Api.V1.History.HistoryClient History => _history ??= new Api.V1.History.HistoryClient(Invoker);
 
     private CallInvoker Invoker
     {

@@ -12,6 +12,7 @@ using LoadBalancer.Cli.Diff;
 using LoadBalancer.Cli.Events;
 using LoadBalancer.Cli.Export;
 using LoadBalancer.Cli.Get;
+using LoadBalancer.Cli.History;
 using LoadBalancer.Cli.Status;
 using LoadBalancer.Cli.Tokens;
 using LoadBalancer.Common.Versioning;
@@ -63,6 +64,8 @@ internal static class LbctlApp
         root.Subcommands.Add(WhoAmICommand.Create(runner));
         root.Subcommands.Add(AuditCommand.Create(runner));
         root.Subcommands.Add(EventsCommand.Create(runner));
+        root.Subcommands.Add(HistoryCommand.Create(runner));
+        root.Subcommands.Add(RollbackCommand.Create(runner));
         root.Subcommands.Add(ConfigCommand.Create(runner));
         root.Subcommands.Add(VersionCommand.Create(runner));
         root.Subcommands.Add(CompletionCommand.Create(runner));

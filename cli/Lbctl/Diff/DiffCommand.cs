@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Google.Protobuf;
 using LoadBalancer.Api.V1;
 using LoadBalancer.Cli.Apply;
@@ -26,21 +27,34 @@ internal static class DiffCommand
             HelpName = "NAME",
         };
 
+        var revision = new Option<string?>("--revision")
+        {
+            Description = "Instead of files: what changed from revision A to B, or from A to now",
+            HelpName = "A[..B]",
+        };
+
         var command = new Command(
             "diff",
             "Show what apply -f would change: + new resources, ~ changed ones as a line diff of labels and spec; " +
             "unchanged ones print nothing. With --agent NAME: the agent's applied configuration against the stored one. " +
+            "With --revision A[..B]: what changed between two revisions (B: now when left out). " +
             "Exit 0 no differences, 1 differences, 2 usage or error");
         command.Options.Add(files);
         command.Options.Add(agent);
+        command.Options.Add(revision);
         runner.SetAction(command, async (parseResult, context, cancellationToken) =>
         {
             var env = context.Environment;
             var fileArgs = parseResult.GetValue(files) ?? [];
             var agentName = parseResult.GetValue(agent);
-            if ((agentName is null) == (fileArgs.Length == 0))
+            var revisions = parseResult.GetValue(revision);
+            if ((fileArgs.Length > 0 ? 1 : 0) + (agentName is null ? 0 : 1) + (revisions is null ? 0 : 1) != 1)
             {
-                throw new UsageException("give either -f FILE or --agent NAME");
+                throw new UsageException("give one of -f FILE, --agent NAME or --revision A[..B]");
+            }
+            if (revisions is not null)
+            {
+                return await RevisionDiffAsync(context, revisions, cancellationToken);
             }
             if (agentName is not null)
             {
@@ -99,6 +113,32 @@ internal static class DiffCommand
             context.Out.WriteLine(line);
         }
         return Differences;
+    }
+
+    private static async Task<int> RevisionDiffAsync(CliContext context, string range, CancellationToken cancellationToken)
+    {
+        var (from, to) = ParseRange(range);
+        var diff = await context.History.DiffRevisionsAsync(new DiffRevisionsRequest { From = from, To = to }, cancellationToken: cancellationToken);
+        context.Out.WriteLine($"--- revision {diff.From}");
+        context.Out.WriteLine($"+++ revision {diff.To}");
+        foreach (var line in History.RevisionChanges.Lines(diff.Changes))
+        {
+            context.Out.WriteLine(line);
+        }
+        return diff.Changes.Count > 0 ? Differences : ExitCodes.Success;
+    }
+
+    /// <summary>"A" (to now, sent as 0) or "A..B".</summary>
+    internal static (long From, long To) ParseRange(string text)
+    {
+        var parts = text.Split("..");
+        long from = 0, to = 0;
+        var valid = parts.Length is 1 or 2
+            && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out from)
+            && (parts.Length == 1 || (long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out to) && to > 0));
+        return valid
+            ? (from, to)
+            : throw new UsageException($"--revision must be A or A..B with revision numbers (B above 0), not \"{text}\"");
     }
 
     private static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash.Length == 0 ? "none" : hash;

@@ -60,24 +60,8 @@ internal static class EventsCommand
 
     private static void Print(CliContext context, EventList list, string format)
     {
-        switch (format)
-        {
-            case OutputOption.Json:
-                ResourceFormatter.WriteJson(context.Out, [.. list.Items.Cast<IMessage>()], isList: true);
-                break;
-            case OutputOption.Yaml:
-                ResourceFormatter.WriteYamlList(context.Out, [.. list.Items.Cast<IMessage>()]);
-                break;
-            default:
-                if (list.Items.Count == 0)
-                {
-                    context.Err.WriteLine("No events found.");
-                    break;
-                }
-                var now = context.Now;
-                TableWriter.Write(context.Out, EventTable.Headers, list.Items.Select(e => EventTable.Row(e, now)));
-                break;
-        }
+        var now = context.Now;
+        ListOutput.Write(context, format, list.Items, "No events found.", EventTable.Headers, e => EventTable.Row(e, now));
     }
 
     /// <summary>Prints the listed events, then follows the stream from the last id seen, reconnecting with backoff when it breaks.</summary>

@@ -105,23 +105,7 @@ internal static class TokenCommand
         runner.SetAction(command, async (parseResult, context, cancellationToken) =>
         {
             var list = await context.Access.ListTokensAsync(new ListTokensRequest { All = parseResult.GetValue(all) }, cancellationToken: cancellationToken);
-            switch (parseResult.GetValue(output))
-            {
-                case OutputOption.Json:
-                    ResourceFormatter.WriteJson(context.Out, [.. list.Items.Cast<IMessage>()], isList: true);
-                    break;
-                case OutputOption.Yaml:
-                    ResourceFormatter.WriteYamlList(context.Out, [.. list.Items.Cast<IMessage>()]);
-                    break;
-                default:
-                    if (list.Items.Count == 0)
-                    {
-                        context.Err.WriteLine("No tokens found.");
-                        break;
-                    }
-                    TableWriter.Write(context.Out, TokenText.Headers, list.Items.Select(t => TokenText.Row(t, context.Now)));
-                    break;
-            }
+            ListOutput.Write(context, parseResult.GetValue(output), list.Items, "No tokens found.", TokenText.Headers, t => TokenText.Row(t, context.Now));
             return ExitCodes.Success;
         });
         return command;

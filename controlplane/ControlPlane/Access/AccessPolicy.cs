@@ -57,6 +57,10 @@ public static class AccessPolicy
         methods[Path(AgentSync.Descriptor.FindMethodByName("Sync"))] = Permission.Sync;
         methods[Path(Api.V1.Events.Descriptor.FindMethodByName("ListEvents"))] = Permission.Read;
         methods[Path(Api.V1.Events.Descriptor.FindMethodByName("WatchEvents"))] = Permission.Read;
+        methods[Path(Api.V1.History.Descriptor.FindMethodByName("ListHistory"))] = Permission.Read;
+        methods[Path(Api.V1.History.Descriptor.FindMethodByName("GetRevision"))] = Permission.Read;
+        methods[Path(Api.V1.History.Descriptor.FindMethodByName("DiffRevisions"))] = Permission.Read;
+        methods[Path(Api.V1.History.Descriptor.FindMethodByName("Rollback"))] = Permission.Write;
         // Server reflection (both versions grpcurl may ask for): the API's schema, for the roles that read the API.
         methods[Path(Grpc.Reflection.V1.ServerReflection.Descriptor.FindMethodByName("ServerReflectionInfo"))] = Permission.Read;
         methods[Path(Grpc.Reflection.V1Alpha.ServerReflection.Descriptor.FindMethodByName("ServerReflectionInfo"))] = Permission.Read;

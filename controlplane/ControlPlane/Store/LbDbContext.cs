@@ -15,6 +15,8 @@ public sealed class LbDbContext(DbContextOptions<LbDbContext> options) : DbConte
     public DbSet<BackendHealthEntity> BackendHealth => Set<BackendHealthEntity>();
     public DbSet<TokenEntity> Tokens => Set<TokenEntity>();
     public DbSet<EventEntity> Events => Set<EventEntity>();
+    public DbSet<History.ResourceHistoryEntity> ResourceHistory => Set<History.ResourceHistoryEntity>();
+    public DbSet<History.HistoryHorizonEntity> HistoryHorizon => Set<History.HistoryHorizonEntity>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -88,6 +90,8 @@ public sealed class LbDbContext(DbContextOptions<LbDbContext> options) : DbConte
             e.HasIndex(x => x.Agent);
             e.HasIndex(x => x.LastAt);
         });
+        modelBuilder.ApplyConfiguration(new History.ResourceHistoryConfiguration());
+        modelBuilder.ApplyConfiguration(new History.HistoryHorizonConfiguration());
     }
 
     private sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(

@@ -144,6 +144,7 @@ public sealed partial class ResourceStore(
                 await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
                 return new WriteResult(loaded.Revision, dryRun, results) { Warnings = warnings };
             }
+            History.HistoryRows.Record(db, newRevision, results);
             await SaveChangesAsync(db, cancellationToken).ConfigureAwait(false);
             await BumpRevisionAsync(db, loaded.Revision, newRevision, cancellationToken).ConfigureAwait(false);
             if (dryRun)
@@ -155,6 +156,42 @@ public sealed partial class ResourceStore(
             LogCommitted(newRevision, changed);
             changeFeed.Notify(newRevision);
             return new WriteResult(newRevision, false, results) { Warnings = warnings };
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// A write that is not a plain create, update or delete (a rollback, History/), under the
+    /// same rules: the write lock, one IMMEDIATE transaction, rows saved (listener port moves
+    /// included), the revision bumped last, then the change feed. <paramref name="stage"/> gets
+    /// the context, the current and the new revision and the time, stages its rows (change log
+    /// and history included) and returns how many resources it changed; 0 writes nothing.
+    /// </summary>
+    internal async Task<(long Revision, T Result)> WriteStagedAsync<T>(
+        Func<LbDbContext, long, long, DateTime, CancellationToken, Task<(int Changed, T Result)>> stage, bool dryRun, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stage);
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken).ConfigureAwait(false);
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            var revision = await StoreRevision.GetAsync(db, cancellationToken).ConfigureAwait(false);
+            var (changed, result) = await stage(db, revision, revision + 1, time.GetUtcNow().UtcDateTime, cancellationToken).ConfigureAwait(false);
+            if (changed == 0 || dryRun)
+            {
+                await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                return (revision, result);
+            }
+            await SaveChangesAsync(db, cancellationToken).ConfigureAwait(false);
+            await BumpRevisionAsync(db, revision, revision + 1, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            LogCommitted(revision + 1, changed);
+            changeFeed.Notify(revision + 1);
+            return (revision + 1, result);
         }
         finally
         {
@@ -248,6 +285,7 @@ public sealed partial class ResourceStore(
             var newRevision = revision + 1;
             db.Remove(entity);
             db.ChangeLog.Add(AuditEntry(caller, newRevision, kind.ToString(), name, "delete", entity.ResourceVersion, 0, time.GetUtcNow().UtcDateTime));
+            History.HistoryRows.RecordDelete(db, newRevision, kind, name);
             await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
             await BumpRevisionAsync(db, revision, newRevision, cancellationToken).ConfigureAwait(false);
             if (dryRun)

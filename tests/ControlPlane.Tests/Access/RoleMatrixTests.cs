@@ -64,6 +64,11 @@ public sealed class RoleMatrixTests : IAsyncLifetime
         ["/lb.v1.Access/ListAudit"] = Readers,
         ["/lb.v1.Events/ListEvents"] = Readers,
         ["/lb.v1.Events/WatchEvents"] = Readers,
+        // History reads show no private key; a rollback writes the whole configuration.
+        ["/lb.v1.History/ListHistory"] = Readers,
+        ["/lb.v1.History/GetRevision"] = Readers,
+        ["/lb.v1.History/DiffRevisions"] = Readers,
+        ["/lb.v1.History/Rollback"] = AdminOnly,
         // An agent token opens its own tier's stream (the tier check has its own tests).
         ["/lb.v1.AgentSync/Sync"] = AgentsAndAdmin,
         // Server reflection: the API's schema, for those who may read the API (an agent token may not).
@@ -105,7 +110,7 @@ public sealed class RoleMatrixTests : IAsyncLifetime
     [Fact]
     public void Table_ListsEveryMethodOfEveryServiceInTheProtos()
     {
-        var files = new[] { ManagementReflection.Descriptor, AccessReflection.Descriptor, EventsReflection.Descriptor, SyncReflection.Descriptor, ResourcesReflection.Descriptor };
+        var files = new[] { ManagementReflection.Descriptor, AccessReflection.Descriptor, EventsReflection.Descriptor, HistoryReflection.Descriptor, SyncReflection.Descriptor, ResourcesReflection.Descriptor };
         var unlisted = files.SelectMany(f => f.Services).SelectMany(s => s.Methods)
             .Select(m => $"/{m.Service.FullName}/{m.Name}").Where(m => !Expected.ContainsKey(m)).ToList();
         Assert.True(unlisted.Count == 0, $"missing from the role table: {string.Join(", ", unlisted)}");
@@ -150,6 +155,7 @@ public sealed class RoleMatrixTests : IAsyncLifetime
             [Api.V1.Management.Descriptor] = _server.Management(token),
             [Api.V1.Access.Descriptor] = _server.Access(token),
             [Api.V1.Events.Descriptor] = _server.Events(token),
+            [Api.V1.History.Descriptor] = _server.History(token),
         };
         var called = new List<string>();
         var wrong = new List<string>();

@@ -68,6 +68,8 @@ internal sealed class ApiServer : IAsyncDisposable
 
     public Api.V1.Events.EventsClient Events(string? token) => new(Invoker(token));
 
+    public Api.V1.History.HistoryClient History(string? token) => new(Invoker(token));
+
     /// <summary>A real gRPC server-reflection client (what grpcurl speaks), v1.</summary>
     public Grpc.Reflection.V1.ServerReflection.ServerReflectionClient Reflection(string? token) => new(Invoker(token));
 

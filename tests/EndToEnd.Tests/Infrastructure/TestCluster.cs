@@ -86,6 +86,9 @@ public sealed class TestCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>More lb-controlplane flags for the next <see cref="StartControlPlaneAsync"/>, after those given to <see cref="StartAsync"/> (a restart with a new retention limit, say).</summary>
+    public IReadOnlyList<string> ControlPlaneArguments { get; set; } = [];
+
     public async Task StartControlPlaneAsync()
     {
         if (ControlPlanePort == 0)
@@ -96,7 +99,7 @@ public sealed class TestCluster : IAsyncDisposable
         ControlPlane = Track(ManagedProcess.Start(
             "control-plane",
             Binaries.ControlPlane,
-            ["--data", DataDir, "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl, .. _controlPlaneArgs],
+            ["--data", DataDir, "--listen", ControlPlaneUrl, "--admin", ControlPlaneAdminUrl, .. _controlPlaneArgs, .. ControlPlaneArguments],
             _environment));
         _channel?.Dispose();
         _channel = CreateChannel();

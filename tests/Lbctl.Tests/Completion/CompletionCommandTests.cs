@@ -64,6 +64,10 @@ public sealed class CompletionCommandTests
     [InlineData("lbctl backend ", new[] { "drain", "enable", "disable" })]
     [InlineData("lbctl get pools -o ", new[] { "table", "json", "yaml", "name" })]
     [InlineData("lbctl completion ", new[] { "bash", "zsh", "fish", "powershell" })]
+    [InlineData("lbctl ", new[] { "history", "rollback", "diff" })]
+    [InlineData("lbctl history ", new[] { "show", "pools", "backends", "--kind", "--name", "--limit" })]
+    [InlineData("lbctl rollback ", new[] { "--to", "--dry-run" })]
+    [InlineData("lbctl diff ", new[] { "--revision", "--agent" })]
     public async Task Suggest_CompletesVerbsKindsAndFlagValues(string line, string[] expected)
     {
         using var cli = new CliHarness();

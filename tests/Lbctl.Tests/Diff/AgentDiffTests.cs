@@ -70,6 +70,6 @@ public class AgentDiffTests
         var (exitCode, _, error) = await cli.RunAsync(["diff", .. args]);
 
         Assert.Equal(2, exitCode);
-        Assert.Contains("either -f FILE or --agent NAME", error, StringComparison.Ordinal);
+        Assert.Contains("give one of -f FILE, --agent NAME or --revision A[..B]", error, StringComparison.Ordinal);
     }
 }

@@ -304,6 +304,62 @@ namespace LoadBalancer.ControlPlane.Store.Migrations
                     b.ToTable("Events", (string)null);
                 });
 
+            modelBuilder.Entity("LoadBalancer.ControlPlane.Store.History.HistoryHorizonEntity", b =>
+                {
+                    b.Property<int>("Id")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("OldestKept")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("HistoryHorizon", (string)null);
+                });
+
+            modelBuilder.Entity("LoadBalancer.ControlPlane.Store.History.ResourceHistoryEntity", b =>
+                {
+                    b.Property<string>("Kind")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Revision")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("Deleted")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Generation")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("LabelsJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("Sealed")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("SpecJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Uid")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Kind", "Name", "Revision");
+
+                    b.HasIndex("Revision");
+
+                    b.ToTable("ResourceHistory", (string)null);
+                });
+
             modelBuilder.Entity("LoadBalancer.ControlPlane.Store.ListenerEntity", b =>
                 {
                     b.Property<string>("Name")
