@@ -59,7 +59,7 @@ public static class SnapshotDeltas
                 continue;
             }
             var pool = SettingsOf(newSettings ?? old!);
-            pool.Backends.AddRange(Merge(old?.Backends ?? [], upsertedBackends[name], removedBackends[name], b => b.Name, $"backend of pool '{name}'", delta.Revision));
+            pool.Backends.AddRange(Merge(old?.Backends ?? [], upsertedBackends[name], removedBackends[name], b => b.Name, "backend", delta.Revision, $" of pool '{name}'"));
             next.Pools.Add(pool);
         }
 
@@ -76,7 +76,7 @@ public static class SnapshotDeltas
     /// The items of <paramref name="current"/> with <paramref name="removed"/> taken out and
     /// <paramref name="upserted"/> put in, sorted by name (ordinal), as the control plane sorts them.
     /// </summary>
-    private static List<T> Merge<T>(IEnumerable<T> current, IEnumerable<T> upserted, IEnumerable<string> removed, Func<T, string> name, string kind, long revision)
+    private static List<T> Merge<T>(IEnumerable<T> current, IEnumerable<T> upserted, IEnumerable<string> removed, Func<T, string> name, string kind, long revision, string where = "")
     {
         var items = new SortedDictionary<string, T>(StringComparer.Ordinal);
         foreach (var item in current)
@@ -87,7 +87,7 @@ public static class SnapshotDeltas
         {
             if (!items.Remove(gone))
             {
-                throw new DeltaRejectedException("missing", $"delta {revision} removes {kind} '{gone}', which this agent does not have");
+                throw new DeltaRejectedException("missing", $"delta {revision} removes {kind} '{gone}'{where}, which this agent does not have");
             }
         }
         foreach (var item in upserted)
