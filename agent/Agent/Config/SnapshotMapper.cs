@@ -77,7 +77,8 @@ public static class SnapshotMapper
             Reuse(data.Listeners, previousData.Listeners, previous.Listeners, MapListener),
             Reuse(data.Pools, previousData.Pools, previous.Pools, MapPool),
             Reuse(data.Certificates, previousData.Certificates, previous.Certificates, MapCertificate));
-        Check(config);
+        // The backends of a pool carried over were checked when it was first mapped.
+        Check(config, new HashSet<PoolConfig>(previous.Pools, ReferenceEqualityComparer.Instance));
         return config;
     }
 
@@ -102,7 +103,7 @@ public static class SnapshotMapper
 
     private static CertificateConfig MapCertificate(SnapshotCertificate c) => new(c.Name, c.CertificatePem, c.PrivateKeyPem, c.FingerprintSha256);
 
-    private static void Check(TierConfig config)
+    private static void Check(TierConfig config, IReadOnlySet<PoolConfig>? checkedPools = null)
     {
         var pools = new Dictionary<string, PoolConfig>(StringComparer.Ordinal);
         foreach (var pool in config.Pools)
@@ -110,6 +111,10 @@ public static class SnapshotMapper
             if (!pools.TryAdd(pool.Name, pool))
             {
                 throw new SnapshotRejectedException($"pool '{pool.Name}' appears twice");
+            }
+            if (checkedPools?.Contains(pool) == true)
+            {
+                continue;
             }
             var backendNames = new HashSet<string>(StringComparer.Ordinal);
             foreach (var backend in pool.Backends)
