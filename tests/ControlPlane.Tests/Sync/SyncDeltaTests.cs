@@ -40,7 +40,12 @@ public sealed class SyncDeltaTests
         throw new InvalidOperationException("the stream ended");
     }
 
-    private static AgentMessage AckOf(long revision, string hash) => new() { Ack = new Ack { Revision = revision, SnapshotHash = hash } };
+    /// <summary>ACKs what the agent <paramref name="name"/> was sent and waits until the control plane has recorded it.</summary>
+    private static async Task AckAsync(ApiServer server, AsyncDuplexStreamingCall<AgentMessage, ControlPlaneMessage> call, string name, long revision, string hash, CancellationToken cancellationToken)
+    {
+        await call.RequestStream.WriteAsync(new AgentMessage { Ack = new Ack { Revision = revision, SnapshotHash = hash } }, cancellationToken);
+        await Poll.UntilAsync(async () => (await server.Management(server.AdminToken).GetAgentAsync(new GetRequest { Name = name })).Status.AppliedRevision == revision, Timeout, $"the ACK of revision {revision} to be recorded");
+    }
 
     [Fact]
     public async Task OneBackendChange_ReachesAnAckedDeltaAgentAsADelta_AndAnOldAgentAsASnapshot()
@@ -55,8 +60,7 @@ public sealed class SyncDeltaTests
         var first = (await NextConfigAsync(modern, cts.Token)).Snapshot;
         Assert.NotNull(first);
         await old.NextSnapshotAsync(cts.Token);
-        await modern.RequestStream.WriteAsync(AckOf(first.Revision, first.Hash), cts.Token);
-        await Poll.UntilAsync(async () => (await server.Management(server.AdminToken).GetAgentAsync(new GetRequest { Name = "modern-1" })).Status.AppliedRevision == first.Revision, Timeout, "the ACK of the first snapshot is recorded");
+        await AckAsync(server, modern, "modern-1", first.Revision, first.Hash, cts.Token);
 
         await ChangeWeightAsync(server, 5);
 
@@ -94,8 +98,7 @@ public sealed class SyncDeltaTests
         using var call = server.Sync(token).Sync(cancellationToken: cts.Token);
         await call.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "resync-1", Tier = tier, AcceptsDeltas = true } }, cts.Token);
         var first = (await NextConfigAsync(call, cts.Token)).Snapshot;
-        await call.RequestStream.WriteAsync(AckOf(first.Revision, first.Hash), cts.Token);
-        await Poll.UntilAsync(async () => (await server.Management(server.AdminToken).GetAgentAsync(new GetRequest { Name = "resync-1" })).Status.AppliedRevision == first.Revision, Timeout, "the ACK of the first snapshot is recorded");
+        await AckAsync(server, call, "resync-1", first.Revision, first.Hash, cts.Token);
         await ChangeWeightAsync(server, 4);
         var delta = (await NextConfigAsync(call, cts.Token)).Delta;
         Assert.NotNull(delta);
@@ -105,8 +108,7 @@ public sealed class SyncDeltaTests
         var whole = (await NextConfigAsync(call, cts.Token)).Snapshot;
         Assert.NotNull(whole);
         Assert.Equal((delta.Revision, delta.Hash), (whole.Revision, whole.Hash));
-        await call.RequestStream.WriteAsync(AckOf(whole.Revision, whole.Hash), cts.Token);
-        await Poll.UntilAsync(async () => (await server.Management(server.AdminToken).GetAgentAsync(new GetRequest { Name = "resync-1" })).Status.AppliedRevision == whole.Revision, Timeout, "the ACK of the whole snapshot is recorded");
+        await AckAsync(server, call, "resync-1", whole.Revision, whole.Hash, cts.Token);
         await ChangeWeightAsync(server, 6);
         Assert.NotNull((await NextConfigAsync(call, cts.Token)).Delta);
     }

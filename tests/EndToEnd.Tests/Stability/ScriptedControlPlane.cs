@@ -61,6 +61,14 @@ public sealed class ScriptedControlPlane : AgentSync.AgentSyncBase, IAsyncDispos
         }
     }
 
+    /// <summary>Starts a real lb-agent of tier edge against this control plane, its cache in ROOT/cache, listening on 127.0.0.1.</summary>
+    public ManagedProcess StartAgent(string name, string root, string adminUrl) =>
+        ManagedProcess.Start("agent " + name, Binaries.Agent,
+        [
+            "--control-plane", Url, "--tier", "edge", "--name", name,
+            "--admin", adminUrl, "--cache", Path.Combine(root, "cache"), "--bind", "127.0.0.1",
+        ]);
+
     /// <summary>Sends a snapshot on the agent's open stream, waiting for the agent to connect first.</summary>
     public Task SendAsync(Snapshot snapshot, TimeSpan timeout) => SendAsync(new ControlPlaneMessage { Snapshot = snapshot }, timeout);
 

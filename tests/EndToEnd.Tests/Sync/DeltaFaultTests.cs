@@ -30,11 +30,7 @@ public sealed class DeltaFaultTests(ITestOutputHelper output)
         var root = Path.Combine(Path.GetTempPath(), "lb-e2e-delta-" + Guid.NewGuid().ToString("N")[..10]);
         var adminUrl = $"http://127.0.0.1:{Ports.Free().ToString(CultureInfo.InvariantCulture)}";
         var listenerPort = Ports.Free();
-        await using var agent = ManagedProcess.Start("agent delta-1", Binaries.Agent,
-        [
-            "--control-plane", controlPlane.Url, "--tier", "edge", "--name", "delta-1",
-            "--admin", adminUrl, "--cache", Path.Combine(root, "cache"), "--bind", "127.0.0.1",
-        ]);
+        await using var agent = controlPlane.StartAgent("delta-1", root, adminUrl);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var url = $"http://127.0.0.1:{listenerPort.ToString(CultureInfo.InvariantCulture)}/";
         try
