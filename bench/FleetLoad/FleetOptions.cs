@@ -14,6 +14,12 @@ public sealed record FleetOptions
 
     public string Tier { get; init; } = "fleet";
 
+    /// <summary>Backends in the tier's one pool; each change moves the weight of one of them.</summary>
+    public int Backends { get; init; } = 2;
+
+    /// <summary>Streams announce delta support, as lb-agent does; off: whole snapshots, as agents before deltas.</summary>
+    public bool Deltas { get; init; } = true;
+
     /// <summary>Period of each stream's full health summary, as a real agent sends (10 s); zero sends none.</summary>
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -37,6 +43,7 @@ public sealed record FleetOptions
 
     public const string Usage =
         "lb-fleetload [--streams N] [--changes N] [--per-connection N] [--tier NAME] [--health-interval S] [--idle S]\n" +
+        "             [--backends N] [--no-deltas]\n" +
         "             [--control-plane URL --ca-file F --token-file F --pid PID] [-- CONTROL-PLANE ARGS]\n" +
         "Opens N agent streams against a control plane (by default one it starts from the same build),\n" +
         "makes one-backend weight changes through the management API and prints what they cost.\n" +
@@ -58,6 +65,8 @@ public sealed record FleetOptions
                 "--tier" => options with { Tier = Value() },
                 "--health-interval" => options with { HealthInterval = Seconds() },
                 "--idle" => options with { IdleWindow = Seconds() },
+                "--no-deltas" => options with { Deltas = false },
+                "--backends" => options with { Backends = Count(1) },
                 "--change-timeout" => options with { ChangeTimeout = Seconds() },
                 "--control-plane" => options with { ControlPlaneUrl = Value() },
                 "--ca-file" => options with { CaFile = Value() },

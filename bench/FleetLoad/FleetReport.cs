@@ -7,6 +7,10 @@ public sealed class FleetReport
 {
     public int Streams { get; init; }
 
+    public bool Deltas { get; init; }
+
+    public int Backends { get; init; }
+
     public int Changes { get; init; }
 
     public int StreamsPerConnection { get; init; }
@@ -71,6 +75,8 @@ public sealed class FleetReport
         var rows = new List<(string, string)>
         {
             ("streams (per HTTP/2 connection)", $"{Streams} ({StreamsPerConnection})"),
+            ("streams accept deltas", Deltas ? "yes" : "no (whole snapshots)"),
+            ("backends in the pool", $"{Backends}"),
             ("time to first snapshot, all streams", $"{FirstSnapshotAll.TotalSeconds:0.00} s"),
             ("stream opens refused (retried with backoff)", Counts(Refusals)),
             ("streams lost after acceptance (resumed)", Counts(Lost)),

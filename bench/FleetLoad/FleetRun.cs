@@ -25,13 +25,13 @@ public sealed class FleetRun(FleetOptions options, ControlPlaneTarget target, Te
         // One token shared by the whole tier, as deployed.
         var headers = await CreateAgentTokenAsync(new Access.AccessClient(adminChannel), admin, cancellationToken).ConfigureAwait(false);
         var backend = await CreateResourcesAsync(management, admin, cancellationToken).ConfigureAwait(false);
-        var report = new FleetReport { Streams = options.Streams, Changes = options.Changes, StreamsPerConnection = options.StreamsPerConnection };
+        var report = new FleetReport { Streams = options.Streams, Deltas = options.Deltas, Backends = options.Backends, Changes = options.Changes, StreamsPerConnection = options.StreamsPerConnection };
 
         // Streams
         var progress = new FleetProgress(options.Streams);
         var channels = Enumerable.Range(0, (options.Streams + options.StreamsPerConnection - 1) / options.StreamsPerConnection).Select(_ => target.CreateChannel(counted: true)).ToList();
         var streams = Enumerable.Range(0, options.Streams)
-            .Select(i => new FleetStream(i, $"fleet-{_suffix}-{i:D5}", options.Tier, new AgentSync.AgentSyncClient(channels[i / options.StreamsPerConnection]), headers, progress, options.HealthInterval))
+            .Select(i => new FleetStream(i, $"fleet-{_suffix}-{i:D5}", options.Tier, new AgentSync.AgentSyncClient(channels[i / options.StreamsPerConnection]), headers, progress, options.HealthInterval, options.Deltas))
             .ToList();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var rssBefore = target.RssBytes();
@@ -84,20 +84,22 @@ public sealed class FleetRun(FleetOptions options, ControlPlaneTarget target, Te
     private static Dictionary<string, int> Tally(IEnumerable<IReadOnlyDictionary<string, int>> counts) =>
         counts.SelectMany(c => c).GroupBy(c => c.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(c => c.Value), StringComparer.Ordinal);
 
-    /// <summary>A pool of two backends and a listener of the tier routing to it.</summary>
+    /// <summary>A pool of --backends backends (two by default) and a listener of the tier routing to it.</summary>
     private async Task<Backend> CreateResourcesAsync(Management.ManagementClient management, Metadata admin, CancellationToken cancellationToken)
     {
         var pool = $"fleet-{_suffix}";
         await management.CreatePoolAsync(new WritePoolRequest { Pool = new Pool { Metadata = new ObjectMeta { Name = pool }, Spec = new PoolSpec { Protocol = "http", Algorithm = "weighted-round-robin" } } }, admin, cancellationToken: cancellationToken).ConfigureAwait(false);
-        Backend first = null!;
-        for (var i = 1; i <= 2; i++)
+        // In applies of up to 1,000: a 10,000-backend pool is set up in seconds, not one write per backend.
+        foreach (var chunk in Enumerable.Range(1, options.Backends).Chunk(1_000))
         {
-            var created = await management.CreateBackendAsync(new WriteBackendRequest
+            var apply = new ApplyRequest();
+            apply.Resources.AddRange(chunk.Select(i => new Resource
             {
-                Backend = new Backend { Metadata = new ObjectMeta { Name = $"{pool}-b{i}" }, Spec = new BackendSpec { Pool = pool, Address = $"127.0.0.{i}:8080", Weight = 1 } },
-            }, admin, cancellationToken: cancellationToken).ConfigureAwait(false);
-            first ??= created;
+                Backend = new Backend { Metadata = new ObjectMeta { Name = $"{pool}-b{i}" }, Spec = new BackendSpec { Pool = pool, Address = $"127.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}:8080", Weight = 1 } },
+            }));
+            await management.ApplyAsync(apply, admin, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
+        var first = await management.GetBackendAsync(new GetRequest { Name = $"{pool}-b1" }, admin, cancellationToken: cancellationToken).ConfigureAwait(false);
         var listener = new Listener { Metadata = new ObjectMeta { Name = pool }, Spec = new ListenerSpec { Tier = options.Tier, Port = 20_000 + Random.Shared.Next(10_000), Protocol = "http" } };
         listener.Spec.Routes.Add(new Route { PathPrefix = "/", Pool = pool });
         await management.CreateListenerAsync(new WriteListenerRequest { Listener = listener }, admin, cancellationToken: cancellationToken).ConfigureAwait(false);

@@ -10,12 +10,15 @@ namespace LoadBalancer.Bench.FleetLoad;
 
 /// <summary>
 /// One simulated agent: a sync stream that says Hello, checks each snapshot's hash against its
-/// payload, ACKs it with its listeners programmed, sends a periodic full health summary, and
+/// payload (and applies each delta with the agent's code, checking the result's hash), ACKs it with its listeners programmed, sends a periodic full health summary, and
 /// reconnects with backoff (resuming from what it has) when refused or cut off, as lb-agent does.
 /// </summary>
-public sealed class FleetStream(int index, string name, string tier, AgentSync.AgentSyncClient client, Metadata headers, FleetProgress progress, TimeSpan healthInterval)
+public sealed class FleetStream(int index, string name, string tier, AgentSync.AgentSyncClient client, Metadata headers, FleetProgress progress, TimeSpan healthInterval, bool acceptsDeltas)
 {
     private static readonly ConcurrentDictionary<string, SnapshotData> Decoded = new(StringComparer.Ordinal);
+
+    // Every stream holding the same base gets the same delta: applied and checked once, for the tool's own CPU.
+    private static readonly ConcurrentDictionary<(string Base, string Hash), SnapshotData> Applied = new();
 
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private long _revision;
@@ -49,7 +52,7 @@ public sealed class FleetStream(int index, string name, string tier, AgentSync.A
                 using var call = client.Sync(headers, cancellationToken: cancellationToken);
                 await WriteAsync(call.RequestStream, new AgentMessage
                 {
-                    Hello = new Hello { Name = Name, Tier = tier, SoftwareVersion = "lb-fleetload", Revision = _revision, SnapshotHash = _hash, Epoch = _epoch },
+                    Hello = new Hello { Name = Name, Tier = tier, SoftwareVersion = "lb-fleetload", Revision = _revision, SnapshotHash = _hash, Epoch = _epoch, AcceptsDeltas = acceptsDeltas },
                 }, cancellationToken).ConfigureAwait(false);
                 using var health = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var reporting = healthInterval > TimeSpan.Zero ? ReportHealthAsync(call.RequestStream, health.Token) : Task.CompletedTask;
@@ -110,20 +113,46 @@ public sealed class FleetStream(int index, string name, string tier, AgentSync.A
                     return;
                 }
                 var data = Decoded.GetOrAdd(snapshot.Hash, _ => SnapshotData.Parser.ParseFrom(snapshot.Payload));
-                _revision = snapshot.Revision;
-                _hash = snapshot.Hash;
-                _epoch = snapshot.Epoch;
-                Received[snapshot.Revision] = snapshot.Hash;
-                var ack = new Ack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash };
-                ack.Listeners.AddRange(data.Listeners.Select(l => new ListenerResult { Name = l.Name, Programmed = true }));
-                await WriteAsync(requests, new AgentMessage { Ack = ack }, cancellationToken).ConfigureAwait(false);
-                progress.Acked(this, snapshot.Revision, Stopwatch.GetTimestamp());
+                await AckAsync(requests, snapshot.Revision, snapshot.Hash, snapshot.Epoch, data, cancellationToken).ConfigureAwait(false);
+                break;
+            case ControlPlaneMessage.MessageOneofCase.Delta:
+                var delta = message.Delta;
+                SnapshotData applied;
+                try
+                {
+                    if (delta.BaseHash != _hash || !Decoded.TryGetValue(_hash, out var current))
+                    {
+                        throw new LoadBalancer.Agent.Config.DeltaRejectedException("base", $"delta {delta.Revision} is against {delta.BaseHash}, the stream holds {_hash}");
+                    }
+                    applied = Applied.GetOrAdd((delta.BaseHash, delta.Hash), _ => LoadBalancer.Agent.Config.SnapshotDeltas.Apply(current, _hash, delta).Data);
+                }
+                catch (LoadBalancer.Agent.Config.DeltaRejectedException ex)
+                {
+                    // An agent NACKs it and gets the snapshot; here it is also a failed run.
+                    Errors.Enqueue($"{Name}: {ex.Message}");
+                    await WriteAsync(requests, new AgentMessage { Nack = new Nack { Revision = delta.Revision, SnapshotHash = delta.Hash, Error = ex.Message, WantsSnapshot = true } }, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                Decoded.TryAdd(delta.Hash, applied);
+                await AckAsync(requests, delta.Revision, delta.Hash, delta.Epoch, applied, cancellationToken).ConfigureAwait(false);
                 break;
             case ControlPlaneMessage.MessageOneofCase.Bookmark:
                 Received[message.Bookmark.Revision] = message.Bookmark.Hash;
                 progress.Acked(this, message.Bookmark.Revision, Stopwatch.GetTimestamp());
                 break;
         }
+    }
+
+    private async Task AckAsync(IClientStreamWriter<AgentMessage> requests, long revision, string hash, string epoch, SnapshotData data, CancellationToken cancellationToken)
+    {
+        _revision = revision;
+        _hash = hash;
+        _epoch = epoch;
+        Received[revision] = hash;
+        var ack = new Ack { Revision = revision, SnapshotHash = hash };
+        ack.Listeners.AddRange(data.Listeners.Select(l => new ListenerResult { Name = l.Name, Programmed = true }));
+        await WriteAsync(requests, new AgentMessage { Ack = ack }, cancellationToken).ConfigureAwait(false);
+        progress.Acked(this, revision, Stopwatch.GetTimestamp());
     }
 
     private async Task ReportHealthAsync(IClientStreamWriter<AgentMessage> requests, CancellationToken cancellationToken)

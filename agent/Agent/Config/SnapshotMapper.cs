@@ -13,8 +13,12 @@ public sealed class SnapshotRejectedException(string message) : Exception(messag
 /// </summary>
 public static class SnapshotMapper
 {
-    public static TierConfig Decode(Snapshot snapshot, string expectedTier)
+    public static TierConfig Decode(Snapshot snapshot, string expectedTier) => DecodeData(snapshot, expectedTier).Config;
+
+    /// <summary>As <see cref="Decode"/>, with the decoded content (which later deltas apply to).</summary>
+    public static (TierConfig Config, SnapshotData Data) DecodeData(Snapshot snapshot, string expectedTier)
     {
+        ArgumentNullException.ThrowIfNull(snapshot);
         var hash = Convert.ToHexStringLower(SHA256.HashData(snapshot.Payload.Span));
         if (!string.Equals(hash, snapshot.Hash, StringComparison.Ordinal))
         {
@@ -31,26 +35,75 @@ public static class SnapshotMapper
             throw new SnapshotRejectedException($"snapshot {snapshot.Revision} cannot be decoded: {ex.Message}");
         }
 
+        CheckTier(snapshot.Revision, data, expectedTier);
+        return (Map(snapshot.Revision, snapshot.Hash, data), data);
+    }
+
+    public static void CheckTier(long revision, SnapshotData data, string expectedTier)
+    {
+        ArgumentNullException.ThrowIfNull(data);
         if (!string.Equals(data.Tier, expectedTier, StringComparison.Ordinal))
         {
-            throw new SnapshotRejectedException($"snapshot {snapshot.Revision} is for tier '{data.Tier}', this agent serves '{expectedTier}'");
+            throw new SnapshotRejectedException($"snapshot {revision} is for tier '{data.Tier}', this agent serves '{expectedTier}'");
         }
-        return Map(snapshot.Revision, snapshot.Hash, data);
     }
 
     public static TierConfig Map(long revision, string hash, SnapshotData data)
     {
+        ArgumentNullException.ThrowIfNull(data);
         var pools = data.Pools.Select(MapPool).ToArray();
-        var certificates = data.Certificates
-            .Select(c => new CertificateConfig(c.Name, c.CertificatePem, c.PrivateKeyPem, c.FingerprintSha256))
-            .ToArray();
+        var certificates = data.Certificates.Select(MapCertificate).ToArray();
         var listeners = data.Listeners.Select(MapListener).ToArray();
         var config = new TierConfig(revision, hash, data.Tier, listeners, pools, certificates);
         Check(config);
         return config;
     }
 
-    private static void Check(TierConfig config)
+    /// <summary>
+    /// Maps <paramref name="data"/> as <see cref="Map(long, string, SnapshotData)"/> does, reusing
+    /// the mapped form of every message it shares with <paramref name="previousData"/> (which
+    /// <paramref name="previous"/> was mapped from): after a delta only what changed is mapped
+    /// again, and an unchanged pool is the same record, which the pools and listeners compare first.
+    /// </summary>
+    public static TierConfig Map(long revision, string hash, SnapshotData data, SnapshotData previousData, TierConfig previous)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(previousData);
+        ArgumentNullException.ThrowIfNull(previous);
+        var config = new TierConfig(
+            revision,
+            hash,
+            data.Tier,
+            Reuse(data.Listeners, previousData.Listeners, previous.Listeners, MapListener),
+            Reuse(data.Pools, previousData.Pools, previous.Pools, MapPool),
+            Reuse(data.Certificates, previousData.Certificates, previous.Certificates, MapCertificate));
+        // The backends of a pool carried over were checked when it was first mapped.
+        Check(config, new HashSet<PoolConfig>(previous.Pools, ReferenceEqualityComparer.Instance));
+        return config;
+    }
+
+    private static TConfig[] Reuse<TMessage, TConfig>(IReadOnlyList<TMessage> messages, IReadOnlyList<TMessage> previousMessages, IReadOnlyList<TConfig> previousConfigs, Func<TMessage, TConfig> map)
+        where TMessage : class
+    {
+        var mapped = new Dictionary<TMessage, TConfig>(ReferenceEqualityComparer.Instance);
+        if (previousMessages.Count == previousConfigs.Count)
+        {
+            for (var i = 0; i < previousMessages.Count; i++)
+            {
+                mapped[previousMessages[i]] = previousConfigs[i];
+            }
+        }
+        var result = new TConfig[messages.Count];
+        for (var i = 0; i < result.Length; i++)
+        {
+            result[i] = mapped.TryGetValue(messages[i], out var config) ? config : map(messages[i]);
+        }
+        return result;
+    }
+
+    private static CertificateConfig MapCertificate(SnapshotCertificate c) => new(c.Name, c.CertificatePem, c.PrivateKeyPem, c.FingerprintSha256);
+
+    private static void Check(TierConfig config, IReadOnlySet<PoolConfig>? checkedPools = null)
     {
         var pools = new Dictionary<string, PoolConfig>(StringComparer.Ordinal);
         foreach (var pool in config.Pools)
@@ -58,6 +111,10 @@ public static class SnapshotMapper
             if (!pools.TryAdd(pool.Name, pool))
             {
                 throw new SnapshotRejectedException($"pool '{pool.Name}' appears twice");
+            }
+            if (checkedPools?.Contains(pool) == true)
+            {
+                continue;
             }
             var backendNames = new HashSet<string>(StringComparer.Ordinal);
             foreach (var backend in pool.Backends)

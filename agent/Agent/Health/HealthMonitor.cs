@@ -29,6 +29,9 @@ public sealed partial class HealthMonitor : IDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly object _gate = new();
 
+    // The pool runtimes the trackers were last set up from.
+    private HashSet<PoolRuntime> _watched = new(ReferenceEqualityComparer.Instance);
+
     public HealthMonitor(PoolRegistry pools, TimeProvider time, ILogger<HealthMonitor> logger)
     {
         _pools = pools;
@@ -54,12 +57,20 @@ public sealed partial class HealthMonitor : IDisposable
     {
         lock (_gate)
         {
-            var seen = new HashSet<BackendState>(ReferenceEqualityComparer.Instance);
+            // A pool whose runtime object is the one seen last time did not change (the registry
+            // keeps it whole): its trackers stay as they are, so a one-backend change costs the
+            // rebuilt pool's backends, not every backend of the agent.
+            var current = new HashSet<PoolRuntime>(pools, ReferenceEqualityComparer.Instance);
+            var kept = new HashSet<BackendState>(ReferenceEqualityComparer.Instance);
             foreach (var pool in pools)
             {
+                if (_watched.Contains(pool))
+                {
+                    continue;
+                }
                 foreach (var backend in pool.Backends)
                 {
-                    seen.Add(backend);
+                    kept.Add(backend);
                     if (_trackers.TryGetValue(backend, out var tracker))
                     {
                         tracker.Reconfigure(pool);
@@ -71,14 +82,23 @@ public sealed partial class HealthMonitor : IDisposable
                     }
                 }
             }
-            foreach (var (backend, tracker) in _trackers)
+            // A backend state belongs to one pool; a rebuilt pool carries over the states of the
+            // backends it keeps, so what a replaced or removed runtime held and no new one holds is gone.
+            foreach (var pool in _watched)
             {
-                if (!seen.Contains(backend))
+                if (current.Contains(pool))
                 {
-                    tracker.Stop();
-                    _trackers.TryRemove(backend, out _);
+                    continue;
+                }
+                foreach (var backend in pool.Backends)
+                {
+                    if (!kept.Contains(backend) && _trackers.TryRemove(backend, out var tracker))
+                    {
+                        tracker.Stop();
+                    }
                 }
             }
+            _watched = current;
             foreach (var pool in pools)
             {
                 CompleteWarmingIfKnown(pool);

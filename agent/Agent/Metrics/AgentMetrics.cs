@@ -34,6 +34,10 @@ public sealed class AgentMetrics
         InFlight = factory.CreateGauge("lb_agent_backend_in_flight", "Requests and connections in flight, by pool and backend.", "pool", "backend");
         Revision = factory.CreateGauge("lb_agent_config_revision", "Revision of the snapshot being served.");
         Nacks = factory.CreateCounter("lb_agent_snapshot_nacks_total", "Snapshots refused whole.");
+        Deltas = factory.CreateCounter("lb_agent_config_deltas_total", "Configuration changes received as deltas and applied.");
+        Snapshots = factory.CreateCounter("lb_agent_config_snapshots_total", "Whole snapshots received from the control plane and applied.");
+        DeltaFailures = factory.CreateCounter("lb_agent_config_delta_failures_total",
+            "Deltas that did not apply (each answered by a NACK and a whole snapshot), by reason: base, missing, hash, invalid.", "reason");
         ListenerFailures = factory.CreateGauge("lb_agent_listeners_failed", "Listeners of the snapshot that could not be programmed.");
         TlsHandshakes = factory.CreateCounter("lb_agent_tls_handshakes_total", "TLS handshakes started, by listener.", "listener");
         CertificateExpiry = factory.CreateGauge("lb_agent_certificate_expiry_seconds", "Seconds until each served certificate expires.", "certificate");
@@ -64,6 +68,12 @@ public sealed class AgentMetrics
     public Gauge Revision { get; }
 
     public Counter Nacks { get; }
+
+    public Counter Deltas { get; }
+
+    public Counter Snapshots { get; }
+
+    public Counter DeltaFailures { get; }
 
     public Gauge ListenerFailures { get; }
 

@@ -138,6 +138,11 @@ public sealed partial class PoolRegistry(BackendActivity activity, ILogger<PoolR
         foreach (var (name, old) in before)
         {
             after.TryGetValue(name, out var now);
+            if (ReferenceEquals(old, now))
+            {
+                // Kept whole: none of its backends changed.
+                continue;
+            }
             var stillEnabled = now?.Backends.Where(b => b.AdminState == BackendAdminState.Enabled).ToHashSet(ReferenceEqualityComparer.Instance) ?? [];
             var timeout = (now ?? old).Config.DrainTimeout;
             foreach (var backend in old.Backends)

@@ -41,6 +41,11 @@ internal sealed partial class SyncClient(
     // The database epoch of the served snapshot: revisions compare only within one epoch.
     private string _epoch = string.Empty;
 
+    // What is served, decoded and mapped: the base the next delta applies to.
+    private Served? _served;
+
+    private sealed record Served(SnapshotData Data, TierConfig Config);
+
     /// <summary>Raised once a stream is open and Hello is queued; the health summary follows it.</summary>
     public event Action? Connected;
 
@@ -129,8 +134,9 @@ internal sealed partial class SyncClient(
         }
         try
         {
-            var config = SnapshotMapper.Decode(cached, options.Tier);
+            var (config, data) = SnapshotMapper.DecodeData(cached, options.Tier);
             await applier.ApplyAsync(config, cancellationToken).ConfigureAwait(false);
+            _served = new Served(data, config);
             _epoch = cached.Epoch;
             Log.ServingFromCache(logger, cached.Revision);
         }
@@ -179,6 +185,7 @@ internal sealed partial class SyncClient(
                 Revision = current.Revision,
                 SnapshotHash = current.Hash,
                 Epoch = _epoch,
+                AcceptsDeltas = true,
             },
         });
         _outbox = outbox;
@@ -194,6 +201,9 @@ internal sealed partial class SyncClient(
                 {
                     case ControlPlaneMessage.MessageOneofCase.Snapshot when !cancellationToken.IsCancellationRequested:
                         await HandleSnapshotAsync(message.Snapshot, outbox.Writer, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case ControlPlaneMessage.MessageOneofCase.Delta when !cancellationToken.IsCancellationRequested:
+                        await HandleDeltaAsync(message.Delta, outbox.Writer, cancellationToken).ConfigureAwait(false);
                         break;
                     case ControlPlaneMessage.MessageOneofCase.Bookmark:
                         Log.UpToDate(logger, message.Bookmark.Revision);
@@ -228,9 +238,10 @@ internal sealed partial class SyncClient(
         }
 
         TierConfig config;
+        SnapshotData data;
         try
         {
-            config = SnapshotMapper.Decode(snapshot, options.Tier);
+            (config, data) = SnapshotMapper.DecodeData(snapshot, options.Tier);
         }
         catch (SnapshotRejectedException ex)
         {
@@ -239,7 +250,49 @@ internal sealed partial class SyncClient(
             outbox.TryWrite(new AgentMessage { Nack = new Nack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash, Error = ex.Message } });
             return;
         }
+        await ApplyAndAckAsync(snapshot, data, config, metrics.Snapshots, outbox, cancellationToken).ConfigureAwait(false);
+    }
 
+    /// <summary>
+    /// A delta is applied to what is served into a whole snapshot, checked against the control
+    /// plane's hash, then applied like a snapshot, and the cache keeps the whole result. One that
+    /// does not apply changes nothing: the agent NACKs it saying why and asks for the snapshot.
+    /// </summary>
+    private async Task HandleDeltaAsync(SnapshotDelta delta, ChannelWriter<AgentMessage> outbox, CancellationToken cancellationToken)
+    {
+        var served = _served;
+        if (served is not null && delta.Revision < served.Config.Revision && delta.Epoch == _epoch)
+        {
+            Log.OlderSnapshotIgnored(logger, delta.Revision, served.Config.Revision);
+            return;
+        }
+
+        Snapshot snapshot;
+        SnapshotData data;
+        TierConfig config;
+        try
+        {
+            if (served is null)
+            {
+                throw new DeltaRejectedException("base", $"delta {delta.Revision} arrived before any snapshot");
+            }
+            (snapshot, data) = SnapshotDeltas.Apply(served.Data, served.Config.Hash, delta);
+            SnapshotMapper.CheckTier(delta.Revision, data, options.Tier);
+            config = SnapshotMapper.Map(delta.Revision, delta.Hash, data, served.Data, served.Config);
+        }
+        catch (Exception ex) when (ex is DeltaRejectedException or SnapshotRejectedException)
+        {
+            var reason = ex is DeltaRejectedException rejected ? rejected.Reason : "invalid";
+            Log.DeltaRejected(logger, delta.Revision, ex.Message);
+            metrics.DeltaFailures.WithLabels(reason).Inc();
+            outbox.TryWrite(new AgentMessage { Nack = new Nack { Revision = delta.Revision, SnapshotHash = delta.Hash, Error = "delta: " + ex.Message, WantsSnapshot = true } });
+            return;
+        }
+        await ApplyAndAckAsync(snapshot, data, config, metrics.Deltas, outbox, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task ApplyAndAckAsync(Snapshot snapshot, SnapshotData data, TierConfig config, Prometheus.Counter received, ChannelWriter<AgentMessage> outbox, CancellationToken cancellationToken)
+    {
         IReadOnlyList<ListenerOutcome> outcomes;
         try
         {
@@ -253,7 +306,9 @@ internal sealed partial class SyncClient(
             outbox.TryWrite(new AgentMessage { Nack = new Nack { Revision = snapshot.Revision, SnapshotHash = snapshot.Hash, Error = "apply failed: " + ex.Message } });
             return;
         }
+        _served = new Served(data, config);
         _epoch = snapshot.Epoch;
+        received.Inc();
         cache.Save(snapshot);
         outbox.TryWrite(AckFor(config, outcomes));
     }
@@ -353,6 +408,9 @@ internal sealed partial class SyncClient(
 
         [LoggerMessage(EventId = 6008, Level = LogLevel.Information, Message = "The control plane {Url} is stopping; serving the current snapshot and reconnecting with backoff")]
         public static partial void ControlPlaneStopping(ILogger logger, Uri url);
+
+        [LoggerMessage(EventId = 6010, Level = LogLevel.Warning, Message = "Delta to revision {Revision} not applied (NACK, whole snapshot asked for): {Reason}")]
+        public static partial void DeltaRejected(ILogger logger, long revision, string reason);
 
         [LoggerMessage(EventId = 6009, Level = LogLevel.Warning, Message = "The control plane's CA is not the pinned one (--ca-fingerprint): {Reason}")]
         public static partial void CaNotPinned(ILogger logger, string reason);

@@ -31,6 +31,10 @@ public sealed class ControlPlaneMetrics
             "Backend entries of agents' health reports that name no backend of the reporting agent's tier (ignored), by tier.", "tier");
         AgentMessagesThrottled = Metrics.CreateCounter("lb_controlplane_agent_messages_throttled_total",
             "Agent stream messages over their rate budget (health dropped; ack/nack deferred, the latest kept; others dropped), by tier and kind.", "tier", "kind");
+        SyncMessagesSent = Metrics.CreateCounter("lb_controlplane_sync_messages_sent_total",
+            "Configuration messages written to agent streams, by tier and kind (snapshot, delta, bookmark).", "tier", "kind");
+        SyncBytesSent = Metrics.CreateCounter("lb_controlplane_sync_bytes_sent_total",
+            "Protobuf bytes of the configuration messages written to agent streams, by tier and kind (snapshot, delta, bookmark).", "tier", "kind");
         AgentsRefused = Metrics.CreateCounter("lb_controlplane_agents_refused_total",
             "Sync streams refused because the agent name belongs to another tier, by the tier claimed.", "tier");
     }
@@ -53,6 +57,10 @@ public sealed class ControlPlaneMetrics
     public Counter ForeignHealthReports { get; }
 
     public Counter AgentsRefused { get; }
+
+    public Counter SyncMessagesSent { get; }
+
+    public Counter SyncBytesSent { get; }
 
     public Counter AgentMessagesThrottled { get; }
 

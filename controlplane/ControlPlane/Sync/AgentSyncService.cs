@@ -79,11 +79,13 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         var closedByAgent = false;
         string? goodbye = null;
         snapshots.Track(hello.Tier);
+        // What the agent holds, as far as its own Hello and ACKs say: deltas are sent against it only.
+        var position = new StreamPosition(hello.AcceptsDeltas, hello.Epoch == epoch.Value ? hello.SnapshotHash : null);
 
         try
         {
-            var receiving = ReceiveAsync(requestStream, connection, () => silent = true, () => closedByAgent = true, reason => goodbye = reason, token);
-            var sending = SendAsync(responseStream, connection, hello, token);
+            var receiving = ReceiveAsync(requestStream, connection, position, () => silent = true, () => closedByAgent = true, reason => goodbye = reason, token);
+            var sending = SendAsync(responseStream, connection, hello, position, token);
             await Task.WhenAny(receiving, sending).ConfigureAwait(false);
             await streamCancellation.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(receiving, sending).ConfigureAwait(false);
@@ -152,7 +154,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         return hello;
     }
 
-    private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, Action wentSilent, Action closed, Action<string> saidGoodbye, CancellationToken cancellationToken)
+    private async Task ReceiveAsync(IAsyncStreamReader<AgentMessage> requestStream, AgentConnection connection, StreamPosition position, Action wentSilent, Action closed, Action<string> saidGoodbye, CancellationToken cancellationToken)
     {
         using var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // Every kind of message has a budget: each one costs a database write, an event or a log line.
@@ -182,14 +184,14 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
             var message = requestStream.Current;
             if (deferred is not null && message.MessageCase is not (AgentMessage.MessageOneofCase.Ack or AgentMessage.MessageOneofCase.Nack) && ackBudget.TryTake(Environment.TickCount64))
             {
-                await RecordAckOrNackAsync(connection, deferred, cancellationToken).ConfigureAwait(false);
+                await RecordAckOrNackAsync(connection, position, deferred, cancellationToken).ConfigureAwait(false);
                 deferred = null;
             }
             switch (message.MessageCase)
             {
                 case AgentMessage.MessageOneofCase.Ack or AgentMessage.MessageOneofCase.Nack when ackBudget.TryTake(Environment.TickCount64):
                     deferred = null;
-                    await RecordAckOrNackAsync(connection, message, cancellationToken).ConfigureAwait(false);
+                    await RecordAckOrNackAsync(connection, position, message, cancellationToken).ConfigureAwait(false);
                     break;
                 case AgentMessage.MessageOneofCase.Ack or AgentMessage.MessageOneofCase.Nack:
                     // The newest outcome supersedes any older one still waiting.
@@ -221,10 +223,21 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         }
     }
 
-    private Task RecordAckOrNackAsync(AgentConnection connection, AgentMessage message, CancellationToken cancellationToken) =>
-        message.MessageCase == AgentMessage.MessageOneofCase.Ack
-            ? agents.RecordAckAsync(connection, message.Ack, cancellationToken)
-            : agents.RecordNackAsync(connection, message.Nack, cancellationToken);
+    private Task RecordAckOrNackAsync(AgentConnection connection, StreamPosition position, AgentMessage message, CancellationToken cancellationToken)
+    {
+        // Within the ack budget only: an agent asking for whole snapshots in a loop gets at most that many.
+        if (message.MessageCase == AgentMessage.MessageOneofCase.Ack)
+        {
+            position.Acked(message.Ack.SnapshotHash);
+            return agents.RecordAckAsync(connection, message.Ack, cancellationToken);
+        }
+        if (message.Nack.WantsSnapshot)
+        {
+            Log.SnapshotWanted(logger, connection.Name, message.Nack.Revision, LogText.Clip(message.Nack.Error, 200));
+            position.WantSnapshot();
+        }
+        return agents.RecordNackAsync(connection, message.Nack, cancellationToken);
+    }
 
     private void Throttled(AgentConnection connection, AgentMessage.MessageOneofCase kind, HealthBudget budget, int perWindow)
     {
@@ -235,7 +248,7 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         }
     }
 
-    private async Task SendAsync(IServerStreamWriter<ControlPlaneMessage> responseStream, AgentConnection connection, Hello hello, CancellationToken cancellationToken)
+    private async Task SendAsync(IServerStreamWriter<ControlPlaneMessage> responseStream, AgentConnection connection, Hello hello, StreamPosition position, CancellationToken cancellationToken)
     {
         var knownHash = hello.SnapshotHash;
         // Revisions compare only within one database history: an agent of another epoch (the
@@ -253,22 +266,36 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         if (current.Hash == knownHash)
         {
             // Resumed: the agent already has this tier's content.
-            await responseStream.WriteAsync(new ControlPlaneMessage { Bookmark = new Bookmark { Revision = current.Revision, Hash = current.Hash } }, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(responseStream, connection, new ControlPlaneMessage { Bookmark = new Bookmark { Revision = current.Revision, Hash = current.Hash } }, cancellationToken).ConfigureAwait(false);
         }
 
         while (!cancellationToken.IsCancellationRequested)
         {
             var next = snapshots.WaitForChangeAsync(connection.Tier, knownHash, cancellationToken);
+            var wanted = position.SnapshotWanted;
             var tick = Task.Delay(KeepAliveInterval, cancellationToken);
-            if (await Task.WhenAny(next, tick).ConfigureAwait(false) == tick)
+            var first = await Task.WhenAny(next, tick, wanted).ConfigureAwait(false);
+            if (first == tick)
             {
                 await tick.ConfigureAwait(false);
-                await responseStream.WriteAsync(new ControlPlaneMessage { KeepAlive = new KeepAlive { SentAt = Timestamp.FromDateTime(DateTime.UtcNow) } }, cancellationToken).ConfigureAwait(false);
+                await WriteAsync(responseStream, connection, new ControlPlaneMessage { KeepAlive = new KeepAlive { SentAt = Timestamp.FromDateTime(DateTime.UtcNow) } }, cancellationToken).ConfigureAwait(false);
                 agents.Touch(connection);
                 continue;
             }
 
-            var snapshot = await next.ConfigureAwait(false);
+            TierSnapshot snapshot;
+            if (first == wanted && !next.IsCompleted)
+            {
+                // A delta did not apply: the whole current snapshot, whatever the agent was sent last.
+                position.SnapshotSent();
+                snapshot = snapshots.Get(connection.Tier) ?? current;
+                knownHash = snapshot.Hash;
+                knownRevision = Math.Max(knownRevision, snapshot.Revision);
+                await WriteAsync(responseStream, connection, snapshot.Message, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            snapshot = await next.ConfigureAwait(false);
             knownHash = snapshot.Hash;
             if (snapshot.Revision < knownRevision)
             {
@@ -276,8 +303,24 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
                 continue;
             }
             knownRevision = snapshot.Revision;
-            await responseStream.WriteAsync(snapshot.Message, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(responseStream, connection, position.Choose(snapshot), cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    private Task WriteAsync(IServerStreamWriter<ControlPlaneMessage> responseStream, AgentConnection connection, ControlPlaneMessage message, CancellationToken cancellationToken)
+    {
+        if (message.MessageCase != ControlPlaneMessage.MessageOneofCase.KeepAlive)
+        {
+            var kind = message.MessageCase switch
+            {
+                ControlPlaneMessage.MessageOneofCase.Snapshot => "snapshot",
+                ControlPlaneMessage.MessageOneofCase.Delta => "delta",
+                _ => "bookmark",
+            };
+            metrics.SyncMessagesSent.WithLabels(connection.Tier, kind).Inc();
+            metrics.SyncBytesSent.WithLabels(connection.Tier, kind).Inc(message.CalculateSize());
+        }
+        return responseStream.WriteAsync(message, cancellationToken);
     }
 
     private static partial class Log
@@ -288,8 +331,81 @@ public sealed partial class AgentSyncService(TierSnapshotCache snapshots, AgentR
         [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "Agent {Agent} serves revision {Revision} of database epoch {Epoch}, not this one (a restore?): it gets the current snapshot whatever its revision")]
         public static partial void OtherEpoch(ILogger logger, string agent, long revision, string epoch);
 
+        [LoggerMessage(EventId = 3104, Level = LogLevel.Warning, Message = "Agent {Agent} could not apply the delta to revision {Revision} and asks for the whole snapshot: {Reason}")]
+        public static partial void SnapshotWanted(ILogger logger, string agent, long revision, string reason);
+
         [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Agent {Agent} sends more than {Count} {Kind} messages per {Seconds} s; the excess is throttled")]
         public static partial void Throttled(ILogger logger, string agent, string kind, int count, double seconds);
+    }
+}
+
+/// <summary>
+/// What one stream's agent holds as far as it said (its Hello, then each ACK), and whether it
+/// asked for a whole snapshot. A delta goes only to an agent whose acknowledged snapshot is the
+/// delta's base; anything else (an ACK still on its way, a NACK, another epoch) gets the snapshot.
+/// </summary>
+internal sealed class StreamPosition(bool acceptsDeltas, string? acked)
+{
+    private readonly object _gate = new();
+    private string? _acked = acked;
+    private TaskCompletionSource _wanted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Acked(string hash)
+    {
+        lock (_gate)
+        {
+            _acked = hash;
+        }
+    }
+
+    /// <summary>Completes when the agent asks for a whole snapshot.</summary>
+    public Task SnapshotWanted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _wanted.Task;
+            }
+        }
+    }
+
+    public void WantSnapshot()
+    {
+        TaskCompletionSource wanted;
+        lock (_gate)
+        {
+            wanted = _wanted;
+        }
+        wanted.TrySetResult();
+    }
+
+    /// <summary>A whole snapshot is on its way: a new request waits for the next failure.</summary>
+    public void SnapshotSent()
+    {
+        lock (_gate)
+        {
+            if (_wanted.Task.IsCompleted)
+            {
+                _wanted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <summary>The delta when this agent holds its base, else the whole snapshot.</summary>
+    public ControlPlaneMessage Choose(TierSnapshot snapshot)
+    {
+        lock (_gate)
+        {
+            if (_wanted.Task.IsCompleted)
+            {
+                _wanted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+                return snapshot.Message;
+            }
+            return acceptsDeltas && snapshot.Delta is { } delta && string.Equals(snapshot.DeltaBase, _acked, StringComparison.Ordinal)
+                ? delta
+                : snapshot.Message;
+        }
     }
 }
 

@@ -82,10 +82,30 @@ public sealed partial class SnapshotPublisher(
                 publish?.SetTag("lb.tier", tier.Tier);
                 publish?.SetTag("lb.revision", tierRevision);
                 publish?.SetTag("lb.agents", agents.ConnectedCount(tier.Tier));
-                cache.Publish(new TierSnapshot(tier.Tier, tierRevision, tier.Hash, message));
+                cache.Publish(new TierSnapshot(tier.Tier, tierRevision, tier.Hash, message, tier.Data, DeltaFrom(previous, tierRevision, tier, message)));
             }
             Log.Published(logger, tier.Tier, tierRevision, tier.Hash[..12], tier.Data.Listeners.Count, tier.Data.Pools.Count);
         }
+    }
+
+    /// <summary>
+    /// The change from the tier's previous snapshot, computed once here for every agent that holds
+    /// that one; none when it would not be smaller than the snapshot itself.
+    /// </summary>
+    private ControlPlaneMessage? DeltaFrom(TierSnapshot? previous, long revision, CompiledTier tier, ControlPlaneMessage snapshot)
+    {
+        if (previous?.Data is null)
+        {
+            return null;
+        }
+        var delta = SnapshotDeltas.Compute(previous.Data, tier.Data);
+        delta.BaseRevision = previous.Revision;
+        delta.BaseHash = previous.Hash;
+        delta.Revision = revision;
+        delta.Hash = tier.Hash;
+        delta.Epoch = epoch.Value;
+        var message = new ControlPlaneMessage { Delta = delta };
+        return message.CalculateSize() < snapshot.CalculateSize() ? message : null;
     }
 
     private static partial class Log

@@ -3,8 +3,16 @@ using LoadBalancer.Api.V1;
 
 namespace LoadBalancer.ControlPlane.Sync;
 
-/// <summary>One tier's compiled snapshot, serialized once and sent as is to every agent of the tier.</summary>
-public sealed record TierSnapshot(string Tier, long Revision, string Hash, ControlPlaneMessage Message);
+/// <summary>
+/// One tier's compiled snapshot, serialized once and sent as is to every agent of the tier; with
+/// <paramref name="Delta"/>, the change from the tier's previous snapshot, also computed once, for
+/// the agents that hold that one (null when there is none or it would not be smaller).
+/// </summary>
+public sealed record TierSnapshot(string Tier, long Revision, string Hash, ControlPlaneMessage Message, SnapshotData? Data = null, ControlPlaneMessage? Delta = null)
+{
+    /// <summary>The hash an agent must hold to be sent <see cref="Delta"/>.</summary>
+    public string? DeltaBase => Delta?.Delta.BaseHash;
+}
 
 /// <summary>
 /// Where the publisher puts each tier's latest snapshot and where agent streams wait for it:

@@ -14,7 +14,7 @@ namespace LoadBalancer.EndToEnd.Tests.Stability;
 /// <summary>
 /// A real AgentSync gRPC server on loopback (h2c) whose snapshots the test writes by hand:
 /// it stands in for the control plane only to send what the real one never produces (a snapshot
-/// that cannot be decoded). It records every message the agent sends.
+/// that cannot be decoded, a delta that does not apply). It records every message the agent sends.
 /// </summary>
 public sealed class ScriptedControlPlane : AgentSync.AgentSyncBase, IAsyncDisposable
 {
@@ -61,14 +61,25 @@ public sealed class ScriptedControlPlane : AgentSync.AgentSyncBase, IAsyncDispos
         }
     }
 
+    /// <summary>Starts a real lb-agent of tier edge against this control plane, its cache in ROOT/cache, listening on 127.0.0.1.</summary>
+    public ManagedProcess StartAgent(string name, string root, string adminUrl) =>
+        ManagedProcess.Start("agent " + name, Binaries.Agent,
+        [
+            "--control-plane", Url, "--tier", "edge", "--name", name,
+            "--admin", adminUrl, "--cache", Path.Combine(root, "cache"), "--bind", "127.0.0.1",
+        ]);
+
     /// <summary>Sends a snapshot on the agent's open stream, waiting for the agent to connect first.</summary>
-    public async Task SendAsync(Snapshot snapshot, TimeSpan timeout)
+    public Task SendAsync(Snapshot snapshot, TimeSpan timeout) => SendAsync(new ControlPlaneMessage { Snapshot = snapshot }, timeout);
+
+    /// <summary>Sends a message (a snapshot, a delta) on the agent's open stream, waiting for the agent to connect first.</summary>
+    public async Task SendAsync(ControlPlaneMessage message, TimeSpan timeout)
     {
         var stream = await _stream.Task.WaitAsync(timeout).ConfigureAwait(false);
         await _sendLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            await stream.WriteAsync(new ControlPlaneMessage { Snapshot = snapshot }).ConfigureAwait(false);
+            await stream.WriteAsync(message).ConfigureAwait(false);
         }
         finally
         {

@@ -27,11 +27,7 @@ public sealed class UndecodableSnapshotTests(ITestOutputHelper output)
         var root = Path.Combine(Path.GetTempPath(), "lb-e2e-nack-" + Guid.NewGuid().ToString("N")[..10]);
         var adminUrl = $"http://127.0.0.1:{Ports.Free().ToString(CultureInfo.InvariantCulture)}";
         var listenerPort = Ports.Free();
-        await using var agent = ManagedProcess.Start("agent nack-1", Binaries.Agent,
-        [
-            "--control-plane", controlPlane.Url, "--tier", "edge", "--name", "nack-1",
-            "--admin", adminUrl, "--cache", Path.Combine(root, "cache"), "--bind", "127.0.0.1",
-        ]);
+        await using var agent = controlPlane.StartAgent("nack-1", root, adminUrl);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var url = $"http://127.0.0.1:{listenerPort.ToString(CultureInfo.InvariantCulture)}/";
         try
