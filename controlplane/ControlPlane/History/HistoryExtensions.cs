@@ -1,3 +1,5 @@
+using LoadBalancer.ControlPlane.Store.History;
+
 namespace LoadBalancer.ControlPlane.History;
 
 public static class HistoryExtensions

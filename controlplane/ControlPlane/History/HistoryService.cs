@@ -1,6 +1,7 @@
 using Grpc.Core;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.Access;
+using LoadBalancer.ControlPlane.Store.History;
 
 namespace LoadBalancer.ControlPlane.History;
 

@@ -238,6 +238,22 @@ public sealed class RoleMatrixTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// A write on a call the server has already refused fails with whatever the client saw first
+    /// (often Cancelled); the refusal's own status is what reading the response then throws.
+    /// </summary>
+    private static async Task WriteOrEndedAsync(Task write)
+    {
+        try
+        {
+            await write;
+        }
+        catch (Exception ex) when (ex is RpcException or InvalidOperationException)
+        {
+            // Read below: the response stream carries the call's real status.
+        }
+    }
+
     /// <summary>Opens the sync stream as an edge agent and waits for its first snapshot (null for OK).</summary>
     private async Task<StatusCode?> SyncAsync(string? token, string role)
     {
@@ -245,7 +261,7 @@ public sealed class RoleMatrixTests : IAsyncLifetime
         {
             using var cts = new CancellationTokenSource(Timeout);
             using var call = _server.Sync(token).Sync(cancellationToken: cts.Token);
-            await call.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "matrix-" + role, Tier = "edge" } }, cts.Token);
+            await WriteOrEndedAsync(call.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { Name = "matrix-" + role, Tier = "edge" } }, cts.Token));
             await call.NextSnapshotAsync(cts.Token);
             await call.RequestStream.CompleteAsync();
             while (await call.ResponseStream.MoveNext(cts.Token))
@@ -266,8 +282,8 @@ public sealed class RoleMatrixTests : IAsyncLifetime
         {
             using var cts = new CancellationTokenSource(Timeout);
             using var call = _server.Reflection(token).ServerReflectionInfo(cancellationToken: cts.Token);
-            await call.RequestStream.WriteAsync(new Grpc.Reflection.V1.ServerReflectionRequest { ListServices = "" }, cts.Token);
-            await call.RequestStream.CompleteAsync();
+            await WriteOrEndedAsync(call.RequestStream.WriteAsync(new Grpc.Reflection.V1.ServerReflectionRequest { ListServices = "" }, cts.Token));
+            await WriteOrEndedAsync(call.RequestStream.CompleteAsync());
             Assert.True(await call.ResponseStream.MoveNext(cts.Token), "an allowed reflection call ended without an answer");
             return null;
         }
@@ -284,8 +300,8 @@ public sealed class RoleMatrixTests : IAsyncLifetime
         {
             using var cts = new CancellationTokenSource(Timeout);
             using var call = _server.ReflectionV1Alpha(token).ServerReflectionInfo(cancellationToken: cts.Token);
-            await call.RequestStream.WriteAsync(new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" }, cts.Token);
-            await call.RequestStream.CompleteAsync();
+            await WriteOrEndedAsync(call.RequestStream.WriteAsync(new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" }, cts.Token));
+            await WriteOrEndedAsync(call.RequestStream.CompleteAsync());
             Assert.True(await call.ResponseStream.MoveNext(cts.Token), "an allowed reflection call ended without an answer");
             return null;
         }

@@ -1,3 +1,4 @@
+using LoadBalancer.ControlPlane.Store.History;
 using Grpc.Core;
 using LoadBalancer.Api.V1;
 using LoadBalancer.ControlPlane.History;

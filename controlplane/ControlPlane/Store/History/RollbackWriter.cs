@@ -1,3 +1,4 @@
+using LoadBalancer.ControlPlane.History;
 using System.Globalization;
 using System.Text.Json;
 using LoadBalancer.Api.V1;
@@ -8,7 +9,7 @@ using LoadBalancer.ControlPlane.Store.History;
 using LoadBalancer.ControlPlane.Validation;
 using Microsoft.EntityFrameworkCore;
 
-namespace LoadBalancer.ControlPlane.History;
+namespace LoadBalancer.ControlPlane.Store.History;
 
 /// <summary>What a rollback did (or, for a dry run, would do).</summary>
 public sealed record RollbackResult(long Revision, bool DryRun, IReadOnlyList<RowChange> Changes, IReadOnlyList<string> Warnings);

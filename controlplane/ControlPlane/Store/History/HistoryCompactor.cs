@@ -1,8 +1,9 @@
+using LoadBalancer.ControlPlane.History;
 using LoadBalancer.ControlPlane.Store;
 using LoadBalancer.ControlPlane.Store.History;
 using Microsoft.EntityFrameworkCore;
 
-namespace LoadBalancer.ControlPlane.History;
+namespace LoadBalancer.ControlPlane.Store.History;
 
 /// <summary>
 /// Keeps the history within <see cref="HistoryOptions"/>: raises the horizon first (so older

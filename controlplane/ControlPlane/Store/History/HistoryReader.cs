@@ -1,3 +1,4 @@
+using LoadBalancer.ControlPlane.History;
 using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
 using LoadBalancer.Api.V1;
@@ -6,7 +7,7 @@ using LoadBalancer.ControlPlane.Store.History;
 using LoadBalancer.ControlPlane.Validation;
 using Microsoft.EntityFrameworkCore;
 
-namespace LoadBalancer.ControlPlane.History;
+namespace LoadBalancer.ControlPlane.Store.History;
 
 /// <summary>Lists revisions from the change log and reconstructs and compares kept revisions.</summary>
 public sealed class HistoryReader(IDbContextFactory<LbDbContext> dbFactory)
