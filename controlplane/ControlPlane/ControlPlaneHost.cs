@@ -159,7 +159,16 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             api.MapGet("/ca.crt", () => Results.Text(caPem, "application/x-pem-file"));
         }
         app.MapAdminEndpoints(options.AdminUri!.Port);
-        await app.StartAsync().ConfigureAwait(false);
+        try
+        {
+            await app.StartAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            // A port in use: what did start (hosted services, the store) stops with it.
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
         if (tls is null)
         {
             app.Logger.LogWarning(new EventId(1002, "Insecure"), "--insecure: the API is served over plain HTTP; tokens and private keys cross the network unencrypted. Use it on one machine only. Browsers do not speak cleartext HTTP/2 (h2c), so the dashboard (/ui) and the REST API are out of their reach.");

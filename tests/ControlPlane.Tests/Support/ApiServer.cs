@@ -50,14 +50,24 @@ internal sealed class ApiServer : IAsyncDisposable
 
     public static async Task<ApiServer> StartAsync(int rateLimit = 0, Action<IServiceCollection>? configureServices = null)
     {
-        var root = Path.Combine(Path.GetTempPath(), "lb-api-tests-" + Guid.NewGuid().ToString("N")[..10]);
-        var port = FreePort();
-        var options = new CommandLineOptions(root, new Uri($"https://127.0.0.1:{port}"), AdminUri: new Uri($"http://127.0.0.1:{FreePort()}"))
+        for (var attempt = 1; ; attempt++)
         {
-            RateLimit = rateLimit,
-        };
-        var host = await ControlPlaneHost.StartAsync(options, configureServices);
-        return new ApiServer(host, root, port);
+            var root = Path.Combine(Path.GetTempPath(), "lb-api-tests-" + Guid.NewGuid().ToString("N")[..10]);
+            var port = FreePort();
+            var options = new CommandLineOptions(root, new Uri($"https://127.0.0.1:{port}"), AdminUri: new Uri($"http://127.0.0.1:{FreePort()}"))
+            {
+                RateLimit = rateLimit,
+            };
+            try
+            {
+                var host = await ControlPlaneHost.StartAsync(options, configureServices);
+                return new ApiServer(host, root, port);
+            }
+            catch (IOException ex) when (attempt < 3 && ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+                // A free port can be taken (as another test's source port) before it is bound: pick again.
+            }
+        }
     }
 
     public Api.V1.Management.ManagementClient Management(string? token) => new(Invoker(token));
