@@ -158,14 +158,14 @@ public static class SnapshotMapper
             {
                 throw new SnapshotRejectedException($"listeners '{ports[listener.Port]}' and '{listener.Name}' share port {listener.Port}");
             }
-            foreach (var (field, set) in new[] { ("proxyProtocol.trustedSources", listener.ProxyProtocol?.TrustedSources), ("allow", listener.Allow), ("deny", listener.Deny) })
+            foreach (var (field, set) in new[] { ("proxyProtocol.trustedSources", listener.ProxyProtocolTrustedSources), ("allow", listener.Allow), ("deny", listener.Deny) })
             {
                 if (set is not null && !set.Cidrs.All(c => System.Net.IPNetwork.TryParse(c, out _)))
                 {
                     throw new SnapshotRejectedException($"listener '{listener.Name}' has an invalid CIDR in {field}");
                 }
             }
-            if (listener.IsHttps && listener.TlsPolicy is not ("modern" or "intermediate"))
+            if (listener.IsHttps && listener.TlsPolicy is not (Tls.TlsPolicies.Modern or Tls.TlsPolicies.Intermediate))
             {
                 throw new SnapshotRejectedException($"https listener '{listener.Name}' has TLS policy '{listener.TlsPolicy}'");
             }
@@ -246,11 +246,11 @@ public static class SnapshotMapper
         listener.Routes.Select(MapRoute).ToEquatableArray(),
         listener.Pool,
         listener.TrustedProxies.ToEquatableArray(),
-        CidrSet.Of(listener.ProxyProtocolTrustedSources) is { } trusted ? new ProxyProtocolAcceptConfig(trusted) : null,
+        CidrSet.Of(listener.ProxyProtocolTrustedSources),
         CidrSet.Of(listener.Allow),
         CidrSet.Of(listener.Deny),
         // A snapshot of a control plane older than TLS policies (or cached from one) has none.
-        listener.TlsPolicy.Length == 0 ? "intermediate" : listener.TlsPolicy,
+        listener.TlsPolicy.Length == 0 ? Tls.TlsPolicies.Intermediate : listener.TlsPolicy,
         listener.Tracing?.SamplingRatio ?? 0);
 
     private static RouteConfig MapRoute(SnapshotRoute route)

@@ -26,10 +26,10 @@ public sealed record ListenerConfig(
     EquatableArray<RouteConfig> Routes,
     string Pool,
     EquatableArray<string> TrustedProxies = default,
-    ProxyProtocolAcceptConfig? ProxyProtocol = null,
+    CidrSet? ProxyProtocolTrustedSources = null,
     CidrSet? Allow = null,
     CidrSet? Deny = null,
-    string TlsPolicy = "intermediate",
+    string TlsPolicy = Tls.TlsPolicies.Intermediate,
     double TracingSamplingRatio = 0)
 {
     /// <summary>Whether a client at <paramref name="address"/> may connect: allow (when set) lets it in, deny keeps it out.</summary>
@@ -138,15 +138,6 @@ public sealed record PoolConfig(
     BackendTlsConfig? BackendTls,
     EquatableArray<BackendConfig> Backends,
     int ProxyProtocol = 0);
-
-/// <summary>
-/// A tcp listener behind another load balancer: a PROXY protocol header is required from the
-/// <paramref name="TrustedSources"/> (CIDRs) and connections from anywhere else are refused.
-/// </summary>
-public sealed record ProxyProtocolAcceptConfig(CidrSet TrustedSources)
-{
-    public bool Trusts(System.Net.IPAddress address) => TrustedSources.Contains(address);
-}
 
 /// <summary>A set of networks (CIDRs, as validated by the control plane), parsed once, compared by their text.</summary>
 public sealed record CidrSet(EquatableArray<string> Cidrs)

@@ -18,7 +18,7 @@ internal static class ClientAdmission
     public static Task HandleAsync(ConnectionContext connection, ConnectionDelegate next, ListenerState state, Metrics.AgentMetrics metrics)
     {
         var config = state.Config;
-        if (config.ProxyProtocol is null && config.Allow is null && config.Deny is null)
+        if (config.ProxyProtocolTrustedSources is null && config.Allow is null && config.Deny is null)
         {
             return next(connection);
         }
@@ -28,9 +28,9 @@ internal static class ClientAdmission
     private static async Task AdmitAsync(ConnectionContext connection, ConnectionDelegate next, Config.ListenerConfig config, Metrics.AgentMetrics metrics)
     {
         var peer = connection.RemoteEndPoint as IPEndPoint;
-        if (config.ProxyProtocol is { } accept)
+        if (config.ProxyProtocolTrustedSources is { } trusted)
         {
-            if (peer is null || !accept.Trusts(peer.Address))
+            if (peer is null || !trusted.Contains(peer.Address))
             {
                 metrics.ProxyProtocolRefused.WithLabels(config.Name, "untrusted").Inc();
                 return;

@@ -28,12 +28,13 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             return;
         }
         var client = connection.Client.RemoteEndPoint as IPEndPoint;
-        var local = connection.Client.LocalEndPoint as IPEndPoint;
-        if (config.ProxyProtocol is { } accept)
+        // The address the client connected to: read only for a PROXY header sent on (it allocates).
+        IPEndPoint? local = null;
+        if (config.ProxyProtocolTrustedSources is { } trusted)
         {
             // The header says who the client is: taken only from the load balancers in front,
             // and required from them, so no client can claim another's address.
-            if (client is null || !accept.Trusts(client.Address))
+            if (client is null || !trusted.Contains(client.Address))
             {
                 Refuse(config.Name, client, "untrusted");
                 return;
@@ -98,7 +99,7 @@ internal sealed partial class TcpProxyHandler(PoolRegistry pools, HealthMonitor 
             counters.Open.Inc();
             try
             {
-                var preamble = pool.Config.ProxyProtocol is 1 or 2 ? ProxyProtocol.ProxyHeader.Write(pool.Config.ProxyProtocol, client, local) : null;
+                var preamble = pool.Config.ProxyProtocol is 1 or 2 ? ProxyProtocol.ProxyHeader.Write(pool.Config.ProxyProtocol, client, local ?? connection.Client.LocalEndPoint as IPEndPoint) : null;
                 if (!connection.Attach(socket, pool.Config.IdleTimeout, counters, preamble))
                 {
                     return;

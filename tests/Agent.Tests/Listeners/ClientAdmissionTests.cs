@@ -53,8 +53,8 @@ public class ClientAdmissionTests : IAsyncLifetime
     private async Task<int> ListenerAsync(string trusted, bool https = false)
     {
         var port = Ports.Free();
-        var accept = new ProxyProtocolAcceptConfig(new CidrSet(new EquatableArray<string>([trusted])));
-        var listener = (https ? Https(_listener, port, ["site"], Route("app")) : Http(_listener, port, Route("app"))) with { ProxyProtocol = accept };
+        var accept = new CidrSet(new EquatableArray<string>([trusted]));
+        var listener = (https ? Https(_listener, port, ["site"], Route("app")) : Http(_listener, port, Route("app"))) with { ProxyProtocolTrustedSources = accept };
         var certificates = https ? new[] { TestCertificates.Ecdsa("site", "shop.example.com") } : [];
         var outcome = (await _agent.ApplyAsync([listener], [Pool("app", [Backend("b", _backend.Port)])], certificates)).Single();
         Assert.True(outcome.Programmed, outcome.Reason);
@@ -161,7 +161,7 @@ public class ClientAdmissionTests : IAsyncLifetime
         {
             Allow = CidrSet.Of(allow),
             Deny = CidrSet.Of(deny),
-            ProxyProtocol = proxyTrusted is null ? null : new ProxyProtocolAcceptConfig(new CidrSet(new EquatableArray<string>([proxyTrusted]))),
+            ProxyProtocolTrustedSources = proxyTrusted is null ? null : new CidrSet(new EquatableArray<string>([proxyTrusted])),
         };
         var outcome = (await _agent.ApplyAsync([listener], [Pool("app", [Backend("b", _backend.Port)])])).Single();
         Assert.True(outcome.Programmed, outcome.Reason);

@@ -58,7 +58,7 @@ public class ProxyProtocolRelayTests : IAsyncLifetime
         var pool = Pool("db", [Backend("b", backend.Port)], connectTimeout: TimeSpan.FromSeconds(2), protocol: "tcp") with { ProxyProtocol = sendVersion };
         var listener = TestConfigs.Tcp(_listener, port, "db") with
         {
-            ProxyProtocol = trustedSources is null ? null : new ProxyProtocolAcceptConfig(new CidrSet(new EquatableArray<string>(trustedSources))),
+            ProxyProtocolTrustedSources = trustedSources is null ? null : new CidrSet(new EquatableArray<string>(trustedSources)),
         };
         var outcome = (await _agent.ApplyAsync([listener], [pool])).Single();
         Assert.True(outcome.Programmed, outcome.Reason);
