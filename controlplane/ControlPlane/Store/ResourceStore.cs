@@ -697,14 +697,20 @@ public sealed partial class ResourceStore(
                 {
                     certificate.EncryptedPrivateKey = secrets.Protect(item.PrivateKeyPem, certificate.Name);
                 }
-                certificate.Subject = info.Subject;
-                certificate.DnsNamesJson = JsonSerializer.Serialize(info.DnsNames.ToList(), StoreJsonContext.Default.ListString);
-                certificate.Issuer = info.Issuer;
-                certificate.NotBefore = info.NotBefore;
-                certificate.NotAfter = info.NotAfter;
-                certificate.FingerprintSha256 = info.FingerprintSha256;
+                SetInspected(certificate, info);
                 break;
         }
+    }
+
+    /// <summary>What inspecting a certificate found, into its row's columns (writes and rollbacks alike).</summary>
+    internal static void SetInspected(CertificateEntity certificate, CertificateInfo info)
+    {
+        certificate.Subject = info.Subject;
+        certificate.DnsNamesJson = JsonSerializer.Serialize(info.DnsNames.ToList(), StoreJsonContext.Default.ListString);
+        certificate.Issuer = info.Issuer;
+        certificate.NotBefore = info.NotBefore;
+        certificate.NotAfter = info.NotAfter;
+        certificate.FingerprintSha256 = info.FingerprintSha256;
     }
 
     private static bool SpecEquals(ResourceKind kind, string storedJson, IMessage spec)

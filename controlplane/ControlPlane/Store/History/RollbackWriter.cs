@@ -151,12 +151,7 @@ public sealed class RollbackWriter(ResourceStore store, SecretProtector secrets)
             case CertificateEntity certificate:
                 var info = certificates[row.Name];
                 certificate.EncryptedPrivateKey = row.Sealed.ToArray();
-                certificate.Subject = info.Subject;
-                certificate.DnsNamesJson = JsonSerializer.Serialize(info.DnsNames.ToList(), StoreJsonContext.Default.ListString);
-                certificate.Issuer = info.Issuer;
-                certificate.NotBefore = info.NotBefore;
-                certificate.NotAfter = info.NotAfter;
-                certificate.FingerprintSha256 = info.FingerprintSha256;
+                ResourceStore.SetInspected(certificate, info);
                 break;
         }
     }
