@@ -1,4 +1,5 @@
 using LoadBalancer.Agent.Config;
+using LoadBalancer.Agent.Tls;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 
@@ -22,6 +23,11 @@ internal sealed class ListenerEndpointConfigurator(FastPath.FastHttpHandler fast
                 break;
             case "https":
                 listen.Protocols = HttpProtocols.Http1AndHttp2;
+                listen.Use(next => async connection =>
+                {
+                    await ClientHelloVersions.PeekAsync(connection).ConfigureAwait(false);
+                    await next(connection).ConfigureAwait(false);
+                });
                 // The map is read at each handshake, so a rotation needs no restart and open
                 // connections keep the certificate they negotiated.
                 listen.UseHttps(new TlsHandshakeCallbackOptions
@@ -31,7 +37,7 @@ internal sealed class ListenerEndpointConfigurator(FastPath.FastHttpHandler fast
                     {
                         metrics.TlsHandshakes.WithLabels(state.Config.Name).Inc();
                         return ValueTask.FromResult(
-                            (state.Tls ?? throw new InvalidOperationException("https listener without certificates")).SelectOptions(context.ClientHelloInfo.ServerName));
+                            (state.Tls ?? throw new InvalidOperationException("https listener without certificates")).SelectOptions(context.ClientHelloInfo.ServerName, ClientHelloVersions.OffersTls13(context.Connection)));
                     },
                 });
                 UseFastPath(listen, state, https: true);

@@ -14,7 +14,7 @@ public sealed class SniCertificateMap
     private readonly FrozenDictionary<string, LoadedCertificate> _wildcard;
 
     // The handshake options of each certificate under this listener's TLS policy.
-    private readonly Dictionary<LoadedCertificate, SslServerAuthenticationOptions> _options = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<LoadedCertificate, TlsPolicyOptions> _options = new(ReferenceEqualityComparer.Instance);
 
     /// <param name="tlsPolicy">modern or intermediate (see <see cref="TlsPolicies"/>).</param>
     public SniCertificateMap(IReadOnlyList<LoadedCertificate> certificates, string tlsPolicy = TlsPolicies.Intermediate)
@@ -72,5 +72,7 @@ public sealed class SniCertificateMap
         return Default;
     }
 
-    public SslServerAuthenticationOptions SelectOptions(string? serverName) => _options[Select(serverName)];
+    /// <summary>The handshake options for a client hello: its server name and whether it offers TLS 1.3.</summary>
+    public SslServerAuthenticationOptions SelectOptions(string? serverName, bool offersTls13) =>
+        _options[Select(serverName)].For(offersTls13);
 }

@@ -30,23 +30,42 @@ public static class TlsPolicies
         TlsCipherSuite.TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     ];
 
-    /// <summary>A copy of a certificate's handshake options restricted to <paramref name="policy"/>.</summary>
-    public static SslServerAuthenticationOptions Apply(string policy, SslServerAuthenticationOptions certificate)
+    /// <summary>A certificate's handshake options under <paramref name="policy"/>.</summary>
+    public static TlsPolicyOptions Apply(string policy, SslServerAuthenticationOptions certificate)
     {
         ArgumentNullException.ThrowIfNull(certificate);
-        var options = new SslServerAuthenticationOptions
+        // A client offering TLS 1.3 gets TLS 1.3, whose suites are all AEAD: no cipher list is needed,
+        // and without one SslStream keeps its OpenSSL context (and session tickets) per certificate.
+        // With a cipher list it builds a new context for every handshake, which cost new TLS
+        // connections more than half their rate.
+        var tls13 = Copy(certificate, SslProtocols.Tls13);
+        if (policy == Modern)
         {
-            ServerCertificateContext = certificate.ServerCertificateContext,
-            ApplicationProtocols = certificate.ApplicationProtocols,
-            ClientCertificateRequired = certificate.ClientCertificateRequired,
-            CertificateRevocationCheckMode = certificate.CertificateRevocationCheckMode,
-            EnabledSslProtocols = policy == Modern ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
-        };
-        // Cipher lists can be set on Linux (OpenSSL) only; elsewhere the system's defaults stand.
-        if (policy != Modern && OperatingSystem.IsLinux())
-        {
-            options.CipherSuitesPolicy = new CipherSuitesPolicy(IntermediateSuites);
+            return new TlsPolicyOptions(tls13, tls13);
         }
-        return options;
+        var tls12 = Copy(certificate, SslProtocols.Tls12 | SslProtocols.Tls13);
+        // Cipher lists can be set on Linux (OpenSSL) only; elsewhere the system's defaults stand.
+        if (OperatingSystem.IsLinux())
+        {
+            tls12.CipherSuitesPolicy = new CipherSuitesPolicy(IntermediateSuites);
+        }
+        return new TlsPolicyOptions(tls13, tls12);
     }
+
+    private static SslServerAuthenticationOptions Copy(SslServerAuthenticationOptions certificate, SslProtocols protocols) => new()
+    {
+        ServerCertificateContext = certificate.ServerCertificateContext,
+        ApplicationProtocols = certificate.ApplicationProtocols,
+        ClientCertificateRequired = certificate.ClientCertificateRequired,
+        CertificateRevocationCheckMode = certificate.CertificateRevocationCheckMode,
+        EnabledSslProtocols = protocols,
+    };
+}
+
+/// <summary>The handshake options of one certificate under a policy, chosen by what the client offers.</summary>
+/// <param name="Tls13Client">For a client that offers TLS 1.3 (nearly all).</param>
+/// <param name="OlderClient">For a client that offers TLS 1.2 at most.</param>
+public sealed record TlsPolicyOptions(SslServerAuthenticationOptions Tls13Client, SslServerAuthenticationOptions OlderClient)
+{
+    public SslServerAuthenticationOptions For(bool offersTls13) => offersTls13 ? Tls13Client : OlderClient;
 }

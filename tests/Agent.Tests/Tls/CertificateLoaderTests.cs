@@ -143,7 +143,7 @@ public sealed class CertificateLoaderTests
         {
             using var socket = await listener.AcceptTcpClientAsync();
             await using var tls = new SslStream(socket.GetStream());
-            await tls.AuthenticateAsServerAsync((_, hello, _, _) => ValueTask.FromResult(map.SelectOptions(hello.ServerName)), null);
+            await tls.AuthenticateAsServerAsync((_, hello, _, _) => ValueTask.FromResult(map.SelectOptions(hello.ServerName, offersTls13: false)), null);
             await tls.WriteAsync(new byte[] { 1 });
         });
 

@@ -1,3 +1,5 @@
+using System.Net.Security;
+using static System.Security.Authentication.SslProtocols;
 using LoadBalancer.Agent.Tests.Support;
 using LoadBalancer.Agent.Tls;
 
@@ -72,10 +74,29 @@ public sealed class SniCertificateMapTests
     [Fact]
     public void SelectOptions_ReturnsTheSelectedCertificatesOptions_UnderTheListenersPolicy()
     {
-        var options = Map.SelectOptions("x.example.com");
+        var options = Map.SelectOptions("x.example.com", offersTls13: true);
         Assert.Same(Wildcard.Options.ServerCertificateContext, options.ServerCertificateContext);
-        Assert.Same(options, Map.SelectOptions("y.example.com"));
-        Assert.Equal(System.Security.Authentication.SslProtocols.Tls13, new SniCertificateMap([Wildcard], "modern").SelectOptions("x.example.com").EnabledSslProtocols);
+        Assert.Same(options, Map.SelectOptions("y.example.com", offersTls13: true));
+        Assert.Equal(Tls13, new SniCertificateMap([Wildcard], "modern").SelectOptions("x.example.com", offersTls13: true).EnabledSslProtocols);
+        Assert.Equal(Tls13, new SniCertificateMap([Wildcard], "modern").SelectOptions("x.example.com", offersTls13: false).EnabledSslProtocols);
+    }
+
+    [Fact]
+    public void SelectOptions_Intermediate_GivesATls13ClientOptionsWithoutACipherList_AndAnOlderClientTheAeadList()
+    {
+        // Without a cipher list SslStream keeps one OpenSSL context per certificate (and session
+        // tickets); with one it builds a context per handshake.
+        var tls13 = Map.SelectOptions("x.example.com", offersTls13: true);
+        Assert.Equal(Tls13, tls13.EnabledSslProtocols);
+        Assert.Null(tls13.CipherSuitesPolicy);
+
+        var older = Map.SelectOptions("x.example.com", offersTls13: false);
+        Assert.Equal(Tls12 | Tls13, older.EnabledSslProtocols);
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.NotNull(older.CipherSuitesPolicy);
+            Assert.DoesNotContain(TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, older.CipherSuitesPolicy!.AllowedCipherSuites);
+        }
     }
 
     [Fact]

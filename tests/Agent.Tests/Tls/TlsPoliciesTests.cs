@@ -93,6 +93,60 @@ public sealed class TlsPoliciesTests : IAsyncLifetime
         Assert.Null(await HandshakeAsync(port, SslProtocols.Tls12));
     }
 
+    [Theory]
+    [InlineData("intermediate")]
+    [InlineData("modern")]
+    public async Task ATls13Client_ResumesItsSession_UnderEitherPolicy(string policy)
+    {
+        // Resumption needs the OpenSSL context kept per certificate, which a cipher list on the
+        // options would prevent (a new context per handshake costs new connections half their rate).
+        var port = await ListenerAsync(policy);
+        var session = Path.Combine(Path.GetTempPath(), $"lb-tls-session-{Guid.NewGuid():N}.pem");
+        try
+        {
+            var first = await SClientAsync(port, "-sess_out", session);
+            Assert.Contains("New, TLSv1.3", first, StringComparison.Ordinal);
+            var second = await SClientAsync(port, "-sess_in", session);
+            Assert.Contains("Reused, TLSv1.3", second, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(session);
+        }
+    }
+
+    /// <summary>openssl s_client's report of one TLS 1.3 connection (it waits for the session ticket).</summary>
+    private static async Task<string> SClientAsync(int port, string sessionFlag, string sessionFile)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("openssl")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var arg in new[] { "s_client", "-connect", $"127.0.0.1:{port}", "-servername", "shop.example.com", "-tls1_3", sessionFlag, sessionFile })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        // A request, so that the client reads past the handshake and takes the server's tickets.
+        await process.StandardInput.WriteAsync("GET / HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n");
+        await process.StandardInput.FlushAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            throw;
+        }
+        return await output + await errors;
+    }
+
     private async Task<int> ListenerOnSamePortAsync(int port, string policy)
     {
         var listener = Https("site", port, ["site"], Route("app")) with { TlsPolicy = policy };
