@@ -19,7 +19,7 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
     private static readonly TimeSpan Propagation = TimeSpan.FromSeconds(20);
 
     [Fact]
-    public async Task ControlPlaneDown30Seconds_UnderLoad_NoFailedRequests_ThenChangesFlowAgain()
+    public async Task ControlPlaneDown_UnderLoad_NoFailedRequests_ThenChangesFlowAgain()
     {
         await using var cluster = await TestCluster.StartAsync();
         try
@@ -32,10 +32,12 @@ public sealed class StaticStabilityTests(ITestOutputHelper output)
             var url = $"http://127.0.0.1:{port}/";
             await Wait.UntilAsync(async () => await cluster.WhoAnswersAsync(url) == "st-1", Propagation, "the listener", cluster.Diagnostics);
 
+            // 30 s with LB_SOAK=1; CI holds the outage for 8 s (the agent behaves the same from the first second).
+            var outage = Soak.Duration(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(8));
             var load = new SteadyLoad([url]);
             cluster.ControlPlane.Kill();
             var down = Stopwatch.StartNew();
-            await Wait.UntilAsync(() => down.Elapsed >= TimeSpan.FromSeconds(30) && load.Sent > 0, TimeSpan.FromSeconds(40), "30 seconds without a control plane");
+            await Wait.UntilAsync(() => down.Elapsed >= outage && load.Sent > 0, outage + TimeSpan.FromSeconds(10), $"{outage.TotalSeconds:0} seconds without a control plane");
             await cluster.StartControlPlaneAsync();
             var (sent, failed) = await load.StopAsync();
             output.WriteLine($"control plane down for {down.Elapsed.TotalSeconds:0} s: requests sent {sent}, failed {failed}");
