@@ -21,7 +21,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
     private const float ExpectTimeoutMs = 20_000;
 
     [Fact]
-    public async Task Dashboard_AdminDrainsABackend_ViewerSeesTheSameWithoutButtons()
+    public async Task Dashboard_AdminDrainsABackend_ViewerSeesTheSameWithoutButtons_AdminRollsBack()
     {
         Assert.True(File.Exists(Chromium),
             $"The dashboard test drives Debian's Chromium at {Chromium}, which is not installed: apt-get install chromium (tests/run.sh installs it).");
@@ -123,6 +123,23 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
             await Expect(viewer.Locator("tr[data-backend='shop-1'] [data-field='state']")).ToHaveTextAsync("draining");
             await Expect(viewer.Locator("main").GetByRole(AriaRole.Button)).ToHaveCountAsync(0);
             output.WriteLine($"viewer view: {await SaveScreenshotAsync(viewer, "dashboard-viewer.png")}");
+
+            // ---- admin: takes the whole configuration back to before the drain, after seeing what changes.
+            var newest = admin.Locator("#history tr[data-revision]").First;
+            await Expect(newest).ToContainTextAsync("update backend/shop-1");
+            var drained = int.Parse(await newest.GetAttributeAsync("data-revision") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+            var before = drained - 1;
+            await admin.GetByRole(AriaRole.Button, new() { Name = $"Roll back to revision {before}", Exact = true }).ClickAsync();
+            var confirm = admin.Locator("#rollback-confirm");
+            await Expect(confirm).ToBeVisibleAsync();
+            await Expect(confirm.Locator("li[data-change='changed']")).ToHaveTextAsync("backend/shop-1: is changed back");
+            // Nothing is written before the confirmation.
+            Assert.Equal("draining", (await cluster.Management.GetBackendAsync(new GetRequest { Name = "shop-1" })).Spec.State);
+            await confirm.GetByRole(AriaRole.Button, new() { Name = $"Confirm rollback to revision {before}" }).ClickAsync();
+            await Expect(confirm).ToBeHiddenAsync();
+            await Expect(row.Locator("[data-field='state']")).ToHaveTextAsync("enabled");
+            Assert.Equal("enabled", (await cluster.Management.GetBackendAsync(new GetRequest { Name = "shop-1" })).Spec.State);
+            await Expect(admin.Locator($"#history tr[data-revision='{drained + 1}']")).ToContainTextAsync($"rollback to {before}");
 
             // Sign out forgets the token: the page asks again, also after a reload.
             await viewer.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();

@@ -7,6 +7,7 @@
   const TOKEN_KEY = 'lb.dashboard.token';
   const REFRESH_MS = 2000;
   const EVENTS_SHOWN = 50;
+  const CHANGES_SHOWN = 20;
   const BACKEND_STATES = [
     { verb: 'Drain', state: 'draining', css: 'drain' },
     { verb: 'Enable', state: 'enabled', css: 'enable' },
@@ -21,6 +22,7 @@
   let running = false;
   let again = false;
   const pending = new Set(); // backends with a state change in progress
+  let rollback = null;       // { to, changes, warnings, busy } while a rollback waits for confirmation
   const drawn = new Map();   // section id -> what it last drew, to skip identical redraws
 
   class ApiError extends Error {
@@ -363,6 +365,62 @@
     return el('div', { class: 'card' }, table(['Certificate', 'Subject', 'DNS names', 'Not after', 'Expires in', { text: 'Serving', num: true }, 'SHA-256'], rows));
   }
 
+  // The last revisions, newest first; an admin can take the whole configuration back to any
+  // older one still kept, after seeing what would change (a dry run of the same call).
+  function renderHistory(history) {
+    const items = history.items || [];
+    if (items.length === 0) {
+      return empty('No changes yet.');
+    }
+    const admin = session.role === 'admin';
+    const current = num(history.currentRevision);
+    const rows = items.map((entry) => {
+      const revision = num(entry.revision);
+      const changes = (entry.changes || []).map((c) => el('li', null, c.operation + ' ' + c.kind.toLowerCase() + '/' + c.name));
+      const rolledBack = num(entry.rollbackTo);
+      return el('tr', { data: { revision } },
+        el('td', { class: 'num' }, revision),
+        el('td', { title: entry.at ? new Date(entry.at).toLocaleString() : null }, entry.age),
+        el('td', null, entry.actor || el('span', { class: 'muted' }, '—'), entry.role ? el('div', { class: 'detail' }, entry.role) : null),
+        el('td', null, rolledBack ? badge('rollback to ' + rolledBack, 'warn') : null, el('ul', { class: 'routes mono' }, changes)),
+        admin ? el('td', null, revision < current ? el('button', {
+          type: 'button',
+          class: 'rollback',
+          disabled: rollback !== null,
+          'aria-label': 'Roll back to revision ' + revision,
+          onclick: () => previewRollback(revision),
+        }, 'Roll back to here') : badge('current', 'ok')) : null);
+    });
+    const headings = [{ text: 'Revision', num: true }, 'When', 'Who', 'What changed'];
+    if (admin) {
+      headings.push('Actions');
+    }
+    const oldest = num(history.oldestKept);
+    return el('div', { class: 'card' }, table(headings, rows),
+      oldest > 1 ? el('p', { class: 'detail muted' }, 'Revisions before ' + oldest + ' were compacted.') : null);
+  }
+
+  function renderRollbackConfirm() {
+    const box = $('rollback-confirm');
+    if (!rollback) {
+      box.hidden = true;
+      box.replaceChildren();
+      return;
+    }
+    const lines = rollback.changes.map((c) => el('li', { data: { change: c.change } },
+      c.kind.toLowerCase() + '/' + c.name + ': ' + ({ added: 'comes back', removed: 'is deleted', changed: 'is changed back' }[c.change] || c.change)));
+    box.replaceChildren(
+      el('h3', { id: 'rollback-title' }, 'Roll back to revision ' + rollback.to + '?'),
+      lines.length
+        ? el('div', null, el('p', null, 'One new revision, all or nothing, restoring revision ' + rollback.to + ':'), el('ul', { class: 'mono' }, lines))
+        : el('p', null, 'The configuration already equals revision ' + rollback.to + ': nothing would change.'),
+      rollback.warnings.map((w) => el('p', { class: 'warn-text' }, w)),
+      el('div', { class: 'actions' },
+        el('button', { type: 'button', class: 'drain', disabled: rollback.busy || lines.length === 0, onclick: confirmRollback }, 'Confirm rollback to revision ' + rollback.to),
+        el('button', { type: 'button', disabled: rollback.busy, onclick: cancelRollback }, 'Cancel')));
+    box.hidden = false;
+  }
+
   // Newest first. Each event carries its age as drawn, so the section redraws when an age
   // changes, not only when an event arrives.
   function renderEvents(events) {
@@ -401,9 +459,9 @@
   async function refresh(gen) {
     // The newest EVENTS_SHOWN events (the API returns them oldest first): one small read, as
     // bounded as the rest, and nothing to merge across refreshes.
-    const [status, agents, pools, backends, listeners, certificates, events] = await Promise.all([
+    const [status, agents, pools, backends, listeners, certificates, events, history] = await Promise.all([
       get('/v1/status'), get('/v1/agents'), get('/v1/pools'), get('/v1/backends'), get('/v1/listeners'), get('/v1/certificates'),
-      get('/v1/events?limit=' + EVENTS_SHOWN),
+      get('/v1/events?limit=' + EVENTS_SHOWN), get('/v1/history?limit=' + CHANGES_SHOWN),
     ]);
     if (gen !== generation) {
       return;
@@ -413,6 +471,7 @@
     draw('listeners', listeners.items || [], renderListeners);
     draw('certificates', certificates.items || [], renderCertificates);
     draw('events', eventRows(events), renderEvents);
+    draw('history', Object.assign({}, history, { items: (history.items || []).map((e) => Object.assign({ age: ago(e.at) }, e)), pendingRollback: rollback && rollback.to }), renderHistory);
     $('updated').textContent = 'revision ' + num(status.revision) + ' · updated ' + new Date().toLocaleTimeString();
   }
 
@@ -495,6 +554,55 @@
     }
   }
 
+  // A dry run first: the dialog shows what the rollback would change, and only a confirmation writes.
+  async function previewRollback(to) {
+    if (!session || session.role !== 'admin' || rollback) {
+      return;
+    }
+    rollback = { to, changes: [], warnings: [], busy: true };
+    schedule(0);
+    try {
+      const preview = await api(session.token, 'POST', '/v1/rollback', { to, dryRun: true });
+      if (rollback && rollback.to === to) {
+        rollback = { to, changes: preview.changes || [], warnings: preview.warnings || [], busy: false };
+        $('action-error').hidden = true;
+      }
+    } catch (error) {
+      rollback = null;
+      $('action-error').textContent = 'Could not prepare the rollback to revision ' + to + ': ' + error.message;
+      $('action-error').hidden = false;
+    }
+    renderRollbackConfirm();
+    schedule(0);
+  }
+
+  async function confirmRollback() {
+    if (!rollback || rollback.busy || !session) {
+      return;
+    }
+    const to = rollback.to;
+    rollback.busy = true;
+    renderRollbackConfirm();
+    try {
+      const done = await api(session.token, 'POST', '/v1/rollback', { to });
+      $('action-error').hidden = true;
+      $('updated').textContent = 'rolled back to revision ' + to + ' as revision ' + num(done.revision);
+    } catch (error) {
+      $('action-error').textContent = 'Rollback to revision ' + to + ' failed: ' + error.message;
+      $('action-error').hidden = false;
+    } finally {
+      rollback = null;
+      renderRollbackConfirm();
+      schedule(0);
+    }
+  }
+
+  function cancelRollback() {
+    rollback = null;
+    renderRollbackConfirm();
+    schedule(0);
+  }
+
   // ------------------------------------------------------------------ session
 
   function showSignIn(message) {
@@ -531,7 +639,9 @@
     sessionStorage.removeItem(TOKEN_KEY);
     pending.clear();
     drawn.clear();
-    for (const id of ['tiers', 'pools', 'listeners', 'certificates', 'events', 'who', 'updated', 'problem', 'action-error']) {
+    rollback = null;
+    renderRollbackConfirm();
+    for (const id of ['tiers', 'pools', 'listeners', 'certificates', 'history', 'events', 'who', 'updated', 'problem', 'action-error']) {
       $(id).replaceChildren();
     }
     $('problem').hidden = true;
